@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// Lockstep: a simulated NT memory manager (the engine) and the verification framework around it.
+// Layers, top to bottom; a target imports only the targets below it:
+//   CZlib  →  MemoryManager (engine, imports nothing of ours)  →  …framework layers (later issues)
+import PackageDescription
+
+let package = Package(
+    name: "Lockstep",
+    products: [
+        .library(name: "MemoryManager", targets: ["MemoryManager"]),
+    ],
+    targets: [
+        // zlib from the system (Debian: zlib1g-dev); corpora are gzip files written through it.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // The engine: a deterministic simulation of NT's address-mapping and MDL routines.
+        // Dependency-free by design.
+        .target(name: "MemoryManager"),
+
+        // Release-mode throughput of the bare engine (see docs/BENCHMARKS.md).
+        .executableTarget(
+            name: "engine-throughput",
+            dependencies: ["MemoryManager"],
+            path: "Benchmarks/EngineThroughput"
+        ),
+
+        .testTarget(name: "CZlibTests", dependencies: ["CZlib"]),
+        .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
