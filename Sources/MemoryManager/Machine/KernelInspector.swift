@@ -1,0 +1,165 @@
+/// A read-only view of the machine for invariant checks, tests and traces. Reading through it never
+/// faults, pages anything in, counts a fault decision or changes any state.
+public struct KernelInspector {
+    let kernel: Kernel
+
+    /// One process as the inspector shows it.
+    public struct ProcessInfo: Hashable, Sendable {
+        public let id: UInt32
+        public let eprocess: VirtualAddress
+        /// `NumberOfLockedPages`.
+        public let lockedPages: Int64
+        public let terminated: Bool
+        public let vads: [VirtualAddressDescriptor]
+    }
+
+    /// Processes in id order.
+    public var processes: [ProcessInfo] {
+        kernel.processes.keys.sorted().compactMap { id in
+            kernel.processes[id].map { ProcessInfo(id: $0.id, eprocess: $0.eprocess, lockedPages: $0.lockedPages, terminated: $0.terminated, vads: $0.vads) }
+        }
+    }
+
+    /// The process id an EPROCESS address belongs to.
+    public func processId(eprocess: VirtualAddress) -> UInt32? { kernel.processByEprocess[eprocess] }
+
+    /// Number of RAM page frames (PFN 0 … count-1, the legacy hole excluded from the database).
+    public var ramFrameCount: UInt64 { kernel.physical.ramFrameCount }
+
+    /// The PFN database entry of a RAM frame; nil for I/O space.
+    public func frame(_ pfn: PageFrameNumber) -> FrameRecord? { kernel.physical.record(pfn) }
+
+    /// Free frames on the free list.
+    public var freeFrameCount: Int { kernel.physical.freeFrameCount }
+
+    /// The PTE for `va` in a process's context (system addresses ignore the process).
+    public func pte(_ va: VirtualAddress, processId: UInt32? = nil) -> PageTableEntry? {
+        let c = kernel.constants
+        if !c.isUserAddress(va) { return kernel.systemPageTable[c.pageNumber(va)] }
+        return kernel.processes[processId ?? kernel.currentProcessId]?.pageTable[c.pageNumber(va)]
+    }
+
+    /// Valid system PTEs in address order (va, entry).
+    public var systemPtes: [(va: VirtualAddress, entry: PageTableEntry)] {
+        kernel.systemPageTable.keys.sorted().map { ($0 << kernel.constants.pageShift, kernel.systemPageTable[$0]!) }
+    }
+
+    /// All PTEs of one process in address order.
+    public func userPtes(processId: UInt32) -> [(va: VirtualAddress, entry: PageTableEntry)] {
+        guard let process = kernel.processes[processId] else { return [] }
+        return process.pageTable.keys.sorted().map { ($0 << kernel.constants.pageShift, process.pageTable[$0]!) }
+    }
+
+    /// MDLs the engine made or initialised and that are not freed, in address order.
+    public var knownMdls: [(address: VirtualAddress, origin: MdlOrigin)] {
+        kernel.knownMdls.keys.sorted().map { ($0, kernel.knownMdls[$0]!) }
+    }
+
+    /// Decodes the MDL header at `mdl`, or nil if its memory is not readable without a fault.
+    public func mdl(_ mdl: VirtualAddress) -> MdlHeader? { try? kernel.inspectHeader(mdl) }
+
+    /// PFN slot `index` of the MDL at `mdl`.
+    public func pfn(_ mdl: VirtualAddress, _ index: UInt64) -> PageFrameNumber? {
+        let c = kernel.constants
+        return kernel.peekInteger(c.add(mdl, c.mdlHeaderSize + index * c.pfnSize), width: Int(c.pfnSize))
+    }
+
+    /// Bytes at a virtual address in a process's context, without faulting (paged-out pages are read
+    /// from the pagefile, demand-zero pages read as zeros); nil if any byte is unmapped.
+    public func peek(_ va: VirtualAddress, count: Int, processId: UInt32? = nil) -> [UInt8]? {
+        kernel.peekBytes(va, count: count, processId: processId)
+    }
+
+    /// Bytes at a physical address (RAM or device memory).
+    public func physicalBytes(_ pa: PhysicalAddress, count: Int) -> [UInt8] {
+        let c = kernel.constants
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        var address = pa
+        while done < count {
+            let offset = Int(address & (c.pageSize - 1))
+            let chunk = min(count - done, Int(c.pageSize) - offset)
+            kernel.physical.read(address >> c.pageShift, offset: offset, into: &out, at: done, count: chunk)
+            done += chunk
+            address += UInt64(chunk)
+        }
+        return out
+    }
+
+    /// Pool usage: bytes in live blocks, and the live blocks in address order.
+    public func pool(_ type: PoolType) -> (bytesInUse: UInt64, blocks: [(start: VirtualAddress, size: UInt64)]) {
+        let pool = kernel.pool(type)
+        return (pool.bytesInUse, pool.liveBlocks)
+    }
+
+    /// Fixed-size MDL blocks parked on the lookaside list.
+    public var lookasideMdls: [VirtualAddress] { kernel.mdlLookaside }
+
+    /// System PTE usage.
+    public var systemPteUsage: (total: Int, inUse: Int, largestFreeRun: Int, reservations: [(index: Int, count: Int)], corruptReleases: Int) {
+        let a = kernel.systemPtes
+        return (a.count, a.inUseCount, a.largestFreeRun, a.reservations.keys.sorted().map { ($0, a.reservations[$0]!) }, a.corruptReleases)
+    }
+
+    /// Live kernel-mode MDL mappings (page-aligned base, MDL, pages) in address order.
+    public var mdlSystemMappings: [(base: VirtualAddress, mdl: VirtualAddress, pages: Int)] {
+        kernel.mdlSystemMappings.keys.sorted().map { ($0, kernel.mdlSystemMappings[$0]!.mdl, kernel.mdlSystemMappings[$0]!.pages) }
+    }
+
+    /// Live MmMapIoSpace mappings (page-aligned base, pages) in address order.
+    public var ioSpaceMappings: [(base: VirtualAddress, pages: Int)] {
+        kernel.ioSpaceMappings.keys.sorted().map { ($0, kernel.ioSpaceMappings[$0]!) }
+    }
+
+    /// Pages locked by MmProbeAndLockPages system-wide.
+    public var systemLockedPages: UInt64 { kernel.systemLockedPages }
+
+    /// Live IRPs in address order.
+    public var irps: [VirtualAddress] { kernel.irps.keys.sorted() }
+
+    /// Pagefile slots holding paged-out pages.
+    public var pagefileSlotsInUse: Int { kernel.pagefile.slotsInUse }
+}
+
+extension Kernel {
+    /// Reads bytes without faulting or changing anything; nil if some page has no PTE.
+    func peekBytes(_ va: VirtualAddress, count: Int, processId: UInt32? = nil) -> [UInt8]? {
+        let c = constants
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        var address = va
+        while done < count {
+            let offset = Int(c.byteOffset(address))
+            let chunk = min(count - done, Int(c.pageSize) - offset)
+            let table = c.isUserAddress(address) ? processes[processId ?? currentProcessId]?.pageTable : systemPageTable
+            guard let entry = table?[c.pageNumber(address)] else { return nil }
+            switch entry.state {
+            case .valid(let pfn): physical.read(pfn, offset: offset, into: &out, at: done, count: chunk)
+            case .pagedOut(let slot):
+                if let page = pagefile.load(slot) { for i in 0..<chunk { out[done + i] = page[offset + i] } }
+            case .demandZero: break
+            }
+            done += chunk
+            address = c.add(address, UInt64(chunk))
+        }
+        return out
+    }
+
+    func peekInteger(_ va: VirtualAddress, width: Int) -> UInt64? {
+        peekBytes(va, count: width).map { $0.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+    }
+
+    /// The MDL header at `mdl`, read without faulting.
+    func inspectHeader(_ mdl: VirtualAddress) throws -> MdlHeader {
+        let c = constants
+        let l = c.mdlLayout
+        guard let bytes = peekBytes(mdl, count: Int(c.mdlHeaderSize)) else { throw KernelError.raised(.accessViolation) }
+        func field(_ offset: UInt64, _ width: UInt64) -> UInt64 {
+            (0..<Int(width)).reversed().reduce(0) { $0 << 8 | UInt64(bytes[Int(offset) + $1]) }
+        }
+        return MdlHeader(next: field(l.next, l.pointerBytes), size: Int16(truncatingIfNeeded: field(l.size, 2)),
+                         flags: MdlFlags(rawValue: UInt16(field(l.mdlFlags, 2))), process: field(l.process, l.pointerBytes),
+                         mappedSystemVa: field(l.mappedSystemVa, l.pointerBytes), startVa: field(l.startVa, l.pointerBytes),
+                         byteCount: UInt32(field(l.byteCount, 4)), byteOffset: UInt32(field(l.byteOffset, 4)))
+    }
+}
