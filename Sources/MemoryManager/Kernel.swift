@@ -70,6 +70,8 @@ public final class Kernel {
         let first = createProcess(id: nextProcessId)
         currentProcessId = first ?? systemProcessId
         currentRoutine = ""
+        // Boot's own allocations are not decisions a fault plan can target: the first call's are nth=1.
+        faultOrdinals = [UInt64](repeating: 0, count: ResourceKind.allCases.count)
     }
 
     private func bootSystemSpace() {
@@ -144,7 +146,7 @@ public final class Kernel {
 
     /// Asks the fault decider about one resource decision. Ordinals count every decision, injected or not.
     func decide(_ kind: ResourceKind, address: VirtualAddress = 0, amount: UInt64 = 0) -> FaultDecision {
-        let index = ResourceKind.allCases.firstIndex(of: kind)!
+        let index = kind.ordinalIndex
         faultOrdinals[index] += 1
         guard let decider = faultDecider else { return .proceed }
         return decider(FaultSite(kind: kind, ordinal: faultOrdinals[index], routine: currentRoutine, address: address, amount: amount))
@@ -152,7 +154,7 @@ public final class Kernel {
 
     /// Number of decisions of one kind made so far.
     public func faultDecisions(_ kind: ResourceKind) -> UInt64 {
-        faultOrdinals[ResourceKind.allCases.firstIndex(of: kind)!]
+        faultOrdinals[kind.ordinalIndex]
     }
 
     // MARK: Pool (ExAllocatePool / ExFreePool, through the fault hook)

@@ -13,6 +13,17 @@ public enum ResourceKind: String, Sendable, CaseIterable, Comparable {
     case pageIn = "pagein"
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+    /// Position in `allCases`, the index of this kind's decision counter.
+    var ordinalIndex: Int {
+        switch self {
+        case .nonpagedPool: 0
+        case .pagedPool: 1
+        case .systemPtes: 2
+        case .frame: 3
+        case .pageIn: 4
+        }
+    }
 }
 
 /// One resource decision, as the fault decider sees it.
