@@ -8,6 +8,7 @@ let package = Package(
     name: "Lockstep",
     products: [
         .library(name: "MemoryManager", targets: ["MemoryManager"]),
+        .library(name: "LockstepPrograms", targets: ["LockstepPrograms"]),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev); corpora are gzip files written through it.
@@ -19,6 +20,9 @@ let package = Package(
         // The engine: a deterministic simulation of NT's address-mapping and MDL routines.
         // Dependency-free by design.
         .target(name: "MemoryManager"),
+        // Programs: the call vocabulary (the one contract between engine adapter, reference model,
+        // generator and encoder), the Program type and its text format. Imports nothing of ours.
+        .target(name: "LockstepPrograms"),
 
         // Release-mode throughput of the bare engine (see docs/BENCHMARKS.md).
         .executableTarget(
@@ -29,6 +33,7 @@ let package = Package(
 
         .testTarget(name: "CZlibTests", dependencies: ["CZlib"]),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
+        .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
     ],
     swiftLanguageModes: [.v6]
 )

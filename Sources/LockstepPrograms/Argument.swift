@@ -1,0 +1,95 @@
+/// What a parameter accepts.
+public enum ArgumentKind: String, Sendable, CaseIterable {
+    /// An MDL, pool block, user buffer, IRP or process: a name, `none`, or a raw address.
+    case handle
+    /// A virtual or physical address: an expression such as `b0+0x10`, `0x7FFE0000` or `none`.
+    case address
+    /// A byte count: a number or an expression.
+    case length
+    /// A small number (bus number, address space).
+    case number
+    case boolean
+    /// Hex bytes, e.g. `0102A5FF`.
+    case bytes
+    case processorMode
+    case lockOperation
+    case cachingType
+    case pagePriority
+    case interfaceType
+    case poolType
+    case protection
+    case irql
+
+    /// The symbols an enumeration kind accepts, as NT spells them; nil for non-enumeration kinds.
+    /// Numbers are accepted too (for out-of-range values such as a cache type of 7).
+    public var symbols: [String]? {
+        switch self {
+        case .processorMode: ["KernelMode", "UserMode"]
+        case .lockOperation: ["IoReadAccess", "IoWriteAccess", "IoModifyAccess"]
+        case .cachingType: ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached",
+                            "MmNonCachedUnordered", "MmUSWCCached"]
+        case .pagePriority: ["LowPagePriority", "NormalPagePriority", "HighPagePriority"]
+        case .interfaceType: ["InterfaceTypeUndefined", "Internal", "Isa", "Eisa", "MicroChannel", "TurboChannel", "PCIBus",
+                              "VMEBus", "NuBus", "PCMCIABus", "CBus", "MPIBus", "MPSABus", "ProcessorInternal",
+                              "InternalPowerBus", "PNPISABus", "PNPBus", "Vmcs", "ACPIBus"]
+        case .poolType: ["NonPagedPool", "PagedPool"]
+        case .protection: ["ReadWrite", "ReadOnly", "NoAccess"]
+        case .irql: ["PASSIVE_LEVEL", "APC_LEVEL", "DISPATCH_LEVEL", "HIGH_LEVEL"]
+        default: nil
+        }
+    }
+}
+
+/// A numeric argument: a literal, NULL, or an earlier result plus an offset. Expressions keep programs
+/// valid on another machine, where the same buffer lands at another address.
+public enum Expression: Hashable, Sendable, CustomStringConvertible {
+    case literal(UInt64)
+    /// `none`: NULL.
+    case null
+    /// An earlier result name plus a signed byte offset (`b0+0x10`, `v1-0x1`).
+    case reference(String, offset: Int64)
+
+    public var description: String {
+        switch self {
+        case .literal(let value): return hex(value)
+        case .null: return "none"
+        case .reference(let name, let offset):
+            if offset == 0 { return name }
+            return offset > 0 ? "\(name)+\(hex(UInt64(offset)))" : "\(name)-\(hex(offset.magnitude))"
+        }
+    }
+
+    /// The result name this expression reads, if any.
+    public var referencedName: String? {
+        if case .reference(let name, _) = self { return name }
+        return nil
+    }
+}
+
+/// One argument of a call.
+public enum Argument: Hashable, Sendable, CustomStringConvertible {
+    case expression(Expression)
+    case symbol(String)
+    case boolean(Bool)
+    case bytes([UInt8])
+
+    public var description: String {
+        switch self {
+        case .expression(let e): e.description
+        case .symbol(let s): s
+        case .boolean(let b): b ? "true" : "false"
+        case .bytes(let data): data.isEmpty ? "\"\"" : data.map { byteHex($0) }.joined()
+        }
+    }
+
+    /// The result name this argument reads, if any.
+    public var referencedName: String? {
+        if case .expression(let e) = self { return e.referencedName }
+        return nil
+    }
+}
+
+func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16, uppercase: true) }
+
+private let hexDigits = Array("0123456789ABCDEF")
+func byteHex(_ byte: UInt8) -> String { String([hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]) }
