@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "MemoryManager", targets: ["MemoryManager"]),
         .library(name: "LockstepPrograms", targets: ["LockstepPrograms"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev); corpora are gzip files written through it.
         .systemLibrary(
@@ -23,6 +26,15 @@ let package = Package(
         // Programs: the call vocabulary (the one contract between engine adapter, reference model,
         // generator and encoder), the Program type and its text format. Imports nothing of ours.
         .target(name: "LockstepPrograms"),
+        // The framework: engine adapter, lockstep runner, invariants, verdicts (fuzzer, shrinker,
+        // corpus land here in later issues).
+        .target(name: "Lockstep", dependencies: ["MemoryManager", "LockstepPrograms"]),
+        // The command-line front end.
+        .executableTarget(
+            name: "lockstep",
+            dependencies: ["Lockstep", "LockstepPrograms", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/LockstepCLI"
+        ),
 
         // Release-mode throughput of the bare engine (see docs/BENCHMARKS.md).
         .executableTarget(
@@ -34,6 +46,7 @@ let package = Package(
         .testTarget(name: "CZlibTests", dependencies: ["CZlib"]),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
         .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
+        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
     ],
     swiftLanguageModes: [.v6]
 )

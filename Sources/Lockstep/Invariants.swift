@@ -1,0 +1,236 @@
+import LockstepPrograms
+import MemoryManager
+
+/// The engine-wide invariants checked after every step.
+public enum Invariant: String, Sendable, CaseIterable {
+    /// Every frame's lock count equals what locked MDLs (and locks leaked by freed MDLs) account for;
+    /// a locked frame is never free, and a locked user page stays resident.
+    case frameLockAccounting = "frame-locks"
+    /// Each process's locked-page count equals the spans of its locked MDLs (plus leaked ones).
+    case processLockAccounting = "process-locks"
+    /// MDL headers are well formed and system mappings translate to the MDL's PFNs.
+    case mdlConsistency = "mdl-consistency"
+    /// System PTEs in use equal the live MDL and I/O-space mappings; pool use equals its live blocks.
+    case resourceAccounting = "resource-accounting"
+    /// Bytes written stay readable where they were written, across aliases and page-out/page-in.
+    case dataIntegrity = "data-integrity"
+    /// No valid PTE and no locked MDL refers to a free frame.
+    case noDanglingFrames = "no-dangling-frames"
+}
+
+/// One invariant violation: which invariant and what exactly is wrong.
+public struct InvariantViolation: Hashable, Sendable, CustomStringConvertible {
+    public let invariant: Invariant
+    public let detail: String
+    public var description: String { "\(invariant.rawValue): \(detail)" }
+}
+
+/// Checks the invariants after each step, keeping the few facts the engine does not record: locks
+/// leaked by MDLs freed or re-initialised while locked, and the bytes the program wrote.
+final class InvariantChecker {
+    private struct LockedMdl: Equatable {
+        var pfns: [PageFrameNumber]
+        var process: VirtualAddress
+        var span: Int64
+    }
+
+    private enum ShadowPage: Hashable {
+        case user(process: UInt32, vpn: UInt64)
+        case device(pfn: UInt64)
+    }
+
+    private var lockedLastStep: [VirtualAddress: LockedMdl] = [:]
+    private var leakedFrameLocks: [PageFrameNumber: Int] = [:]
+    private var leakedProcessPages: [VirtualAddress: Int64] = [:]
+    private var shadow: [ShadowPage: [Int: UInt8]] = [:]
+
+    /// Records a successful WriteMemory so data integrity can be checked later.
+    func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
+        let c = kernel.constants
+        for (index, byte) in bytes.enumerated() {
+            let address = c.add(va, UInt64(index))
+            guard let key = shadowKey(kernel, address) else { continue }
+            shadow[key, default: [:]][Int(c.byteOffset(address))] = byte
+        }
+    }
+
+    /// Forgets written bytes the engine itself may overwrite (an MDL built over them).
+    func forgetShadow(_ kernel: Kernel, around va: UInt64, bytes: UInt64) {
+        let c = kernel.constants
+        var address = c.pageAlign(va)
+        let end = va &+ bytes
+        while address < end {
+            if let key = shadowKey(kernel, address) { shadow[key] = nil }
+            address &+= c.pageSize
+        }
+    }
+
+    private func shadowKey(_ kernel: Kernel, _ va: UInt64) -> ShadowPage? {
+        let c = kernel.constants
+        guard let pfn = kernel.inspect.pte(va)?.frame else { return nil }
+        if let record = kernel.inspect.frame(pfn) {
+            if case .processPage(let process, let vpn) = record.use { return .user(process: process, vpn: vpn) }
+            return nil
+        }
+        return pfn < (1 << (52 - c.pageShift)) ? .device(pfn: pfn) : nil
+    }
+
+    /// Checks every invariant; `call` is the step just run (it tells a legitimate unlock from a leak).
+    func check(_ kernel: Kernel, after call: Call?, adapter: EngineAdapter) -> InvariantViolation? {
+        let inspect = kernel.inspect
+        let c = kernel.constants
+        let locked = currentLockedMdls(kernel)
+        settleLeaks(locked, after: call, adapter: adapter)
+        lockedLastStep = locked
+
+        // 1. Frame locks.
+        var expected: [PageFrameNumber: Int] = leakedFrameLocks
+        for (_, mdl) in locked { for pfn in mdl.pfns { expected[pfn, default: 0] += 1 } }
+        for pfn in 0..<inspect.ramFrameCount {
+            guard let record = inspect.frame(pfn) else { continue }
+            let want = expected[pfn] ?? 0
+            if Int(record.lockCount) != want {
+                return InvariantViolation(invariant: .frameLockAccounting,
+                                          detail: "frame \(hex(pfn)) has lock count \(record.lockCount), locked MDLs account for \(want)")
+            }
+            if record.lockCount > 0 {
+                if record.use == .free {
+                    return InvariantViolation(invariant: .frameLockAccounting, detail: "frame \(hex(pfn)) is locked but on the free list")
+                }
+                if case .processPage(let process, let vpn) = record.use, inspect.pte(vpn << c.pageShift, processId: process)?.frame != pfn {
+                    return InvariantViolation(invariant: .frameLockAccounting,
+                                              detail: "locked frame \(hex(pfn)) of process \(process) page \(hex(vpn << c.pageShift)) is no longer resident there")
+                }
+            }
+        }
+
+        // 2. Process locked-page counts.
+        var pagesByProcess = leakedProcessPages
+        for (_, mdl) in locked where mdl.process != 0 { pagesByProcess[mdl.process, default: 0] += mdl.span }
+        for process in inspect.processes where !process.terminated {
+            let want = pagesByProcess[process.eprocess] ?? 0
+            if process.lockedPages != want {
+                return InvariantViolation(invariant: .processLockAccounting,
+                                          detail: "process \(process.id) has \(process.lockedPages) locked pages, its locked MDLs account for \(want)")
+            }
+        }
+
+        // 3. MDL headers and mappings.
+        for (address, _) in inspect.knownMdls {
+            if let violation = checkMdl(kernel, address) { return violation }
+        }
+
+        // 4. System PTE and pool accounting.
+        let usage = inspect.systemPteUsage
+        let mapped = inspect.mdlSystemMappings.reduce(0) { $0 + $1.pages } + inspect.ioSpaceMappings.reduce(0) { $0 + $1.pages }
+        if usage.inUse != mapped {
+            return InvariantViolation(invariant: .resourceAccounting, detail: "\(usage.inUse) system PTEs in use, live mappings account for \(mapped)")
+        }
+        if usage.corruptReleases != 0 {
+            return InvariantViolation(invariant: .resourceAccounting, detail: "system PTEs released that were not reserved (\(usage.corruptReleases) times)")
+        }
+        for type in PoolType.allCases {
+            let pool = inspect.pool(type)
+            let sum = pool.blocks.reduce(0) { $0 + $1.size }
+            if sum != pool.bytesInUse {
+                return InvariantViolation(invariant: .resourceAccounting, detail: "\(type) reports \(pool.bytesInUse) bytes in use, its blocks add up to \(sum)")
+            }
+        }
+
+        // 5. Data integrity.
+        for key in shadow.keys.sorted(by: { "\($0)" < "\($1)" }) {
+            let bytes = shadow[key]!
+            let current: [UInt8]?
+            switch key {
+            case .user(let process, let vpn): current = inspect.peek(vpn << c.pageShift, count: Int(c.pageSize), processId: process)
+            case .device(let pfn): current = inspect.physicalBytes(pfn << c.pageShift, count: Int(c.pageSize))
+            }
+            guard let current else { shadow[key] = nil; continue }
+            for offset in bytes.keys.sorted() where current[offset] != bytes[offset] {
+                return InvariantViolation(invariant: .dataIntegrity,
+                                          detail: "\(key) offset \(hex(UInt64(offset))) reads \(hex(UInt64(current[offset]))), \(hex(UInt64(bytes[offset]!))) was written")
+            }
+        }
+
+        // 6. No dangling frames.
+        var tables: [[(va: VirtualAddress, entry: PageTableEntry)]] = [inspect.systemPtes]
+        for process in inspect.processes where !process.terminated { tables.append(inspect.userPtes(processId: process.id)) }
+        for table in tables {
+            for (va, entry) in table {
+                if let pfn = entry.frame, inspect.frame(pfn)?.use == .free {
+                    return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(hex(va)) maps free frame \(hex(pfn))")
+                }
+            }
+        }
+        for (address, mdl) in locked.sorted(by: { $0.key < $1.key }) {
+            for pfn in mdl.pfns where inspect.frame(pfn)?.use == .free {
+                return InvariantViolation(invariant: .noDanglingFrames, detail: "locked MDL \(hex(address)) refers to free frame \(hex(pfn))")
+            }
+        }
+        return nil
+    }
+
+    private func currentLockedMdls(_ kernel: Kernel) -> [VirtualAddress: LockedMdl] {
+        let inspect = kernel.inspect
+        let c = kernel.constants
+        var result: [VirtualAddress: LockedMdl] = [:]
+        for (address, _) in inspect.knownMdls {
+            guard let header = inspect.mdl(address), header.flags.contains(.pagesLocked) else { continue }
+            let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
+            var pfns: [PageFrameNumber] = []
+            for index in 0..<min(span, 1 << 16) {
+                guard let pfn = inspect.pfn(address, index), pfn != c.emptyPfn else { break }
+                if inspect.frame(pfn) != nil { pfns.append(pfn) }
+            }
+            result[address] = LockedMdl(pfns: pfns, process: header.process, span: Int64(span))
+        }
+        return result
+    }
+
+    /// Locks of an MDL that stopped being locked without MmUnlockPages/MmFreePagesFromMdl on it are leaked.
+    private func settleLeaks(_ locked: [VirtualAddress: LockedMdl], after call: Call?, adapter: EngineAdapter) {
+        let target: UInt64? = call.flatMap { call in
+            guard [.mmUnlockPages, .mmFreePagesFromMdl].contains(call.routine), case .expression(let e) = call.arguments.first else { return nil }
+            return adapter.evaluate(e)
+        }
+        for (address, previous) in lockedLastStep.sorted(by: { $0.key < $1.key }) where locked[address] != previous {
+            if address == target && locked[address] == nil { continue }
+            for pfn in previous.pfns { leakedFrameLocks[pfn, default: 0] += 1 }
+            if previous.process != 0 { leakedProcessPages[previous.process, default: 0] += previous.span }
+        }
+    }
+
+    private func checkMdl(_ kernel: Kernel, _ address: VirtualAddress) -> InvariantViolation? {
+        let c = kernel.constants
+        let inspect = kernel.inspect
+        guard let header = inspect.mdl(address) else { return nil }
+        let flags = header.flags
+        func violation(_ text: String) -> InvariantViolation {
+            InvariantViolation(invariant: .mdlConsistency, detail: "MDL \(hex(address)) (\(flags)): \(text)")
+        }
+        if c.byteOffset(header.startVa) != 0 { return violation("StartVa \(hex(header.startVa)) is not page aligned") }
+        if UInt64(header.byteOffset) >= c.pageSize { return violation("ByteOffset \(hex(UInt64(header.byteOffset))) is not below PAGE_SIZE") }
+        let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
+        if !flags.contains(.partial) {
+            let size = Int16(truncatingIfNeeded: c.mdlHeaderSize + c.pfnSize * span)
+            if header.size != size { return violation("Size \(header.size), expected \(size) for \(span) pages") }
+        }
+        if flags.contains(.sourceIsNonpagedPool) && flags.contains(.pagesLocked) { return violation("nonpaged-pool MDL marked locked") }
+        if flags.contains(.partialHasBeenMapped) && !flags.isSuperset(of: [.partial, .mappedToSystemVa]) {
+            return violation("PARTIAL_HAS_BEEN_MAPPED without PARTIAL and MAPPED_TO_SYSTEM_VA")
+        }
+        let ownMapping = flags.contains(.mappedToSystemVa) && !flags.contains(.sourceIsNonpagedPool)
+            && (!flags.contains(.partial) || flags.contains(.partialHasBeenMapped))
+        if ownMapping {
+            let base = c.pageAlign(header.mappedSystemVa)
+            for index in 0..<min(span, 1 << 16) {
+                guard let pfn = inspect.pfn(address, index), pfn != c.emptyPfn else { break }
+                let frame = inspect.pte(c.add(base, index * c.pageSize))?.frame
+                if frame != pfn {
+                    return violation("mapping page \(index) at \(hex(c.add(base, index * c.pageSize))) maps \(frame.map(hex) ?? "nothing"), PFN array says \(hex(pfn))")
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,85 @@
+import LockstepPrograms
+import MemoryManager
+
+/// Runs a program on a fresh engine and a fresh oracle step by step: after each call it compares the
+/// engine's outcome with the oracle's expectation and checks the engine's invariants. The first
+/// failure ends the run.
+public struct LockstepRunner {
+    /// Check invariants after every `checkEvery` steps (1 = every step, the default) and always after the last.
+    public var checkEvery: Int
+
+    public init(checkEvery: Int = 1) {
+        self.checkEvery = max(1, checkEvery)
+    }
+
+    /// Why a program could not be run at all (its machine line does not describe a machine).
+    public struct SetupError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Boots the engine a program's machine line describes.
+    public static func makeKernel(for program: Program) throws(SetupError) -> Kernel {
+        do {
+            return try Kernel(MachineConfiguration(parsing: program.machine.description))
+        } catch {
+            throw SetupError(message: "machine line: \(error)")
+        }
+    }
+
+    /// Runs `program` against `oracle`. `kernel` defaults to a fresh engine for the program's machine.
+    public func run(_ program: Program, oracle: Oracle, kernel: Kernel? = nil) throws(SetupError) -> RunReport {
+        let engine: Kernel
+        if let kernel { engine = kernel } else { engine = try Self.makeKernel(for: program) }
+        var adapter = EngineAdapter(kernel: engine)
+        let invariants = InvariantChecker()
+        var steps: [Step] = []
+        steps.reserveCapacity(program.calls.count)
+        if let violation = invariants.check(adapter.kernel, after: nil, adapter: adapter) {
+            return RunReport(steps: steps, verdict: .invariant(step: 0, call: nil, violation: violation))
+        }
+        for (index, call) in program.calls.enumerated() {
+            let stepNumber = index + 1
+            let expectation = oracle.expect(call)
+            forgetOverwrittenBytes(call, adapter, invariants)
+            let outcome = adapter.perform(call)
+            oracle.apply(call, observed: outcome)
+            steps.append(Step(index: stepNumber, call: call, outcome: outcome, expectation: expectation))
+            if let reason = ExpectationMatcher(adapter: adapter).mismatch(expectation, outcome) {
+                if case .bugCheck = outcome, !Self.predictsBugCheck(expectation) {
+                    return RunReport(steps: steps, verdict: .bugcheck(step: stepNumber, call: call, engine: outcome, expected: expectation))
+                }
+                return RunReport(steps: steps, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation, reason: reason))
+            }
+            if call.routine == .writeMemory, case .returned = outcome, case .expression(let va) = call.arguments[0],
+               case .bytes(let data) = call.arguments[1] {
+                invariants.recordWrite(adapter.kernel, at: adapter.evaluate(va), data)
+            }
+            if case .refused = outcome { continue }
+            if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
+                if let violation = invariants.check(adapter.kernel, after: call, adapter: adapter) {
+                    return RunReport(steps: steps, verdict: .invariant(step: stepNumber, call: call, violation: violation))
+                }
+            }
+        }
+        return RunReport(steps: steps, verdict: .pass)
+    }
+
+    private static func predictsBugCheck(_ expectation: Expectation) -> Bool {
+        switch expectation {
+        case .bugChecks: true
+        case .oneOf(let options): options.contains(where: predictsBugCheck)
+        default: false
+        }
+    }
+
+    /// The engine writes MDL headers and PFN arrays into whatever memory the MDL argument names; bytes
+    /// the program wrote there are no longer the program's.
+    private func forgetOverwrittenBytes(_ call: Call, _ adapter: EngineAdapter, _ invariants: InvariantChecker) {
+        for (parameter, argument) in zip(call.routine.signature.parameters, call.arguments) where parameter.kind == .handle {
+            if case .expression(let e) = argument {
+                invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(e), bytes: 0x1_0000)
+            }
+        }
+    }
+}

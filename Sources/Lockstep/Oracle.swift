@@ -1,0 +1,10 @@
+import LockstepPrograms
+
+/// Anything that predicts call outcomes in lockstep with the engine: the reference model, or a test
+/// double. The runner asks for an expectation, runs the engine, then reports what it observed.
+public protocol Oracle: AnyObject {
+    /// Predicts the outcome of the next call.
+    func expect(_ call: Call) -> Expectation
+    /// Tells the oracle what the engine did, so it can settle any choice it left open.
+    func apply(_ call: Call, observed: Outcome)
+}

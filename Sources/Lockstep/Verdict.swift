@@ -1,0 +1,86 @@
+import LockstepPrograms
+
+/// The result of running one program in lockstep.
+public enum Verdict: Hashable, Sendable, CustomStringConvertible {
+    case pass
+    /// The engine and the oracle disagree about a call's outcome.
+    case divergence(step: Int, call: Call, engine: Outcome, expected: Expectation, reason: String)
+    /// An invariant failed after a step.
+    case invariant(step: Int, call: Call?, violation: InvariantViolation)
+    /// The program bug-checked where the oracle predicted something else.
+    case bugcheck(step: Int, call: Call, engine: Outcome, expected: Expectation)
+
+    public var isPass: Bool { self == .pass }
+
+    /// A stable signature for deduplication: kind, routine, and the outcome classes or invariant, with
+    /// no addresses, so the same bug found twice gets the same signature.
+    public var signature: String {
+        switch self {
+        case .pass: return "pass"
+        case .divergence(_, let call, let engine, let expected, _):
+            return "divergence:\(call.routine.name):\(Self.outcomeClass(engine))/\(Self.expectationClass(expected))"
+        case .invariant(_, let call, let violation):
+            return "invariant:\(violation.invariant.rawValue):\(call?.routine.name ?? "start")"
+        case .bugcheck(_, let call, let engine, let expected):
+            return "bugcheck:\(call.routine.name):\(Self.outcomeClass(engine))/\(Self.expectationClass(expected))"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .pass: return "pass"
+        case .divergence(let step, let call, let engine, let expected, let reason):
+            return "divergence at step \(step): \(ProgramText.encode(call))\n  engine:   \(engine)\n  expected: \(expected)\n  why:      \(reason)"
+        case .invariant(let step, let call, let violation):
+            return "invariant violated after step \(step)\(call.map { ": " + ProgramText.encode($0) } ?? ""): \(violation)"
+        case .bugcheck(let step, let call, let engine, let expected):
+            return "unexpected bug check at step \(step): \(ProgramText.encode(call))\n  engine:   \(engine)\n  expected: \(expected)"
+        }
+    }
+
+    static func outcomeClass(_ outcome: Outcome) -> String {
+        switch outcome {
+        case .returned(.none): "returned"
+        case .returned(.number(0)): "null"
+        case .returned(.boolean(let b)): b ? "true" : "false"
+        case .returned: "value"
+        case .raised(let status): "raised-\(hex(status))"
+        case .bugCheck(let code, let parameters):
+            code == 0xC4 || code == 0x1A || code == 0x4E || code == 0x76 ? "bugcheck-\(hex(code))-\(hex(parameters.first ?? 0))" : "bugcheck-\(hex(code))"
+        case .refused: "refused"
+        }
+    }
+
+    static func expectationClass(_ expectation: Expectation) -> String {
+        switch expectation {
+        case .returns(.none): "returned"
+        case .returns(.null): "null"
+        case .returns(.boolean(let b)): b ? "true" : "false"
+        case .returns: "value"
+        case .raises(let status): "raised-\(hex(status))"
+        case .bugChecks(let code, let parameters):
+            if code == 0xC4 || code == 0x1A || code == 0x4E || code == 0x76, case .exactly(let p1) = parameters.first {
+                "bugcheck-\(hex(code))-\(hex(p1))"
+            } else {
+                "bugcheck-\(hex(code))"
+            }
+        case .refused: "refused"
+        case .unpredictable: "unpredictable"
+        case .oneOf(let options): options.map(expectationClass).joined(separator: "|")
+        }
+    }
+}
+
+/// One executed step of a run, for traces.
+public struct Step: Sendable {
+    public let index: Int
+    public let call: Call
+    public let outcome: Outcome
+    public let expectation: Expectation
+}
+
+/// A whole run: every step executed and the verdict.
+public struct RunReport: Sendable {
+    public let steps: [Step]
+    public let verdict: Verdict
+}
