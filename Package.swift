@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "LockstepPrograms"),
         // The framework: engine adapter, lockstep runner, invariants, verdicts (fuzzer, shrinker,
         // corpus land here in later issues).
-        .target(name: "Lockstep", dependencies: ["MemoryManager", "LockstepPrograms"]),
+        .target(name: "Lockstep", dependencies: ["CZlib", "MemoryManager", "LockstepPrograms"]),
         // The command-line front end.
         .executableTarget(
             name: "lockstep",
