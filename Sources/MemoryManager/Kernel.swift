@@ -44,6 +44,9 @@ public final class Kernel {
     /// The bug check that halted the machine, if any. Every later call fails with ``KernelError/machineHalted(_:)``.
     public internal(set) var haltedBy: BugCheck?
 
+    /// Deliberate bugs for oracle tests (see `EngineMutation`); empty otherwise.
+    var activeMutations: EngineMutation = []
+
     /// The single decision point for resource failures (see ``ResourceKind``). Nil: never inject.
     public var faultDecider: ((FaultSite) -> FaultDecision)?
     var faultOrdinals = [UInt64](repeating: 0, count: ResourceKind.allCases.count)

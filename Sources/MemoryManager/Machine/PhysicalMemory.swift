@@ -92,6 +92,13 @@ final class PhysicalMemory {
         insertFree(pfn)
     }
 
+    /// Puts a frame on the free list even though it is locked (only the trim mutation does this).
+    func releaseIgnoringLocks(_ pfn: PageFrameNumber) {
+        guard isInDatabase(pfn), frames[Int(pfn)].use != .free else { return }
+        frames[Int(pfn)].use = .free
+        insertFree(pfn)
+    }
+
     private func insertFree(_ pfn: PageFrameNumber) {
         // Keep the stack sorted descending so the lowest PFN is always handed out next.
         var low = 0, high = freeList.count

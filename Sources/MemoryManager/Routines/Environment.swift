@@ -202,9 +202,10 @@ extension Kernel {
     /// Writes one resident, pageable, unlocked page to the pagefile and frees its frame.
     func pageOut(vpn: UInt64, in process: Process?) -> Bool {
         guard var entry = process.map({ $0.pageTable[vpn] }) ?? systemPageTable[vpn], entry.pageable,
-              let pfn = entry.frame, let record = physical.record(pfn), record.lockCount == 0 else { return false }
+              let pfn = entry.frame, let record = physical.record(pfn),
+              record.lockCount == 0 || activeMutations.contains(.trimIgnoresLocks) else { return false }
         let slot = pagefile.store(physical.snapshot(pfn))
-        physical.release(pfn)
+        if record.lockCount > 0 { physical.releaseIgnoringLocks(pfn) } else { physical.release(pfn) }
         entry.state = .pagedOut(slot: slot)
         if let process { process.pageTable[vpn] = entry } else { systemPageTable[vpn] = entry }
         return true

@@ -100,7 +100,8 @@ extension IoManagerRoutines {
         flags.insert(.partial)
         try k.setFlags(t, flags)
         try k.setMappedSystemVa(t, c.add(sourceHeader.mappedSystemVa, offset))
-        let first = ((c.pageAlign(virtualAddress) &- sourceHeader.startVa) & c.pointerMask) >> c.pageShift
+        let first = (((c.pageAlign(virtualAddress) &- sourceHeader.startVa) & c.pointerMask) >> c.pageShift)
+            &+ (k.activeMutations.contains(.partialMdlSkipsFirstPfn) ? 1 : 0)
         var index: UInt64 = 0
         while index < pages {
             try k.setPfn(t, index, try k.pfn(s, first &+ index))

@@ -30,7 +30,8 @@ extension MemoryManagerRoutines {
     public func getSystemAddressForMdl(_ mdl: VirtualAddress) throws(KernelError) -> VirtualAddress? {
         try kernel.enter("MmGetSystemAddressForMdl")
         let header = try kernel.header(try kernel.openMdl(mdl))
-        if !header.flags.isDisjoint(with: [.mappedToSystemVa, .sourceIsNonpagedPool]) { return header.mappedSystemVa }
+        let remap = kernel.activeMutations.contains(.remapsMappedMdl) && !header.flags.contains(.sourceIsNonpagedPool)
+        if !remap && !header.flags.isDisjoint(with: [.mappedToSystemVa, .sourceIsNonpagedPool]) { return header.mappedSystemVa }
         return try kernel.mapLockedPages(mdl, accessMode: .kernelMode, cacheType: .mmCached, requestedAddress: 0,
                                          bugCheckOnFailure: true, legacyEntry: true)
     }
@@ -211,7 +212,9 @@ extension Kernel {
         let c = constants
         let pages = span(of: header)
         let pageBase = c.pageAlign(base)
-        if pages > 0 && systemPtes.contains(pageBase) {
+        if activeMutations.contains(.unmapKeepsPtes) {
+            // Mutation: the PTEs stay valid and reserved.
+        } else if pages > 0 && systemPtes.contains(pageBase) {
             let last = min(pages, UInt64(systemPtes.count - systemPtes.index(of: pageBase)))
             for i in 0..<last { systemPageTable[c.pageNumber(pageBase) + i] = nil }
             systemPtes.release(pageBase, pages: Int(pages))

@@ -126,7 +126,7 @@ extension Kernel {
         try setSize(m, c.mdlBytes(for: baseVa, length: length))
         try setFlags(m, [])
         try setStartVa(m, c.pageAlign(baseVa))
-        try setByteOffset(m, c.byteOffset(baseVa))
+        try setByteOffset(m, c.byteOffset(activeMutations.contains(.byteOffsetOffByOne) ? baseVa &+ 1 : baseVa))
         try setByteCount(m, length)
     }
 }

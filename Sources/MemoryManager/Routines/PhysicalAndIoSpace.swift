@@ -13,6 +13,7 @@ extension MemoryManagerRoutines {
     public func isAddressValid(_ virtualAddress: VirtualAddress) throws(KernelError) -> Bool {
         try kernel.enter("MmIsAddressValid")
         try kernel.checkedAssert(kernel.irql <= .dispatchLevel, .irqlAtMostDispatch, virtualAddress)
+        if kernel.activeMutations.contains(.pagedOutCountsAsValid), case .pagedOut = kernel.pte(virtualAddress)?.state { return true }
         return kernel.pte(virtualAddress)?.isHardwareValid ?? false
     }
 

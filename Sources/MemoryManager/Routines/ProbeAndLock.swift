@@ -54,7 +54,8 @@ extension MemoryManagerRoutines {
         }
 
         var flags = try k.flags(m)
-        if operation != .ioReadAccess { flags.insert(.writeOperation) } else { flags.remove(.writeOperation) }
+        let writes = k.activeMutations.contains(.modifyAccessNotWrite) ? operation == .ioWriteAccess : operation != .ioReadAccess
+        if writes { flags.insert(.writeOperation) } else { flags.remove(.writeOperation) }
         flags.insert(.pagesLocked)
         try k.setFlags(m, flags)
         let process: Process? = header.startVa > c.highestUserAddress ? nil : k.currentProcess
@@ -137,6 +138,7 @@ extension Kernel {
             let pfn = try self.pfn(m, index)
             if pfn == constants.emptyPfn { break }
             if physical.isInDatabase(pfn) || !ioSpace {
+                if activeMutations.contains(.unlockKeepsLockCounts) { index += 1; continue }
                 guard physical.unlock(pfn) else {
                     throw bugCheck(BugCheck(BugCheck.pfnListCorrupt, 7, pfn, shareCount(pfn), 0))
                 }

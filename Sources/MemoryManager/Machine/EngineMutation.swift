@@ -1,0 +1,33 @@
+/// Deliberate engine bugs, switched on only by tests that prove the lockstep oracle can fail.
+/// Each is a one-line slip of the kind a kernel developer makes. Off in every shipped configuration.
+@_spi(Mutations)
+public struct EngineMutation: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// MmUnlockPages forgets to drop the frames' lock references.
+    public static let unlockKeepsLockCounts = EngineMutation(rawValue: 1 << 0)
+    /// MmInitializeMdl/IoAllocateMdl take ByteOffset from the address one byte further on.
+    public static let byteOffsetOffByOne = EngineMutation(rawValue: 1 << 1)
+    /// IoBuildPartialMdl copies PFNs starting one slot too far into the source.
+    public static let partialMdlSkipsFirstPfn = EngineMutation(rawValue: 1 << 2)
+    /// MmUnmapLockedPages clears the flag but leaves the PTEs mapped and reserved.
+    public static let unmapKeepsPtes = EngineMutation(rawValue: 1 << 3)
+    /// Working-set trims page out locked pages too.
+    public static let trimIgnoresLocks = EngineMutation(rawValue: 1 << 4)
+    /// MmProbeAndLockPages sets MDL_WRITE_OPERATION only for IoWriteAccess, not IoModifyAccess.
+    public static let modifyAccessNotWrite = EngineMutation(rawValue: 1 << 5)
+    /// MmIsAddressValid answers TRUE for a paged-out page.
+    public static let pagedOutCountsAsValid = EngineMutation(rawValue: 1 << 6)
+    /// MmGetSystemAddressForMdl maps again even when MDL_MAPPED_TO_SYSTEM_VA is set.
+    public static let remapsMappedMdl = EngineMutation(rawValue: 1 << 7)
+}
+
+extension Kernel {
+    /// The mutations in force (tests only).
+    @_spi(Mutations)
+    public var mutations: EngineMutation {
+        get { activeMutations }
+        set { activeMutations = newValue }
+    }
+}
