@@ -43,7 +43,7 @@ let package = Package(
             path: "Benchmarks/EngineThroughput"
         ),
 
-        .testTarget(name: "CZlibTests", dependencies: ["CZlib"]),
+        .testTarget(name: "CZlibTests", dependencies: ["CZlib", "Lockstep"]),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
         .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
         .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
