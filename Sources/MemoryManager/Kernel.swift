@@ -97,7 +97,7 @@ public final class Kernel {
         guard let eprocess = allocatePool(.nonPagedPool, bytes: constants.pointerBytes == 8 ? 0x4D0 : 0x280) else { return nil }
         processes[id] = Process(id: id, eprocess: eprocess)
         processByEprocess[eprocess] = id
-        nextProcessId = max(nextProcessId, id) + 4
+        nextProcessId = max(nextProcessId, id + 4)
         return id
     }
 

@@ -21,3 +21,15 @@ import Testing
         }
     }
 }
+
+@Suite struct ProcessIdentityTests {
+    /// docs/ENGINE_CONVENTIONS.md: System is process 4, the boot-time user process is 8 and current,
+    /// CreateProcess hands out 12, 16, ….
+    @Test func bootProcessesAndCreatedProcessIds() throws {
+        let kernel = try Kernel()
+        #expect(kernel.inspect.processes.map(\.id) == [4, 8])
+        #expect(kernel.currentProcessId == 8)
+        #expect(try kernel.env.createProcess() == 12)
+        #expect(try kernel.env.createProcess() == 16)
+    }
+}
