@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Lockstep
+import LockstepPrograms
+
+/// `lockstep bench`
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Print throughput figures: bare engine calls/s and checked (lockstep) calls/s.",
+        discussion: """
+            Build in release mode first; debug figures mean nothing.
+
+            Example:
+              swift run -c release lockstep bench --iterations 20000
+            """
+    )
+
+    @Option(help: "Iterations of the 7-call mix (allocate, lock, map, write, unmap, unlock, free).")
+    var iterations = 20_000
+
+    @Option(help: "Architecture of the machine: x86, x64 or alpha.")
+    var architecture = "x86"
+
+    func validate() throws {
+        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        guard ["x86", "x64", "alpha"].contains(architecture) else { throw ValidationError("--architecture must be x86, x64 or alpha") }
+    }
+
+    func run() throws {
+        let program = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
+        let clock = ContinuousClock()
+        var bareCalls = 0
+        let bare = try clock.measure { bareCalls = try Benchmarks.runBare(program) }
+        print("bare engine:   \(bareCalls) calls in \(format(bare)) s = \(rate(bareCalls, bare)) calls/s")
+        var checkedCalls = 0
+        var verdict = Verdict.pass
+        let checked = try clock.measure {
+            let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+            checkedCalls = report.steps.count
+            verdict = report.verdict
+        }
+        print("lockstep:      \(checkedCalls) calls in \(format(checked)) s = \(rate(checkedCalls, checked)) checked calls/s (verdict \(verdict.signature))")
+        print("checked/bare:  \(String(format: "%.3f", seconds(bare) / seconds(checked) * Double(checkedCalls) / Double(max(1, bareCalls))))")
+    }
+
+    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    private func format(_ d: Duration) -> String { String(format: "%.3f", seconds(d)) }
+    private func rate(_ calls: Int, _ d: Duration) -> Int { Int(Double(calls) / max(seconds(d), 1e-9)) }
+}
