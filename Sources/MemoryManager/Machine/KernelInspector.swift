@@ -29,6 +29,9 @@ public struct KernelInspector {
     /// The PFN database entry of a RAM frame; nil for I/O space.
     public func frame(_ pfn: PageFrameNumber) -> FrameRecord? { kernel.physical.record(pfn) }
 
+    /// Frames whose lock count is above zero, in PFN order.
+    public var lockedFrames: [PageFrameNumber] { kernel.physical.lockedFrames.sorted() }
+
     /// Free frames on the free list.
     public var freeFrameCount: Int { kernel.physical.freeFrameCount }
 

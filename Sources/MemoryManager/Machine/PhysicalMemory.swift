@@ -38,6 +38,8 @@ final class PhysicalMemory {
     private var freeList: [PageFrameNumber]
     private let holeFirst: UInt64, holeEnd: UInt64
     private let deviceFrames: [(first: UInt64, end: UInt64)]
+    /// Frames with a lock count above zero (kept so invariant checks need not scan all of RAM).
+    private(set) var lockedFrames: Set<PageFrameNumber> = []
 
     init(constants: PlatformConstants, ramBytes: UInt64, devices: [DeviceWindow]) {
         pageSize = Int(constants.pageSize)
@@ -118,6 +120,7 @@ final class PhysicalMemory {
     @discardableResult func lock(_ pfn: PageFrameNumber) -> Bool {
         guard isInDatabase(pfn) else { return false }
         frames[Int(pfn)].lockCount &+= 1
+        lockedFrames.insert(pfn)
         return true
     }
 
@@ -126,6 +129,7 @@ final class PhysicalMemory {
     func unlock(_ pfn: PageFrameNumber) -> Bool {
         guard isInDatabase(pfn), frames[Int(pfn)].lockCount > 0 else { return false }
         frames[Int(pfn)].lockCount -= 1
+        if frames[Int(pfn)].lockCount == 0 { lockedFrames.remove(pfn) }
         if frames[Int(pfn)].lockCount == 0 && frames[Int(pfn)].use == .pendingFree {
             frames[Int(pfn)].use = .free
             insertFree(pfn)
