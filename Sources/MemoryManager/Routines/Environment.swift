@@ -29,14 +29,15 @@ extension EnvironmentActions {
     }
 
     /// Allocates and commits `size` bytes of user memory in the current process (NtAllocateVirtualMemory):
-    /// 64 KiB-aligned, demand-zero, with the given protection. NULL if the size is 0 or no range is free.
+    /// 64 KiB-aligned, demand-zero, with the given protection. NULL if the size is 0, exceeds the commit
+    /// limit (RAM plus an equal-sized pagefile, so 2 × RAM), or no range is free.
     public func allocateUserBuffer(size: UInt64, protection: PageProtection) throws(KernelError) -> VirtualAddress? {
         let k = kernel
         let c = k.constants
         try k.enter("NtAllocateVirtualMemory")
         try k.checkedAssert(k.irql == .passiveLevel, .irqlAtMostApc)
         let process = k.currentProcess
-        guard size > 0, size <= c.highestVadAddress, process.id != k.systemProcessId,
+        guard size > 0, size <= 2 * k.configuration.ramBytes, process.id != k.systemProcessId,
               let start = process.findFreeRange(bytes: c.roundToPages(size), lowest: c.lowestUserAddress, limit: c.highestVadAddress) else { return nil }
         let bytes = c.roundToPages(size)
         process.insert(VirtualAddressDescriptor(start: start, end: start + bytes, kind: .buffer))
