@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "CZlibTests", dependencies: ["CZlib", "Lockstep"]),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
         .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
-        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
+        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"], exclude: ["Programs"]),
     ],
     swiftLanguageModes: [.v6]
 )
