@@ -34,15 +34,37 @@ final class InvariantChecker {
         var span: Int64
     }
 
-    private enum ShadowPage: Hashable {
+    private enum ShadowPage: Hashable, Comparable {
         case user(process: UInt32, vpn: UInt64)
         case device(pfn: UInt64)
+    }
+
+    /// The bytes written into one page: a byte per offset, and the written offsets' bounds.
+    private struct WrittenBytes {
+        var bytes: [UInt8]
+        var written: [Bool]
+        var low: Int
+        var high: Int
+
+        init(pageSize: Int) {
+            bytes = [UInt8](repeating: 0, count: pageSize)
+            written = [Bool](repeating: false, count: pageSize)
+            low = pageSize
+            high = -1
+        }
+
+        mutating func record(_ byte: UInt8, at offset: Int) {
+            bytes[offset] = byte
+            written[offset] = true
+            low = min(low, offset)
+            high = max(high, offset)
+        }
     }
 
     private var lockedLastStep: [VirtualAddress: LockedMdl] = [:]
     private var leakedFrameLocks: [PageFrameNumber: Int] = [:]
     private var leakedProcessPages: [VirtualAddress: Int64] = [:]
-    private var shadow: [ShadowPage: [Int: UInt8]] = [:]
+    private var shadow: [ShadowPage: WrittenBytes] = [:]
 
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
@@ -50,7 +72,7 @@ final class InvariantChecker {
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
-            shadow[key, default: [:]][Int(c.byteOffset(address))] = byte
+            shadow[key, default: WrittenBytes(pageSize: Int(c.pageSize))].record(byte, at: Int(c.byteOffset(address)))
         }
     }
 
@@ -79,7 +101,8 @@ final class InvariantChecker {
     func check(_ kernel: Kernel, after call: Call?, adapter: EngineAdapter) -> InvariantViolation? {
         let inspect = kernel.inspect
         let c = kernel.constants
-        let locked = currentLockedMdls(kernel)
+        let mdls = inspect.knownMdls
+        let locked = currentLockedMdls(kernel, mdls)
         settleLeaks(locked, after: call, adapter: adapter)
         lockedLastStep = locked
 
@@ -87,7 +110,9 @@ final class InvariantChecker {
         var expected: [PageFrameNumber: Int] = leakedFrameLocks
         for (_, mdl) in locked { for pfn in mdl.pfns { expected[pfn, default: 0] += 1 } }
         // Only frames someone locks, or that the MDLs say are locked, can disagree.
-        let candidates = Set(inspect.lockedFrames).union(expected.keys).sorted()
+        var candidates = inspect.lockedFrames
+        for pfn in expected.keys where inspect.frame(pfn)?.lockCount == 0 { candidates.append(pfn) }
+        candidates.sort()
         for pfn in candidates {
             guard let record = inspect.frame(pfn) else { continue }
             let want = expected[pfn] ?? 0
@@ -118,51 +143,50 @@ final class InvariantChecker {
         }
 
         // 3. MDL headers and mappings.
-        for (address, _) in inspect.knownMdls {
+        for (address, _) in mdls {
             if let violation = checkMdl(kernel, address) { return violation }
         }
 
         // 4. System PTE and pool accounting.
-        let usage = inspect.systemPteUsage
-        let mapped = inspect.mdlSystemMappings.reduce(0) { $0 + $1.pages } + inspect.ioSpaceMappings.reduce(0) { $0 + $1.pages }
-        if usage.inUse != mapped {
-            return InvariantViolation(invariant: .resourceAccounting, detail: "\(usage.inUse) system PTEs in use, live mappings account for \(mapped)")
+        let inUse = inspect.systemPtesInUse
+        let mapped = inspect.mappedSystemPtePages
+        if inUse != mapped {
+            return InvariantViolation(invariant: .resourceAccounting, detail: "\(inUse) system PTEs in use, live mappings account for \(mapped)")
         }
-        if usage.corruptReleases != 0 {
-            return InvariantViolation(invariant: .resourceAccounting, detail: "system PTEs released that were not reserved (\(usage.corruptReleases) times)")
+        if inspect.systemPteCorruptReleases != 0 {
+            return InvariantViolation(invariant: .resourceAccounting,
+                                      detail: "system PTEs released that were not reserved (\(inspect.systemPteCorruptReleases) times)")
         }
         for type in PoolType.allCases {
-            let pool = inspect.pool(type)
-            let sum = pool.blocks.reduce(0) { $0 + $1.size }
-            if sum != pool.bytesInUse {
-                return InvariantViolation(invariant: .resourceAccounting, detail: "\(type) reports \(pool.bytesInUse) bytes in use, its blocks add up to \(sum)")
+            let sum = inspect.poolBlockBytes(type)
+            let inUse = inspect.poolBytesInUse(type)
+            if sum != inUse {
+                return InvariantViolation(invariant: .resourceAccounting, detail: "\(type) reports \(inUse) bytes in use, its blocks add up to \(sum)")
             }
         }
 
-        // 5. Data integrity.
-        for key in shadow.keys.sorted(by: { "\($0)" < "\($1)" }) {
-            let bytes = shadow[key]!
+        // 5. Data integrity: read back only the span of offsets that were written.
+        for key in shadow.keys.sorted() {
+            let page = shadow[key]!
+            guard page.high >= page.low else { continue }
+            let count = page.high - page.low + 1
             let current: [UInt8]?
             switch key {
-            case .user(let process, let vpn): current = inspect.peek(vpn << c.pageShift, count: Int(c.pageSize), processId: process)
-            case .device(let pfn): current = inspect.physicalBytes(pfn << c.pageShift, count: Int(c.pageSize))
+            case .user(let process, let vpn): current = inspect.peek((vpn << c.pageShift) + UInt64(page.low), count: count, processId: process)
+            case .device(let pfn): current = inspect.physicalBytes((pfn << c.pageShift) + UInt64(page.low), count: count)
             }
             guard let current else { shadow[key] = nil; continue }
-            for offset in bytes.keys.sorted() where current[offset] != bytes[offset] {
+            for index in 0..<count where page.written[page.low + index] && current[index] != page.bytes[page.low + index] {
+                let offset = UInt64(page.low + index)
                 return InvariantViolation(invariant: .dataIntegrity,
-                                          detail: "\(key) offset \(hex(UInt64(offset))) reads \(hex(UInt64(current[offset]))), \(hex(UInt64(bytes[offset]!))) was written")
+                                          detail: "\(key) offset \(hex(offset)) reads \(hex(UInt64(current[index]))), \(hex(UInt64(page.bytes[page.low + index]))) was written")
             }
         }
 
         // 6. No dangling frames.
-        var tables: [[(va: VirtualAddress, entry: PageTableEntry)]] = [inspect.systemPtes]
-        for process in inspect.processes where !process.terminated { tables.append(inspect.userPtes(processId: process.id)) }
-        for table in tables {
-            for (va, entry) in table {
-                if let pfn = entry.frame, inspect.frame(pfn)?.use == .free {
-                    return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(hex(va)) maps free frame \(hex(pfn))")
-                }
-            }
+        if let dangling = inspect.firstPteMappingAFreeFrame {
+            let owner = dangling.processId.map { "process \($0) " } ?? ""
+            return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(owner)\(hex(dangling.va)) maps free frame \(hex(dangling.pfn))")
         }
         for (address, mdl) in locked.sorted(by: { $0.key < $1.key }) {
             for pfn in mdl.pfns where inspect.frame(pfn)?.use == .free {
@@ -172,11 +196,11 @@ final class InvariantChecker {
         return nil
     }
 
-    private func currentLockedMdls(_ kernel: Kernel) -> [VirtualAddress: LockedMdl] {
+    private func currentLockedMdls(_ kernel: Kernel, _ mdls: [(address: VirtualAddress, origin: MdlOrigin)]) -> [VirtualAddress: LockedMdl] {
         let inspect = kernel.inspect
         let c = kernel.constants
         var result: [VirtualAddress: LockedMdl] = [:]
-        for (address, _) in inspect.knownMdls {
+        for (address, _) in mdls {
             guard let header = inspect.mdl(address), header.flags.contains(.pagesLocked) else { continue }
             let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
             var pfns: [PageFrameNumber] = []

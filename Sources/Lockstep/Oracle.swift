@@ -8,3 +8,11 @@ public protocol Oracle: AnyObject {
     /// Tells the oracle what the engine did, so it can settle any choice it left open.
     func apply(_ call: Call, observed: Outcome)
 }
+
+/// An oracle that predicts nothing: a run checks only the engine's invariants. For measuring the cost of
+/// the invariants alone, and for programs the reference model cannot follow yet.
+public final class InvariantsOnlyOracle: Oracle {
+    public init() {}
+    public func expect(_ call: Call) -> Expectation { .unpredictable(reason: "invariants only") }
+    public func apply(_ call: Call, observed: Outcome) {}
+}

@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Architecture of the machine: x86, x64 or alpha.")
     var architecture = "x86"
 
+    @Flag(help: "Check invariants only (no reference model): the cost of the invariants alone.")
+    var invariantsOnly = false
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard ["x86", "x64", "alpha"].contains(architecture) else { throw ValidationError("--architecture must be x86, x64 or alpha") }
@@ -36,7 +39,8 @@ struct BenchCommand: ParsableCommand {
         var checkedCalls = 0
         var verdict = Verdict.pass
         let checked = try clock.measure {
-            let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+            let oracle: Oracle = invariantsOnly ? InvariantsOnlyOracle() : try ReferenceOracle.make(for: program)
+            let report = try LockstepRunner().run(program, oracle: oracle)
             checkedCalls = report.steps.count
             verdict = report.verdict
         }

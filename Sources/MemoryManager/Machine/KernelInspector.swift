@@ -104,6 +104,12 @@ public struct KernelInspector {
         return (a.count, a.inUseCount, a.largestFreeRun, a.reservations.keys.sorted().map { ($0, a.reservations[$0]!) }, a.corruptReleases)
     }
 
+    /// System PTEs reserved right now.
+    public var systemPtesInUse: Int { kernel.systemPtes.inUseCount }
+
+    /// Releases of system PTEs that were not reserved (free-build corruption).
+    public var systemPteCorruptReleases: Int { kernel.systemPtes.corruptReleases }
+
     /// Live kernel-mode MDL mappings (page-aligned base, MDL, pages) in address order.
     public var mdlSystemMappings: [(base: VirtualAddress, mdl: VirtualAddress, pages: Int)] {
         kernel.mdlSystemMappings.keys.sorted().map { ($0, kernel.mdlSystemMappings[$0]!.mdl, kernel.mdlSystemMappings[$0]!.pages) }
@@ -112,6 +118,37 @@ public struct KernelInspector {
     /// Live MmMapIoSpace mappings (page-aligned base, pages) in address order.
     public var ioSpaceMappings: [(base: VirtualAddress, pages: Int)] {
         kernel.ioSpaceMappings.keys.sorted().map { ($0, kernel.ioSpaceMappings[$0]!) }
+    }
+
+    /// Pages of all live kernel MDL mappings plus all MmMapIoSpace mappings (what system PTE use should equal).
+    public var mappedSystemPtePages: Int {
+        kernel.mdlSystemMappings.values.reduce(0) { $0 + $1.pages } + kernel.ioSpaceMappings.values.reduce(0, +)
+    }
+
+    /// A pool's bytes-in-use counter.
+    public func poolBytesInUse(_ type: PoolType) -> UInt64 { kernel.pool(type).bytesInUse }
+
+    /// The sum of a pool's live block sizes (what its bytes-in-use counter should equal).
+    public func poolBlockBytes(_ type: PoolType) -> UInt64 { kernel.pool(type).blocks.values.reduce(0, +) }
+
+    /// The lowest-addressed valid PTE (system space first, then processes in id order) that maps a frame
+    /// on the free list, if any. No copies of the page tables are made.
+    public var firstPteMappingAFreeFrame: (processId: UInt32?, va: VirtualAddress, pfn: PageFrameNumber)? {
+        func scan(_ table: [UInt64: PageTableEntry]) -> (UInt64, PageFrameNumber)? {
+            var found: (UInt64, PageFrameNumber)?
+            for (vpn, entry) in table {
+                guard let pfn = entry.frame, kernel.physical.record(pfn)?.use == .free else { continue }
+                if found == nil || vpn < found!.0 { found = (vpn, pfn) }
+            }
+            return found
+        }
+        let shift = kernel.constants.pageShift
+        if let (vpn, pfn) = scan(kernel.systemPageTable) { return (nil, vpn << shift, pfn) }
+        for id in kernel.processes.keys.sorted() {
+            guard let process = kernel.processes[id], !process.terminated, let (vpn, pfn) = scan(process.pageTable) else { continue }
+            return (id, vpn << shift, pfn)
+        }
+        return nil
     }
 
     /// Pages locked by MmProbeAndLockPages system-wide.
