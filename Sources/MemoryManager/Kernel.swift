@@ -32,8 +32,15 @@ public final class Kernel {
     /// Free fixed-size MDL blocks (IoAllocateMdl's lookaside list), most recently freed last.
     var mdlLookaside: [VirtualAddress] = []
     let mdlLookasideDepth = 128
-    /// MDLs the engine created or initialised and that have not been freed: address → how it was made.
+    /// MDLs the engine created or initialised in system space and that have not been freed: address → how
+    /// it was made. (An MDL built in user memory is legal to build but process-relative; it is not tracked.)
     var knownMdls: [VirtualAddress: MdlOrigin] = [:]
+
+    /// Records an MDL the engine made or initialised, if it lives in system space.
+    func track(_ mdl: VirtualAddress, _ origin: MdlOrigin, replacing: Bool = true) {
+        guard !constants.isUserAddress(mdl) else { return }
+        if replacing || knownMdls[mdl] == nil { knownMdls[mdl] = origin }
+    }
     /// Live IRPs (EnvAllocateIrp).
     var irps: [VirtualAddress: Bool] = [:]
     /// Pages locked by MmProbeAndLockPages system-wide (for IoPageLockLimit).
@@ -144,6 +151,16 @@ public final class Kernel {
     @inline(__always) func verifierCheck(_ violated: Bool, _ subcode: UInt64, _ p2: UInt64, _ p3: UInt64, _ p4: UInt64) throws(KernelError) {
         if violated && configuration.checking == .verifier {
             throw bugCheck(.verifier(subcode, p2, p3, p4))
+        }
+    }
+
+    /// Driver Verifier's PTE tracking: SYSTEM_PTE_MISUSE 0x03 (0, expected, requested address) when no
+    /// tracked mapping starts at the address, 0x02 (0, expected, requested count) when its size differs.
+    func verifierPteCheck(expectedPages: Int?, requestedPages: UInt64, requested: VirtualAddress) throws(KernelError) {
+        guard isVerifier else { return }
+        guard let expectedPages else { throw bugCheck(BugCheck(BugCheck.systemPteMisuse, 3, 0, 0, requested)) }
+        if UInt64(expectedPages) != requestedPages {
+            throw bugCheck(BugCheck(BugCheck.systemPteMisuse, 2, 0, UInt64(expectedPages), requestedPages))
         }
     }
 

@@ -280,3 +280,34 @@ import Testing
         #expect(throws: ConfigurationError.self) { try MachineConfiguration(parsing: "machine x86 colour=blue") }
     }
 }
+
+@Suite struct SpecPteTrackingTests {
+    /// Driver Verifier tracks system PTE use (spec §4.3, 0xDA): unmapping I/O space with the wrong
+    /// length is 0x02 (expected, requested count); at an address that is no mapping, 0x03.
+    @Test func verifierCatchesWrongIoSpaceUnmaps() throws {
+        let k = try Kernel()
+        let va = try #require(try k.mm.mapIoSpace(0xF000_0000, numberOfBytes: 0x2000, cacheType: .mmNonCached))
+        #expect(throws: KernelError.bugCheck(BugCheck(0xDA, 2, 0, 2, 1))) { try k.mm.unmapIoSpace(va, numberOfBytes: 0x1000) }
+        let other = try Kernel()
+        #expect(throws: KernelError.bugCheck(BugCheck(0xDA, 3, 0, 0, 0xC100_0000))) { try other.mm.unmapIoSpace(0xC100_0000, numberOfBytes: 0x1000) }
+    }
+
+    /// A free build just releases what it is told, which corrupts the PTE accounting (the invariants' job).
+    @Test func freeBuildCorruptsSilently() throws {
+        let k = try Kernel(MachineConfiguration(checking: .free))
+        let va = try #require(try k.mm.mapIoSpace(0xF000_0000, numberOfBytes: 0x2000, cacheType: .mmNonCached))
+        try k.mm.unmapIoSpace(va, numberOfBytes: 0x1000)
+        #expect(k.inspect.systemPteUsage.corruptReleases == 1)
+        #expect(k.inspect.systemPtesInUse == 1)
+    }
+
+    /// ExFreePool of a block forgets every MDL initialised inside it.
+    @Test func freeingAPoolBlockForgetsTheMdlsInside() throws {
+        let k = try Kernel()
+        let block = try #require(try k.env.allocatePool(.nonPagedPool, bytes: 0x200))
+        try k.mm.initializeMdl(block + 0x40, baseVa: 0x10000, length: 0x1000)
+        #expect(k.inspect.knownMdls.map(\.address) == [block + 0x40])
+        try k.env.freePool(block)
+        #expect(k.inspect.knownMdls.isEmpty)
+    }
+}

@@ -47,6 +47,7 @@ public struct BugCheck: Hashable, Sendable, CustomStringConvertible {
     public static let driverPageFaultInFreedSpecialPool: UInt32 = 0xD5
     public static let driverPageFaultBeyondEndOfAllocation: UInt32 = 0xD6
     public static let invalidMdlRange: UInt32 = 0x12E
+    public static let systemPteMisuse: UInt32 = 0xDA
 
     static let names: [UInt32: String] = [
         0x09: "IRQL_NOT_GREATER_OR_EQUAL", 0x0A: "IRQL_NOT_LESS_OR_EQUAL", 0x1A: "MEMORY_MANAGEMENT",
@@ -55,7 +56,7 @@ public struct BugCheck: Hashable, Sendable, CustomStringConvertible {
         0x7A: "KERNEL_DATA_INPAGE_ERROR", 0xC2: "BAD_POOL_CALLER", 0xC4: "DRIVER_VERIFIER_DETECTED_VIOLATION",
         0xCB: "DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS", 0xD1: "DRIVER_IRQL_NOT_LESS_OR_EQUAL",
         0xD5: "DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL", 0xD6: "DRIVER_PAGE_FAULT_BEYOND_END_OF_ALLOCATION",
-        0x12E: "INVALID_MDL_RANGE", 0xE2: "MANUALLY_INITIATED_CRASH",
+        0x12E: "INVALID_MDL_RANGE", 0xE2: "MANUALLY_INITIATED_CRASH", 0xDA: "SYSTEM_PTE_MISUSE",
     ]
 
     /// Driver Verifier's 0xC4 with the given parameter-1 code (spec §4.2).

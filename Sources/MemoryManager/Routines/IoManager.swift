@@ -37,7 +37,7 @@ extension IoManagerRoutines {
             guard let block = k.allocatePool(.nonPagedPool, bytes: blockBytes) else { return nil }
             mdl = block
         }
-        k.knownMdls[mdl] = .ioAllocateMdl
+        k.track(mdl, .ioAllocateMdl)
         let m = try k.openMdl(mdl)
         try k.initialize(m, baseVa: virtualAddress, length: UInt64(length))
         if fixedSize { try k.setFlags(m, .allocatedFixedSize) }
@@ -144,8 +144,9 @@ extension Kernel {
     /// ExFreePool: a block that is not allocated is BAD_POOL_CALLER (7, 0, 0, address).
     func freePoolBlock(_ va: VirtualAddress) throws(KernelError) {
         let freed = nonpagedPool.contains(va) ? nonpagedPool.free(va) : pagedPool.contains(va) ? pagedPool.free(va) : nil
-        guard freed != nil else { throw bugCheck(BugCheck(BugCheck.badPoolCaller, 7, 0, 0, va)) }
-        knownMdls[va] = nil
+        guard let size = freed else { throw bugCheck(BugCheck(BugCheck.badPoolCaller, 7, 0, 0, va)) }
+        // MDLs that lived anywhere in the block (caller-allocated ones may sit inside it) are gone.
+        for mdl in knownMdls.keys where mdl >= va && mdl - va < size { knownMdls[mdl] = nil }
     }
 }
 

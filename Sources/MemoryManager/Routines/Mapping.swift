@@ -69,6 +69,9 @@ extension MemoryManagerRoutines {
             try k.checkedAssert(k.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
             try k.checkedAssert(header.flags.contains(.mappedToSystemVa), .unmapMappedToSystemVa, mdl, raw)
             try k.checkedAssert(!header.flags.contains(.parentMappedSystemVa), .unmapParentMapped, mdl, raw)
+            let base = k.constants.pageAlign(baseAddress)
+            let live = k.mdlSystemMappings[base].flatMap { $0.mdl == mdl ? $0.pages : nil }
+            try k.verifierPteCheck(expectedPages: live, requestedPages: k.span(of: header), requested: base)
             try k.releaseSystemMapping(m, header, base: baseAddress)
             return
         }

@@ -18,7 +18,7 @@ extension MemoryManagerRoutines {
         try kernel.checkedAssert(kernel.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
         let m = try kernel.openMdl(mdl)
         try kernel.initialize(m, baseVa: baseVa, length: kernel.lengthParameter(length))
-        if kernel.knownMdls[mdl] == nil { kernel.knownMdls[mdl] = .mmInitializeMdl }
+        kernel.track(mdl, .mmInitializeMdl, replacing: false)
     }
 
     /// `MmCreateMdl(MemoryDescriptorList, Base, Length)` (obsolete): with a NULL MDL, allocates
@@ -35,9 +35,9 @@ extension MemoryManagerRoutines {
             try kernel.verifierCheck(kernel.irql > .dispatchLevel, 0x02, UInt64(kernel.irql.rawValue), 0, bytes)
             guard let block = kernel.allocatePool(.nonPagedPool, bytes: bytes) else { return nil }
             address = block
-            kernel.knownMdls[address] = .mmCreateMdl
-        } else if kernel.knownMdls[address] == nil {
-            kernel.knownMdls[address] = .mmCreateMdl
+            kernel.track(address, .mmCreateMdl)
+        } else {
+            kernel.track(address, .mmCreateMdl, replacing: false)
         }
         try kernel.initialize(try kernel.openMdl(address), baseVa: base, length: length)
         return address

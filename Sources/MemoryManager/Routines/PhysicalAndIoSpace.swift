@@ -62,6 +62,9 @@ extension MemoryManagerRoutines {
         try k.checkedAssert(k.irql <= .dispatchLevel, .irqlAtMostDispatch, baseAddress)
         let pages = c.spanPages(baseAddress, bytes)
         let base = c.pageAlign(baseAddress)
+        // Verifier tracks PTE use: the range must be exactly one live MmMapIoSpace mapping.
+        let expected = k.ioSpaceMappings[base]
+        try k.verifierPteCheck(expectedPages: expected, requestedPages: pages, requested: base)
         guard k.systemPtes.contains(base) else {
             k.systemPtes.release(base, pages: 0)
             return
@@ -105,7 +108,7 @@ extension MemoryManagerRoutines {
         try k.setProcess(m, 0)
         for (i, pfn) in frames.enumerated() { try k.setPfn(m, UInt64(i), pfn) }
         try k.setFlags(m, .pagesLocked)
-        k.knownMdls[mdl] = .mmAllocatePagesForMdl
+        k.track(mdl, .mmAllocatePagesForMdl)
         return mdl
     }
 
