@@ -61,7 +61,7 @@ final class InvariantChecker {
         }
     }
 
-    private var lockedLastStep: [VirtualAddress: LockedMdl] = [:]
+    private var lockedLastStep: [MdlLocation: LockedMdl] = [:]
     private var leakedFrameLocks: [PageFrameNumber: Int] = [:]
     private var leakedProcessPages: [VirtualAddress: Int64] = [:]
     private var shadow: [ShadowPage: WrittenBytes] = [:]
@@ -143,8 +143,8 @@ final class InvariantChecker {
         }
 
         // 3. MDL headers and mappings.
-        for (address, _) in mdls {
-            if let violation = checkMdl(kernel, address) { return violation }
+        for (location, _) in mdls {
+            if let violation = checkMdl(kernel, location) { return violation }
         }
 
         // 4. System PTE and pool accounting.
@@ -188,48 +188,58 @@ final class InvariantChecker {
             let owner = dangling.processId.map { "process \($0) " } ?? ""
             return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(owner)\(hex(dangling.va)) maps free frame \(hex(dangling.pfn))")
         }
-        for (address, mdl) in locked.sorted(by: { $0.key < $1.key }) {
+        for (location, mdl) in locked.sorted(by: { $0.key < $1.key }) {
             for pfn in mdl.pfns where inspect.frame(pfn)?.use == .free {
-                return InvariantViolation(invariant: .noDanglingFrames, detail: "locked MDL \(hex(address)) refers to free frame \(hex(pfn))")
+                return InvariantViolation(invariant: .noDanglingFrames, detail: "locked MDL \(hex(location.address)) refers to free frame \(hex(pfn))")
             }
         }
         return nil
     }
 
-    private func currentLockedMdls(_ kernel: Kernel, _ mdls: [(address: VirtualAddress, origin: MdlOrigin)]) -> [VirtualAddress: LockedMdl] {
+    private func currentLockedMdls(_ kernel: Kernel, _ mdls: [(location: MdlLocation, origin: MdlOrigin)]) -> [MdlLocation: LockedMdl] {
         let inspect = kernel.inspect
         let c = kernel.constants
-        var result: [VirtualAddress: LockedMdl] = [:]
-        for (address, _) in mdls {
-            guard let header = inspect.mdl(address), header.flags.contains(.pagesLocked) else { continue }
+        var result: [MdlLocation: LockedMdl] = [:]
+        for (location, _) in mdls {
+            let address = location.address
+            guard let header = inspect.mdl(address, processId: location.processId), header.flags.contains(.pagesLocked) else { continue }
             let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
             var pfns: [PageFrameNumber] = []
             for index in 0..<min(span, 1 << 16) {
-                guard let pfn = inspect.pfn(address, index), pfn != c.emptyPfn else { break }
+                guard let pfn = inspect.pfn(address, index, processId: location.processId), pfn != c.emptyPfn else { break }
                 if inspect.frame(pfn) != nil { pfns.append(pfn) }
             }
-            result[address] = LockedMdl(pfns: pfns, process: header.process, span: Int64(span))
+            result[location] = LockedMdl(pfns: pfns, process: header.process, span: Int64(span))
         }
         return result
     }
 
-    /// Locks of an MDL that stopped being locked without MmUnlockPages/MmFreePagesFromMdl on it are leaked.
-    private func settleLeaks(_ locked: [VirtualAddress: LockedMdl], after call: Call?, adapter: EngineAdapter) {
+    /// Locks an MDL stopped accounting for without MmUnlockPages/MmFreePagesFromMdl on it are leaked: a
+    /// freed or re-initialised locked MDL leaks all its locks; a still-locked MDL whose PFN array or
+    /// Process field was overwritten leaks the difference.
+    private func settleLeaks(_ locked: [MdlLocation: LockedMdl], after call: Call?, adapter: EngineAdapter) {
         let target: UInt64? = call.flatMap { call in
             guard [.mmUnlockPages, .mmFreePagesFromMdl].contains(call.routine), case .expression(let e) = call.arguments.first else { return nil }
             return adapter.evaluate(e)
         }
-        for (address, previous) in lockedLastStep.sorted(by: { $0.key < $1.key }) where locked[address] != previous {
-            if address == target && locked[address] == nil { continue }
-            for pfn in previous.pfns { leakedFrameLocks[pfn, default: 0] += 1 }
-            if previous.process != 0 { leakedProcessPages[previous.process, default: 0] += previous.span }
+        for (location, previous) in lockedLastStep.sorted(by: { $0.key < $1.key }) where locked[location] != previous {
+            let current = locked[location]
+            if location.address == target && current == nil { continue }
+            var remaining = current?.pfns ?? []
+            for pfn in previous.pfns {
+                if let index = remaining.firstIndex(of: pfn) { remaining.remove(at: index) } else { leakedFrameLocks[pfn, default: 0] += 1 }
+            }
+            if previous.process != 0 && (current?.process != previous.process || current?.span != previous.span) {
+                leakedProcessPages[previous.process, default: 0] += previous.span
+            }
         }
     }
 
-    private func checkMdl(_ kernel: Kernel, _ address: VirtualAddress) -> InvariantViolation? {
+    private func checkMdl(_ kernel: Kernel, _ location: MdlLocation) -> InvariantViolation? {
         let c = kernel.constants
         let inspect = kernel.inspect
-        guard let header = inspect.mdl(address) else { return nil }
+        let address = location.address
+        guard let header = inspect.mdl(address, processId: location.processId) else { return nil }
         let flags = header.flags
         func violation(_ text: String) -> InvariantViolation {
             InvariantViolation(invariant: .mdlConsistency, detail: "MDL \(hex(address)) (\(flags)): \(text)")
@@ -250,7 +260,7 @@ final class InvariantChecker {
         if ownMapping {
             let base = c.pageAlign(header.mappedSystemVa)
             for index in 0..<min(span, 1 << 16) {
-                guard let pfn = inspect.pfn(address, index), pfn != c.emptyPfn else { break }
+                guard let pfn = inspect.pfn(address, index, processId: location.processId), pfn != c.emptyPfn else { break }
                 let frame = inspect.pte(c.add(base, index * c.pageSize))?.frame
                 if frame != pfn {
                     return violation("mapping page \(index) at \(hex(c.add(base, index * c.pageSize))) maps \(frame.map(hex) ?? "nothing"), PFN array says \(hex(pfn))")

@@ -32,14 +32,18 @@ public final class Kernel {
     /// Free fixed-size MDL blocks (IoAllocateMdl's lookaside list), most recently freed last.
     var mdlLookaside: [VirtualAddress] = []
     let mdlLookasideDepth = 128
-    /// MDLs the engine created or initialised in system space and that have not been freed: address → how
-    /// it was made. (An MDL built in user memory is legal to build but process-relative; it is not tracked.)
-    var knownMdls: [VirtualAddress: MdlOrigin] = [:]
+    /// MDLs the engine created or initialised and that have not been freed: where → how it was made.
+    var knownMdls: [MdlLocation: MdlOrigin] = [:]
 
-    /// Records an MDL the engine made or initialised, if it lives in system space.
+    /// Where the MDL at `mdl` lives: system space, or the current process's user space.
+    func location(_ mdl: VirtualAddress) -> MdlLocation {
+        MdlLocation(address: mdl, processId: constants.isUserAddress(mdl) ? currentProcessId : nil)
+    }
+
+    /// Records an MDL the engine made or initialised.
     func track(_ mdl: VirtualAddress, _ origin: MdlOrigin, replacing: Bool = true) {
-        guard !constants.isUserAddress(mdl) else { return }
-        if replacing || knownMdls[mdl] == nil { knownMdls[mdl] = origin }
+        let key = location(mdl)
+        if replacing || knownMdls[key] == nil { knownMdls[key] = origin }
     }
     /// Live IRPs (EnvAllocateIrp).
     var irps: [VirtualAddress: Bool] = [:]
@@ -195,6 +199,18 @@ public final class Kernel {
     }
 
     func isPoolAddress(_ va: VirtualAddress) -> Bool { nonpagedPool.contains(va) || pagedPool.contains(va) }
+}
+
+/// Where an MDL lives: its address, and for an MDL built in user memory (legal, if unwise) the process
+/// whose address space holds it.
+public struct MdlLocation: Hashable, Comparable, Sendable {
+    public let address: VirtualAddress
+    /// Nil for system space.
+    public let processId: UInt32?
+
+    public static func < (a: MdlLocation, b: MdlLocation) -> Bool {
+        (a.processId ?? 0, a.address) < (b.processId ?? 0, b.address)
+    }
 }
 
 /// How an MDL the engine knows about came to exist.

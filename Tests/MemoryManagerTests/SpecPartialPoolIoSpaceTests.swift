@@ -306,7 +306,7 @@ import Testing
         let k = try Kernel()
         let block = try #require(try k.env.allocatePool(.nonPagedPool, bytes: 0x200))
         try k.mm.initializeMdl(block + 0x40, baseVa: 0x10000, length: 0x1000)
-        #expect(k.inspect.knownMdls.map(\.address) == [block + 0x40])
+        #expect(k.inspect.knownMdls.map(\.location.address) == [block + 0x40])
         try k.env.freePool(block)
         #expect(k.inspect.knownMdls.isEmpty)
     }

@@ -53,18 +53,22 @@ public struct KernelInspector {
         return process.pageTable.keys.sorted().map { ($0 << kernel.constants.pageShift, process.pageTable[$0]!) }
     }
 
-    /// MDLs the engine made or initialised and that are not freed, in address order.
-    public var knownMdls: [(address: VirtualAddress, origin: MdlOrigin)] {
+    /// MDLs the engine made or initialised and that are not freed: system-space ones in address order,
+    /// then those in user memory by process.
+    public var knownMdls: [(location: MdlLocation, origin: MdlOrigin)] {
         kernel.knownMdls.keys.sorted().map { ($0, kernel.knownMdls[$0]!) }
     }
 
-    /// Decodes the MDL header at `mdl`, or nil if its memory is not readable without a fault.
-    public func mdl(_ mdl: VirtualAddress) -> MdlHeader? { try? kernel.inspectHeader(mdl) }
+    /// Decodes the MDL header at `mdl` (in `processId`'s space for a user address; default: current),
+    /// or nil if its memory is not readable without a fault.
+    public func mdl(_ mdl: VirtualAddress, processId: UInt32? = nil) -> MdlHeader? {
+        try? kernel.inspectHeader(mdl, processId: processId)
+    }
 
     /// PFN slot `index` of the MDL at `mdl`.
-    public func pfn(_ mdl: VirtualAddress, _ index: UInt64) -> PageFrameNumber? {
+    public func pfn(_ mdl: VirtualAddress, _ index: UInt64, processId: UInt32? = nil) -> PageFrameNumber? {
         let c = kernel.constants
-        return kernel.peekInteger(c.add(mdl, c.mdlHeaderSize + index * c.pfnSize), width: Int(c.pfnSize))
+        return kernel.peekInteger(c.add(mdl, c.mdlHeaderSize + index * c.pfnSize), width: Int(c.pfnSize), processId: processId)
     }
 
     /// Bytes at a virtual address in a process's context, without faulting (paged-out pages are read
@@ -185,15 +189,15 @@ extension Kernel {
         return out
     }
 
-    func peekInteger(_ va: VirtualAddress, width: Int) -> UInt64? {
-        peekBytes(va, count: width).map { $0.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+    func peekInteger(_ va: VirtualAddress, width: Int, processId: UInt32? = nil) -> UInt64? {
+        peekBytes(va, count: width, processId: processId).map { $0.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
     }
 
     /// The MDL header at `mdl`, read without faulting.
-    func inspectHeader(_ mdl: VirtualAddress) throws -> MdlHeader {
+    func inspectHeader(_ mdl: VirtualAddress, processId: UInt32? = nil) throws -> MdlHeader {
         let c = constants
         let l = c.mdlLayout
-        guard let bytes = peekBytes(mdl, count: Int(c.mdlHeaderSize)) else { throw KernelError.raised(.accessViolation) }
+        guard let bytes = peekBytes(mdl, count: Int(c.mdlHeaderSize), processId: processId) else { throw KernelError.raised(.accessViolation) }
         func field(_ offset: UInt64, _ width: UInt64) -> UInt64 {
             (0..<Int(width)).reversed().reduce(0) { $0 << 8 | UInt64(bytes[Int(offset) + $1]) }
         }

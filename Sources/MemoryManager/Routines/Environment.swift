@@ -212,8 +212,12 @@ extension Kernel {
         return true
     }
 
-    /// Removes the PTEs of [start, end) in a process, freeing frames (pending while locked) and slots.
+    /// Removes the PTEs of [start, end) in a process, freeing frames (pending while locked) and slots;
+    /// MDLs that lived there are forgotten.
     func releasePages(of process: Process, from start: VirtualAddress, to end: VirtualAddress) {
+        for key in knownMdls.keys where key.processId == process.id && key.address >= start && key.address < end {
+            knownMdls[key] = nil
+        }
         var va = start
         while va < end {
             let vpn = constants.pageNumber(va)
@@ -230,9 +234,9 @@ extension Kernel {
 
     /// The lowest-addressed known MDL that holds locked pages of `process` (0 if none is known).
     func lockingMdl(of process: Process) -> VirtualAddress {
-        for mdl in knownMdls.keys.sorted() {
-            guard let header = try? inspectHeader(mdl) else { continue }
-            if header.process == process.eprocess && header.flags.contains(.pagesLocked) { return mdl }
+        for key in knownMdls.keys.sorted() {
+            guard let header = try? inspectHeader(key.address, processId: key.processId) else { continue }
+            if header.process == process.eprocess && header.flags.contains(.pagesLocked) { return key.address }
         }
         return 0
     }

@@ -130,7 +130,7 @@ extension IoManagerRoutines {
             try k.verifierCheck(header.flags.contains(.mappedToSystemVa), 0xB8, mdl, raw, 0)
             try k.checkedAssert(!header.flags.contains(.mappedToSystemVa), .freeMdlNotMapped, mdl, raw)
         }
-        k.knownMdls[mdl] = nil
+        k.knownMdls[k.location(mdl)] = nil
         if header.flags.contains(.allocatedFixedSize) && !k.isVerifier && k.mdlLookaside.count < k.mdlLookasideDepth {
             // Free builds do not notice a block pushed twice: two later allocations will share it.
             k.mdlLookaside.append(mdl)
@@ -146,7 +146,7 @@ extension Kernel {
         let freed = nonpagedPool.contains(va) ? nonpagedPool.free(va) : pagedPool.contains(va) ? pagedPool.free(va) : nil
         guard let size = freed else { throw bugCheck(BugCheck(BugCheck.badPoolCaller, 7, 0, 0, va)) }
         // MDLs that lived anywhere in the block (caller-allocated ones may sit inside it) are gone.
-        for mdl in knownMdls.keys where mdl >= va && mdl - va < size { knownMdls[mdl] = nil }
+        for key in knownMdls.keys where key.processId == nil && key.address >= va && key.address - va < size { knownMdls[key] = nil }
     }
 }
 
