@@ -98,12 +98,12 @@ final class InvariantChecker {
     }
 
     /// Checks every invariant; `call` is the step just run (it tells a legitimate unlock from a leak).
-    func check(_ kernel: Kernel, after call: Call?, adapter: EngineAdapter) -> InvariantViolation? {
+    func check(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) -> InvariantViolation? {
         let inspect = kernel.inspect
         let c = kernel.constants
         let mdls = inspect.knownMdls
         let locked = currentLockedMdls(kernel, mdls)
-        settleLeaks(locked, after: call, adapter: adapter)
+        settleLeaks(locked, after: call, succeeded: outcome == .returned(.none), adapter: adapter)
         lockedLastStep = locked
 
         // 1. Frame locks.
@@ -217,14 +217,19 @@ final class InvariantChecker {
     /// Locks an MDL stopped accounting for without MmUnlockPages/MmFreePagesFromMdl on it are leaked: a
     /// freed or re-initialised locked MDL leaks all its locks; a still-locked MDL whose PFN array or
     /// Process field was overwritten leaks the difference.
-    private func settleLeaks(_ locked: [MdlLocation: LockedMdl], after call: Call?, adapter: EngineAdapter) {
+    private func settleLeaks(_ locked: [MdlLocation: LockedMdl], after call: Call?, succeeded: Bool, adapter: EngineAdapter) {
         let target: UInt64? = call.flatMap { call in
-            guard [.mmUnlockPages, .mmFreePagesFromMdl].contains(call.routine), case .expression(let e) = call.arguments.first else { return nil }
+            guard [.mmUnlockPages, .mmFreePagesFromMdl, .mmProbeAndLockPages].contains(call.routine),
+                  case .expression(let e) = call.arguments.first else { return nil }
             return adapter.evaluate(e)
         }
-        for (location, previous) in lockedLastStep.sorted(by: { $0.key < $1.key }) where locked[location] != previous {
-            let current = locked[location]
-            if location.address == target && current == nil { continue }
+        let relock = call?.routine == .mmProbeAndLockPages && succeeded
+        for (location, previous) in lockedLastStep.sorted(by: { $0.key < $1.key }) {
+            // Probing an MDL that is already locked overwrites its PFN array: the old locks are leaked.
+            let relocked = relock && location.address == target
+            guard relocked || locked[location] != previous else { continue }
+            let current = relocked ? nil : locked[location]
+            if !relock && location.address == target && current == nil { continue }
             var remaining = current?.pfns ?? []
             for pfn in previous.pfns {
                 if let index = remaining.firstIndex(of: pfn) { remaining.remove(at: index) } else { leakedFrameLocks[pfn, default: 0] += 1 }

@@ -35,7 +35,7 @@ public struct LockstepRunner {
         let invariants = InvariantChecker()
         var steps: [Step] = []
         steps.reserveCapacity(program.calls.count)
-        if let violation = invariants.check(adapter.kernel, after: nil, adapter: adapter) {
+        if let violation = invariants.check(adapter.kernel, after: nil, outcome: nil, adapter: adapter) {
             return RunReport(steps: steps, verdict: .invariant(step: 0, call: nil, violation: violation))
         }
         for (index, call) in program.calls.enumerated() {
@@ -55,9 +55,10 @@ public struct LockstepRunner {
                case .bytes(let data) = call.arguments[1] {
                 invariants.recordWrite(adapter.kernel, at: adapter.evaluate(va), data)
             }
-            if case .refused = outcome { continue }
+            // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
+            if case .bugCheck = outcome { break }
             if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
-                if let violation = invariants.check(adapter.kernel, after: call, adapter: adapter) {
+                if let violation = invariants.check(adapter.kernel, after: call, outcome: outcome, adapter: adapter) {
                     return RunReport(steps: steps, verdict: .invariant(step: stepNumber, call: call, violation: violation))
                 }
             }

@@ -31,7 +31,8 @@ import Testing
         #expect(try ProgramText.parse(ProgramText.encode(program)) == program)
         let report = try LockstepRunner().run(program, oracle: PermissiveOracle())
         #expect(report.verdict == .pass, "\(file): \(report.verdict)")
-        #expect(report.steps.count == program.calls.count)
+        // A run ends at a bug check; otherwise every call runs.
+        if case .bugCheck = report.steps.last?.outcome {} else { #expect(report.steps.count == program.calls.count) }
     }
 
     /// The outcomes the comments promise, on the engine alone.
@@ -49,7 +50,7 @@ import Testing
         let verifier = try outcomes("verifier-unlock-unlocked.txt")
         guard case .bugCheck(0xC4, let parameters) = verifier[2] else { Issue.record("\(verifier)"); return }
         #expect(parameters[0] == 0x7C)
-        #expect(verifier[3] == .refused)
+        #expect(verifier.count == 3)   // the bug check ends the run
         guard case .bugCheck(0x0A, _) = try outcomes("irql-violations.txt").last! else { Issue.record("irql"); return }
         guard case .bugCheck(0x76, let exit) = try outcomes("process-exit-with-locked-pages.txt").last! else { Issue.record("0x76"); return }
         #expect(exit[0] == 0 && exit[2] == 2)
