@@ -5,6 +5,7 @@ import MemoryManager
 /// calls the routine, turns the result or error into an ``Outcome`` and binds the result name.
 /// A name bound by a call that returned NULL, raised or bug-checked holds 0.
 public struct EngineAdapter {
+    /// The engine the calls run on.
     public let kernel: Kernel
     /// Result name → the engine value it was bound to (an address, id, number).
     public private(set) var bindings: [String: UInt64] = [:]

@@ -73,6 +73,7 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
 
 /// One executed step of a run, for traces.
 public struct Step: Sendable {
+    /// 1-based position in the program.
     public let index: Int
     public let call: Call
     public let outcome: Outcome

@@ -7,6 +7,7 @@
 /// decisions) give the same results on any host. Misuse never traps the host process: it becomes an
 /// NT outcome, a raised status or a bug check (``KernelError``).
 public final class Kernel {
+    /// The machine this kernel runs on.
     public let configuration: MachineConfiguration
     /// Page size, pointer width, MDL layout and address-space split of the configured architecture.
     public let constants: PlatformConstants
@@ -46,7 +47,7 @@ public final class Kernel {
         if replacing || knownMdls[key] == nil { knownMdls[key] = origin }
     }
     /// Live IRPs (EnvAllocateIrp).
-    var irps: [VirtualAddress: Bool] = [:]
+    var irps: Set<VirtualAddress> = []
     /// Pages locked by MmProbeAndLockPages system-wide (for IoPageLockLimit).
     var systemLockedPages: UInt64 = 0
 

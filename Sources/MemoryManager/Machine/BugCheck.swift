@@ -1,6 +1,8 @@
 /// A bug check: the code and the four parameters `KeBugCheckEx` would show. It ends the machine.
 public struct BugCheck: Hashable, Sendable, CustomStringConvertible {
+    /// The bug check code (`KeBugCheckEx`'s first argument).
     public let code: UInt32
+    /// The four parameters, in order.
     public let parameters: (UInt64, UInt64, UInt64, UInt64)
 
     public init(_ code: UInt32, _ p1: UInt64 = 0, _ p2: UInt64 = 0, _ p3: UInt64 = 0, _ p4: UInt64 = 0) {

@@ -1,13 +1,20 @@
 /// An MDL header as it sits in memory (spec §1.2), decoded from the architecture's layout.
 public struct MdlHeader: Hashable, Sendable {
+    /// `Next`: the IRP MDL chain link (NULL after MmInitializeMdl).
     public var next: VirtualAddress
     /// `Size` as stored: a CSHORT, so anything above 0x7FFF reads back negative.
     public var size: Int16
+    /// `MdlFlags`.
     public var flags: MdlFlags
+    /// `Process`: the EPROCESS whose user pages are locked, or NULL for a system buffer.
     public var process: VirtualAddress
+    /// `MappedSystemVa`: the system mapping including the byte offset (stale after an unmap).
     public var mappedSystemVa: VirtualAddress
+    /// `StartVa`: PAGE_ALIGN of the buffer's address.
     public var startVa: VirtualAddress
+    /// `ByteCount`: the buffer's length.
     public var byteCount: UInt32
+    /// `ByteOffset`: BYTE_OFFSET of the buffer's address.
     public var byteOffset: UInt32
 }
 

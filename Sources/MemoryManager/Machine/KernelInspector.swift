@@ -159,7 +159,7 @@ public struct KernelInspector {
     public var systemLockedPages: UInt64 { kernel.systemLockedPages }
 
     /// Live IRPs in address order.
-    public var irps: [VirtualAddress] { kernel.irps.keys.sorted() }
+    public var irps: [VirtualAddress] { kernel.irps.sorted() }
 
     /// Pagefile slots holding paged-out pages.
     public var pagefileSlotsInUse: Int { kernel.pagefile.slotsInUse }

@@ -157,14 +157,14 @@ extension EnvironmentActions {
         let bytes: UInt64 = k.constants.pointerBytes == 8 ? 0xD0 : 0x70
         guard let irp = k.allocatePool(.nonPagedPool, bytes: bytes) else { return nil }
         try k.writeBytes(irp, [UInt8](repeating: 0, count: Int(bytes)), .kernel)
-        k.irps[irp] = true
+        k.irps.insert(irp)
         return irp
     }
 
     /// IoFreeIrp. Freeing something that is not a live IRP is BAD_POOL_CALLER.
     public func freeIrp(_ irp: VirtualAddress) throws(KernelError) {
         try kernel.enter("IoFreeIrp")
-        guard kernel.irps.removeValue(forKey: irp) != nil else {
+        guard kernel.irps.remove(irp) != nil else {
             throw kernel.bugCheck(BugCheck(BugCheck.badPoolCaller, 7, 0, 0, irp))
         }
         try kernel.freePoolBlock(irp)
