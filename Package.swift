@@ -28,7 +28,10 @@ let package = Package(
         .target(name: "LockstepPrograms"),
         // The framework: engine adapter, lockstep runner, invariants, verdicts (fuzzer, shrinker,
         // corpus land here in later issues).
-        .target(name: "Lockstep", dependencies: ["CZlib", "MemoryManager", "LockstepPrograms"]),
+        // The independent reference model: written from the spec and docs/ENGINE_CONVENTIONS.md, never
+        // from the engine; shares only the program vocabulary.
+        .target(name: "ReferenceModel", dependencies: ["LockstepPrograms"]),
+        .target(name: "Lockstep", dependencies: ["CZlib", "MemoryManager", "LockstepPrograms", "ReferenceModel"]),
         // The command-line front end.
         .executableTarget(
             name: "lockstep",

@@ -1,9 +1,16 @@
 import LockstepPrograms
+import ReferenceModel
 
-/// The oracle programs are checked against by default.
+extension ReferenceModel: Oracle {}
+
+/// The oracle programs are checked against by default: the independent reference model.
 public enum ReferenceOracle {
     /// A fresh reference model for the program's machine and fault plan.
     public static func make(for program: Program) throws(LockstepRunner.SetupError) -> Oracle {
-        throw LockstepRunner.SetupError(message: "the reference model is not part of this build yet")
+        do {
+            return try ReferenceModel(program: program)
+        } catch {
+            throw LockstepRunner.SetupError(message: "reference model: \(error)")
+        }
     }
 }

@@ -14,7 +14,7 @@ public enum Trace {
             let number = String(step.index).leftPadded(to: width)
             let marker = step.index == failingStep ? ">>" : "  "
             lines.append("\(marker) \(number)  \(ProgramText.encode(step.call))")
-            lines.append("   \(String(repeating: " ", count: width))    → \(step.outcome)")
+            lines.append("   \(String(repeating: " ", count: width))    → \(step.outcome)   [oracle: \(step.expectation)]")
         }
         if report.steps.count < program.calls.count, report.verdict.isPass == false {
             lines.append("   (\(program.calls.count - report.steps.count) later calls not run)")

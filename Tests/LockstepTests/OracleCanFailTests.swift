@@ -66,3 +66,83 @@ final class PermissiveOracle: Oracle {
         #expect(violation.invariant == .frameLockAccounting)
     }
 }
+
+/// The same, for slips only the reference model can see: each must be reported as a divergence at
+/// the call whose outcome the slip changes, and the correct engine must pass the program.
+@Suite struct ModelCatchesEngineSlipsTests {
+    private func verdicts(_ text: String, _ mutation: EngineMutation) throws -> (correct: Verdict, mutated: Verdict) {
+        let program = try ProgramText.parse(text)
+        let correct = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program)).verdict
+        let kernel = try LockstepRunner.makeKernel(for: program)
+        kernel.mutations = mutation
+        let mutated = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel).verdict
+        return (correct, mutated)
+    }
+
+    private func expectDivergence(_ verdict: Verdict, at step: Int, in routine: Routine) {
+        guard case .divergence(let actualStep, let call, _, _, _) = verdict else { Issue.record("expected a divergence, got \(verdict)"); return }
+        #expect(actualStep == step)
+        #expect(call.routine == routine)
+    }
+
+    @Test func wrongByteOffset() throws {
+        let (correct, mutated) = try verdicts("""
+            # lockstep 1
+            machine x86
+            b0 = AllocateUserBuffer(size=0x3000, protect=ReadWrite)
+            m0 = IoAllocateMdl(va=b0+0x10, length=0x2000, secondary=false, quota=false, irp=none)
+            x0 = MmGetMdlByteOffset(m0)
+            """, .byteOffsetOffByOne)
+        #expect(correct == .pass)
+        expectDivergence(mutated, at: 3, in: .mmGetMdlByteOffset)
+    }
+
+    @Test func partialMdlWithTheWrongPfnRange() throws {
+        let (correct, mutated) = try verdicts("""
+            # lockstep 1
+            machine x86
+            b0 = AllocateUserBuffer(size=0x4000, protect=ReadWrite)
+            WriteMemory(b0+0x1800, data=5A5A)
+            m0 = IoAllocateMdl(va=b0, length=0x4000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
+            m1 = IoAllocateMdl(va=none, length=0x2000, secondary=false, quota=false, irp=none)
+            IoBuildPartialMdl(m0, m1, va=b0+0x1800, length=0x10)
+            v0 = MmGetSystemAddressForMdlSafe(m1, NormalPagePriority)
+            d0 = ReadMemory(v0, length=0x2)
+            """, .partialMdlSkipsFirstPfn)
+        #expect(correct == .pass)
+        guard case .divergence(let step, _, _, _, _) = mutated else { Issue.record("got \(mutated)"); return }
+        #expect(step == 7 || step == 8)
+    }
+
+    @Test func pagedOutPageReportedValid() throws {
+        let (correct, mutated) = try verdicts("""
+            # lockstep 1
+            machine x64
+            b0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)
+            WriteMemory(b0, data=01)
+            x0 = PageOut(b0)
+            x1 = MmIsAddressValid(b0)
+            """, .pagedOutCountsAsValid)
+        #expect(correct == .pass)
+        expectDivergence(mutated, at: 4, in: .mmIsAddressValid)
+    }
+
+    @Test func remappingAnAlreadyMappedMdl() throws {
+        let (correct, mutated) = try verdicts("""
+            # lockstep 1
+            machine x86
+            b0 = AllocateUserBuffer(size=0x2000, protect=ReadWrite)
+            m0 = IoAllocateMdl(va=b0, length=0x2000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
+            v0 = MmGetSystemAddressForMdl(m0)
+            v1 = MmGetSystemAddressForMdl(m0)
+            MmUnlockPages(m0)
+            IoFreeMdl(m0)
+            """, .remapsMappedMdl)
+        #expect(correct == .pass)
+        guard case .bugcheck(let step, let call, _, _) = mutated else { Issue.record("got \(mutated)"); return }
+        // Verifier sees the second mapping of a mapped MDL (0xC4/0xB2) where the model expected the first mapping back.
+        #expect(step == 5 && call.routine == .mmGetSystemAddressForMdl)
+    }
+}

@@ -66,3 +66,16 @@ import Testing
         #expect(io[12] == .returned(.bytes([0xA1, 0x1A, 0x05])))
     }
 }
+
+/// The program library against the reference model: every program passes, and the model predicts
+/// every step (it never had to give up).
+@Suite struct ProgramLibraryAgainstModelTests {
+    @Test(arguments: ProgramLibraryTests.files)
+    func passesInLockstepWithTheModel(_ file: String) throws {
+        let program = try ProgramFiles.load(ProgramLibraryTests.directory.appendingPathComponent(file).path)
+        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        #expect(report.verdict == .pass, "\(file): \(report.verdict)")
+        let unpredicted = report.steps.filter { if case .unpredictable = $0.expectation { return true } else { return false } }
+        #expect(unpredicted.isEmpty, "\(file): the model did not predict steps \(unpredicted.map(\.index))")
+    }
+}

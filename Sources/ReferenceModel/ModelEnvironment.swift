@@ -1,0 +1,290 @@
+import LockstepPrograms
+
+/// Environment actions, the address queries, HalTranslateBusAddress, and the dispatch over every routine.
+extension ReferenceModel {
+    func predict(_ call: Call) -> Expectation {
+        switch call.routine {
+        case .halTranslateBusAddress: return predictTranslate(call)
+        case .mmGetPhysicalAddress: return predictPhysical(call)
+        case .mmIsAddressValid: return predictIsValid(call)
+        case .mmGetMdlVirtualAddress, .mmGetMdlByteCount, .mmGetMdlByteOffset: return predictMdlField(call)
+        case .mmSizeOfMdl: return predictSizeOfMdl(call)
+        case .mmInitializeMdl: return predictInitializeMdl(call)
+        case .mmCreateMdl: return predictCreateMdl(call)
+        case .ioAllocateMdl: return predictIoAllocateMdl(call)
+        case .ioFreeMdl: return predictIoFreeMdl(call)
+        case .mmBuildMdlForNonPagedPool: return predictBuildMdlForNonPagedPool(call)
+        case .mmPrepareMdlForReuse: return predictPrepareMdlForReuse(call)
+        case .ioBuildPartialMdl: return predictBuildPartialMdl(call)
+        case .mmProbeAndLockPages: return predictProbeAndLock(call)
+        case .mmUnlockPages: return predictUnlock(call)
+        case .mmGetSystemAddressForMdl: return predictGetSystemAddress(call, safe: false)
+        case .mmGetSystemAddressForMdlSafe: return predictGetSystemAddress(call, safe: true)
+        case .mmMapLockedPages: return predictMapLockedPages(call, specify: false)
+        case .mmMapLockedPagesSpecifyCache: return predictMapLockedPages(call, specify: true)
+        case .mmUnmapLockedPages: return predictUnmapLockedPages(call)
+        case .mmMapIoSpace: return predictMapIoSpace(call)
+        case .mmUnmapIoSpace: return predictUnmapIoSpace(call)
+        case .mmAllocatePagesForMdl: return predictAllocatePagesForMdl(call)
+        case .mmFreePagesFromMdl: return predictFreePagesFromMdl(call)
+        case .exAllocatePoolWithTag: return predictAllocatePool(call)
+        case .exFreePool: return predictFreePool(call)
+        case .allocateUserBuffer: return predictAllocateBuffer(call)
+        case .freeUserBuffer: return predictFreeBuffer(call)
+        case .protectUserBuffer: return predictProtect(call)
+        case .readMemory: return predictAccess(call, write: false)
+        case .writeMemory: return predictAccess(call, write: true)
+        case .createProcess:
+            settle { observed in
+                if case .returned(.number(let id)) = observed, id != 0 {
+                    self.processes[UInt32(id)] = (0, false)
+                    self.nextProcess = UInt32(id) + 4
+                }
+            }
+            return .returns(.exactly(UInt64(nextProcess)))
+        case .attachProcess:
+            let id = UInt32(truncatingIfNeeded: number(call, 0))
+            guard let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
+            currentProcess = id
+            return .returns(.boolean(true))
+        case .terminateProcess: return predictTerminate(call)
+        case .keRaiseIrql, .keLowerIrql: return predictIrql(call)
+        case .ioAllocateIrp:
+            let bytes: UInt64 = machine.pointer64 ? 0xD0 : 0x70
+            settle { observed in
+                if case .returned(.number(let irp)) = observed, irp != 0 {
+                    self.irps.insert(irp)
+                    self.pool[irp] = PoolBlock(base: irp, size: bytes, paged: false)
+                    self.poolBytes.nonpaged += bytes
+                }
+            }
+            return poolBytes.nonpaged + 2 * machine.pageSize < machine.nonpagedBytes ? .returns(.fresh(.irp)) : .oneOf([.returns(.fresh(.irp)), .returns(.null)])
+        case .ioFreeIrp:
+            let irp = number(call, 0)
+            guard irps.remove(irp) != nil, let block = pool.removeValue(forKey: irp) else {
+                return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
+            }
+            poolBytes.nonpaged -= block.size
+            return .returns(.none)
+        case .trimWorkingSet: return predictTrim(call)
+        case .pageOut: return predictPageOut(call)
+        }
+    }
+
+    func predictTranslate(_ call: Call) -> Expectation {
+        let names = ArgumentKind.interfaceType.symbols!
+        let type = symbol(call, 0) ?? (Int(number(call, 0)) + 1 < names.count ? names[Int(number(call, 0)) + 1] : "?")
+        let bus = number(call, 1) & 0xFFFF_FFFF, address = number(call, 2), space = number(call, 3) & 0xFFFF_FFFF
+        let memoryTop: UInt64 = machine.pointer64 ? 0xFFFF_FFFF_FFFF : 0xFFFF_FFFF
+        func lookup(_ type: String) -> Expectation? {
+            let exists = ["Internal", "Eisa", "Isa"].contains(type) && bus == 0 || type == "PCIBus" && bus < machine.pciBuses
+            guard exists else { return nil }
+            if space == 0 {
+                for device in machine.devices where device.type == type && device.bus == bus
+                    && address >= device.busAddress && address - device.busAddress < device.length {
+                    return .returns(.translated(address: address - device.busAddress + device.physical, space: 0))
+                }
+                let top: UInt64 = type == "Isa" ? 0xFF_FFFF : memoryTop
+                return address <= top ? .returns(.translated(address: address, space: 0)) : nil
+            }
+            if space == 1 { return address <= 0xFFFF ? .returns(.translated(address: address, space: 1)) : nil }
+            return nil
+        }
+        if let result = lookup(type) { return result }
+        if type == "Isa" && space == 0 && bus == 0, let result = lookup("Eisa") { return result }
+        return .returns(.boolean(false))
+    }
+
+    func predictPhysical(_ call: Call) -> Expectation {
+        let va = number(call, 0)
+        if case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" {
+            if let name = call.result { physicalOf[name] = (frame, machine.byteOffset(va)) }
+            return .returns(.physicalAddressOf(expression(call, 0)))
+        }
+        if let name = call.result { physicalOf[name] = (nil, 0) }
+        return .returns(.exactly(0))
+    }
+
+    func predictIsValid(_ call: Call) -> Expectation {
+        if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
+        if case .page(_, let protection, let residentNow) = place(number(call, 0)) { return .returns(.boolean(residentNow && protection != "NoAccess")) }
+        return .returns(.boolean(false))
+    }
+
+    func predictAllocatePool(_ call: Call) -> Expectation {
+        let paged = symbol(call, 0) == "PagedPool" || (symbol(call, 0) == nil && number(call, 0) == 1)
+        let bytes = number(call, 1)
+        if machine.verifier {
+            if bytes == 0 { return verifier(0x00, .exactly(irql), .exactly(paged ? 1 : 0), .exactly(0)) }
+            if paged && irql > 1 { return verifier(0x01, .exactly(irql), .exactly(1), .exactly(bytes)) }
+            if !paged && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
+        }
+        let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
+        let used = paged ? poolBytes.paged : poolBytes.nonpaged
+        let rounded = bytes >= machine.pageSize ? (bytes + machine.pageSize - 1) / machine.pageSize * machine.pageSize : max(16, (bytes + 15) & ~15)
+        if bytes > capacity || rounded > capacity - used { return .returns(.null) }
+        settle { observed in
+            guard case .returned(.number(let address)) = observed, address != 0 else { return }
+            self.pool[address] = PoolBlock(base: address, size: rounded, paged: paged)
+            if paged { self.poolBytes.paged += rounded } else { self.poolBytes.nonpaged += rounded }
+        }
+        let fits = used + rounded + 2 * machine.pageSize <= capacity
+        return fits ? .returns(.fresh(.pool)) : .oneOf([.returns(.fresh(.pool)), .returns(.null)])
+    }
+
+    func predictFreePool(_ call: Call) -> Expectation {
+        let address = number(call, 0)
+        let paged = address >= machine.pagedBase && address - machine.pagedBase < machine.pagedBytes
+        if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, 0)) }
+        if machine.verifier && !paged && irql > 2 && inPoolRegion(address) { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
+        guard let block = pool[address], block.alive, !irps.contains(address) || true else {
+            return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
+        }
+        if mdls.contains(where: { $0.key.process == nil && $0.key.address >= address && $0.key.address - address < block.size && $0.value.flags & (Flag.locked | Flag.mapped) != 0 }) {
+            return lose("ExFreePool of a block holding a locked or mapped MDL")
+        }
+        for key in mdls.keys where key.process == nil && key.address >= address && key.address - address < block.size { mdls[key] = nil }
+        irps.remove(address)
+        pool[address] = nil
+        if block.paged { poolBytes.paged -= block.size } else { poolBytes.nonpaged -= block.size }
+        return .returns(.none)
+    }
+
+    func predictAllocateBuffer(_ call: Call) -> Expectation {
+        let size = number(call, 0)
+        if machine.checked && irql != 0 { return assertion(2, .exactly(0), .exactly(0)) }
+        guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
+        let pages = (size + machine.pageSize - 1) / machine.pageSize
+        let protection = symbol(call, 1) ?? "ReadWrite"
+        let id = nextBuffer
+        nextBuffer += 1
+        settle { observed in
+            guard case .returned(.number(let base)) = observed, base != 0 else { return }
+            self.buffers[id] = UserBuffer(id: id, process: self.currentProcess, base: base, pages: pages,
+                                          protection: Array(repeating: protection, count: Int(pages)))
+        }
+        return .returns(.fresh(.buffer))
+    }
+
+    func predictFreeBuffer(_ call: Call) -> Expectation {
+        let base = number(call, 0)
+        guard let id = buffers.values.first(where: { $0.alive && $0.process == currentProcess && $0.base == base })?.id else {
+            return .returns(.boolean(false))
+        }
+        buffers[id]?.alive = false
+        for mdl in mdls.keys where mdl.process == currentProcess && mdl.address >= base && mdl.address - base < buffers[id]!.pages * machine.pageSize {
+            mdls[mdl] = nil
+        }
+        for index in 0..<buffers[id]!.pages where (locks[.user(buffer: id, index: index)] ?? 0) == 0 {
+            resident.remove(.user(buffer: id, index: index))
+        }
+        return .returns(.boolean(true))
+    }
+
+    func predictProtect(_ call: Call) -> Expectation {
+        let va = number(call, 0), size = number(call, 1)
+        let start = machine.pageAlign(va)
+        let end = (va &+ size &+ machine.pageSize - 1) & ~(machine.pageSize - 1) & machine.mask
+        guard size > 0, end > start,
+              let buffer = buffers.values.first(where: { $0.alive && $0.process == currentProcess && start >= $0.base && start - $0.base < $0.pages * machine.pageSize }),
+              end <= buffer.base + ((buffer.pages * machine.pageSize + 0xFFFF) & ~0xFFFF) else { return .returns(.boolean(false)) }
+        let first = (start - buffer.base) / machine.pageSize
+        let last = min((end - buffer.base) / machine.pageSize, buffer.pages)
+        for index in first..<max(first, last) { buffers[buffer.id]?.protection[Int(index)] = symbol(call, 2) ?? "ReadWrite" }
+        return .returns(.boolean(true))
+    }
+
+    /// ReadMemory / WriteMemory: driver code inside try/except (conventions: AV raises for user
+    /// addresses, 0x50 for system ones, 0xD1 for a fault at DISPATCH_LEVEL).
+    func predictAccess(_ call: Call, write: Bool) -> Expectation {
+        let va = number(call, 0)
+        let data: [UInt8]
+        if write {
+            guard case .bytes(let bytes) = call.arguments[1] else { return lose("WriteMemory without bytes") }
+            data = bytes
+        } else {
+            data = []
+        }
+        let count = write ? data.count : Int(min(number(call, 1), 1 << 20))
+        var output: [UInt8] = []
+        var done = 0
+        var plan: [(Frame, Int, Int, Int)] = []
+        while done < count {
+            let address = (va &+ UInt64(done)) & machine.mask
+            let offset = Int(machine.byteOffset(address))
+            let chunk = min(count - done, Int(machine.pageSize) - offset)
+            switch place(address) {
+            case .unmapped:
+                if machine.isUser(address) { return .raises(status: Status.accessViolation) }
+                return bugCheck(0x50, .exactly(address), .exactly(write ? 1 : 0), .exactly(0), .exactly(0))
+            case .page(let frame, let protection, let residentNow):
+                if protection == "NoAccess" || (write && protection == "ReadOnly") {
+                    if machine.isUser(address) { return .raises(status: Status.accessViolation) }
+                    return bugCheck(0x50, .exactly(address), .exactly(write ? 1 : 0), .exactly(0), .exactly(0))
+                }
+                if !residentNow && irql >= 2 {
+                    return bugCheck(0xD1, .exactly(address), .exactly(irql), .exactly(write ? 1 : 0), .exactly(0))
+                }
+                if case .unknown = frame { return lose("memory behind a physical address the model cannot name") }
+                plan.append((frame, offset, done, chunk))
+            }
+            done += chunk
+        }
+        for (frame, offset, start, chunk) in plan {
+            resident.insert(frame)
+            if write { self.write(frame, offset, data[start..<start + chunk]) } else { output += read(frame, offset, chunk) }
+        }
+        return write ? .returns(.none) : .returns(.bytes(output))
+    }
+
+    func predictTerminate(_ call: Call) -> Expectation {
+        let id = UInt32(truncatingIfNeeded: number(call, 0))
+        guard id != 4, let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
+        if process.lockedPages != 0 {
+            let pages = UInt64(bitPattern: process.lockedPages)
+            if machine.verifier { return bugCheck(0xCB, .exactly(0), .exactly(0), .any, .exactly(pages)) }
+            return bugCheck(0x76, .exactly(0), .any, .exactly(pages), .exactly(0))
+        }
+        processes[id]?.terminated = true
+        for buffer in buffers.values where buffer.process == id && buffer.alive { buffers[buffer.id]?.alive = false }
+        userMappings[id] = nil
+        for key in mdls.keys where key.process == id { mdls[key] = nil }
+        if currentProcess == id { currentProcess = 4 }
+        return .returns(.boolean(true))
+    }
+
+    func predictIrql(_ call: Call) -> Expectation {
+        let names = ["PASSIVE_LEVEL": UInt64(0), "APC_LEVEL": 1, "DISPATCH_LEVEL": 2, "HIGH_LEVEL": 31]
+        let level = symbol(call, 0).flatMap { names[$0] } ?? min(number(call, 0) & 0xFF, 31)
+        if call.routine == .keRaiseIrql && level < irql { return bugCheck(0x09, .exactly(irql), .exactly(level), .exactly(0), .exactly(0)) }
+        if call.routine == .keLowerIrql && level > irql { return bugCheck(0x0A, .exactly(level), .exactly(irql), .exactly(0), .exactly(0)) }
+        irql = level
+        return .returns(.none)
+    }
+
+    func predictTrim(_ call: Call) -> Expectation {
+        let id = UInt32(truncatingIfNeeded: number(call, 0))
+        var trimmed = 0
+        if id == 4 {
+            for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 { resident.remove(frame); trimmed += 1 }
+            return .returns(.exactly(UInt64(trimmed)))
+        }
+        guard let process = processes[id], !process.terminated else { return .returns(.exactly(0)) }
+        for buffer in buffers.values where buffer.process == id && buffer.alive {
+            for index in 0..<buffer.pages {
+                let frame = Frame.user(buffer: buffer.id, index: index)
+                if resident.contains(frame) && (locks[frame] ?? 0) == 0 { resident.remove(frame); trimmed += 1 }
+            }
+        }
+        return .returns(.exactly(UInt64(trimmed)))
+    }
+
+    func predictPageOut(_ call: Call) -> Expectation {
+        guard case .page(let frame, _, let residentNow) = place(number(call, 0)), residentNow, pageable(frame), (locks[frame] ?? 0) == 0 else {
+            return .returns(.boolean(false))
+        }
+        // A no-access page keeps its frame resident; the engine pages it like any other.
+        resident.remove(frame)
+        return .returns(.boolean(true))
+    }
+}

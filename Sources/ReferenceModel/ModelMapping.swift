@@ -1,0 +1,298 @@
+import LockstepPrograms
+
+/// MmMapLockedPages*, MmGetSystemAddressForMdl*, MmUnmapLockedPages, MmMapIoSpace, MmUnmapIoSpace,
+/// MmAllocatePagesForMdl / MmFreePagesFromMdl (spec §2.9–§2.11, §2.17, §2.18, §2.20).
+extension ReferenceModel {
+    var freePtes: UInt64 { machine.ptes - ptesInUse }
+
+    /// A reservation of `pages` system PTEs: certain when the range is empty or too small; otherwise it
+    /// depends on fragmentation, which the model does not replicate.
+    func pteChoice(_ pages: UInt64) -> (certain: Bool?, Void) {
+        if pages == 0 || pages > freePtes { return (false, ()) }
+        if ptesInUse == 0 || mappings.isEmpty { return (true, ()) }
+        return (nil, ())
+    }
+
+    func predictGetSystemAddress(_ call: Call, safe: Bool) -> Expectation {
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmGetSystemAddressForMdl on an unknown MDL") }
+        if record.flags & (Flag.mapped | Flag.nonpaged) != 0 {
+            guard let va = record.mappedSystemVa else { return .returns(.any) }
+            return .returns(.exactly(va))
+        }
+        return predictMap(call, kernel: true, bugCheckOnFailure: !safe, legacy: !safe, cacheValid: true, requested: 0)
+    }
+
+    func predictMapLockedPages(_ call: Call, specify: Bool) -> Expectation {
+        let kernel = symbol(call, 1) != "UserMode"
+        if specify {
+            let cache = symbol(call, 2).map { _ in true } ?? (number(call, 2) < 6)
+            return predictMap(call, kernel: kernel, bugCheckOnFailure: number(call, 4) != 0, legacy: false,
+                              cacheValid: cache, requested: number(call, 3))
+        }
+        return predictMap(call, kernel: kernel, bugCheckOnFailure: true, legacy: true, cacheValid: true, requested: 0)
+    }
+
+    private func predictMap(_ call: Call, kernel: Bool, bugCheckOnFailure: Bool, legacy: Bool, cacheValid: Bool,
+                            requested: UInt64) -> Expectation {
+        let key = mdlKey(number(call, 0))
+        guard let record = mdls[key] else { return lose("mapping an unknown MDL") }
+        let flags = UInt64(record.flags)
+        let pages = machine.span(record.va, record.byteCount)
+        let mdl = parameter(call, 0)
+        if kernel {
+            if machine.verifier {
+                if irql > 2 { return verifier(legacy ? 0x74 : 0x76, .exactly(irql), mdl, .exactly(0)) }
+                let bad = record.flags & (Flag.mapped | Flag.nonpaged | Flag.partialMapped)
+                if bad != 0 { return verifier(0xB2, mdl, .exactly(flags), .exactly(UInt64(bad))) }
+                if record.flags & (Flag.locked | Flag.partial) == 0 { return verifier(0xB3, mdl, .exactly(flags), .exactly(UInt64(Flag.locked))) }
+                if machine.strictMap && legacy { return verifier(0x81, mdl, .exactly(flags), .exactly(0)) }
+                if machine.strictMap && !legacy && bugCheckOnFailure { return verifier(0x82, mdl, .exactly(flags), .exactly(0)) }
+            }
+            if machine.checked && (irql > 2 || record.byteCount == 0 || record.flags & (Flag.mapped | Flag.nonpaged | Flag.partialMapped) != 0
+                || record.flags & (Flag.locked | Flag.partial) == 0) {
+                return lose("checked-build ASSERT in MmMapLockedPages")
+            }
+        } else {
+            if machine.verifier && irql > 1 { return verifier(legacy ? 0x75 : 0x77, .exactly(irql), mdl, .exactly(1)) }
+            if machine.checked && irql > 1 { return assertion(2, mdl, .exactly(0)) }
+        }
+        guard record.pfns.count >= Int(min(pages, 4096)), pages <= 4096 else { return lose("mapping an MDL whose PFN array the model does not know") }
+        let frames = Array(record.pfns.prefix(Int(pages)))
+        if machine.verifier {
+            for frame in frames {
+                guard let frame else { break }
+                switch frame {
+                case .device: if record.flags & Flag.ioSpace == 0 { return verifier(0x89, mdl, .any, .any) }
+                case .system where !isPagedPool(frame): continue
+                default: if (locks[frame] ?? 0) == 0 { return verifier(0x85, mdl, .exactly(pages), .any) }
+                }
+            }
+        }
+        if !cacheValid { return .returns(.null) }
+        if !kernel { return predictUserMap(call, key, record, frames: frames, requested: requested) }
+        let failure: Expectation = record.flags & Flag.mappingCanFail != 0 || !bugCheckOnFailure
+            ? .returns(.null)
+            : bugCheck(0x3F, .exactly(0), .exactly(pages), .exactly(freePtes), .exactly(machine.ptes))
+        let offset = machine.version == 0 ? 0 : record.byteOffset
+        let success: Expectation = .returns(.systemMapping(mdl: call.arguments[0].referencedName ?? "", byteOffset: offset))
+        settle { observed in
+            guard case .returned(.number(let value)) = observed, value != 0 else { return }
+            let base = self.machine.pageAlign(value)
+            let usable = Array(frames.prefix { $0 != nil })
+            self.mappings[base] = Mapping(base: base, frames: usable, process: nil, mdl: key, io: false)
+            self.ptesInUse += pages
+            var updated = self.mdls[key] ?? record
+            updated.mappedSystemVa = (base &+ record.byteOffset) & self.machine.mask
+            updated.flags |= Flag.mapped
+            if updated.flags & Flag.partial != 0 { updated.flags |= Flag.partialMapped }
+            self.mdls[key] = updated
+        }
+        if call.arguments[0].referencedName == nil { return lose("mapping an MDL given as a raw address") }
+        switch pteChoice(pages).certain {
+        case true?: return success
+        case false?: return failure
+        case nil: return .oneOf([success, failure])
+        }
+    }
+
+    private func predictUserMap(_ call: Call, _ key: MdlKey, _ record: MdlRecord, frames: [Frame?], requested: UInt64) -> Expectation {
+        if currentProcess == 4 || processes[currentProcess]?.terminated == true { return .raises(status: Status.processIsTerminating) }
+        let usable = Array(frames.prefix { $0 != nil })
+        let bytes = UInt64(usable.count) * machine.pageSize
+        if bytes == 0 { return .raises(status: Status.invalidParameter) }
+        if requested != 0 {
+            let end = requested &+ bytes
+            if machine.byteOffset(requested) != 0 || end <= requested || end - 1 > machine.highestVad { return .raises(status: Status.invalidAddress) }
+            if overlapsUserRange(requested, end) { return .raises(status: Status.conflictingAddresses) }
+        }
+        guard let name = call.arguments[0].referencedName else { return lose("user mapping of a raw MDL address") }
+        settle { observed in
+            guard case .returned(.number(let value)) = observed, value != 0 else { return }
+            let base = self.machine.pageAlign(value)
+            self.userMappings[self.currentProcess, default: [:]][base] = Mapping(base: base, frames: usable, process: self.currentProcess, mdl: key, io: false)
+        }
+        return .returns(.userMapping(mdl: name, byteOffset: record.byteOffset))
+    }
+
+    func overlapsUserRange(_ start: UInt64, _ end: UInt64) -> Bool {
+        for buffer in buffers.values where buffer.alive && buffer.process == currentProcess {
+            let bufferEnd = buffer.base + ((buffer.pages * machine.pageSize + 0xFFFF) & ~0xFFFF)
+            if start < bufferEnd && buffer.base < end { return true }
+        }
+        for mapping in (userMappings[currentProcess] ?? [:]).values {
+            let mappingEnd = mapping.base + UInt64(mapping.frames.count) * machine.pageSize
+            if start < mappingEnd && mapping.base < end { return true }
+        }
+        return false
+    }
+
+    /// Releases an MDL's system mapping (unmap, auto-unmap on unlock, IoFreeMdl of a mapped partial).
+    func releaseMapping(_ key: MdlKey, _ record: MdlRecord) {
+        var updated = record
+        if let va = record.mappedSystemVa, let mapping = mappings[machine.pageAlign(va)], mapping.mdl == key {
+            mappings[mapping.base] = nil
+            ptesInUse -= machine.span(record.va, record.byteCount)
+        }
+        updated.flags &= ~(Flag.mapped | Flag.partialMapped)
+        mdls[key] = updated
+    }
+
+    func predictUnmapLockedPages(_ call: Call) -> Expectation {
+        let base = number(call, 0)
+        if let freed = freedSpecialPool(call, 1) { return freed }
+        let key = mdlKey(number(call, 1))
+        guard let record = mdls[key] else { return lose("MmUnmapLockedPages with an unknown MDL") }
+        let flags = UInt64(record.flags)
+        let mdl = parameter(call, 1)
+        if !machine.isUser(base) {
+            if machine.verifier {
+                if irql > 2 { return verifier(0x79, .exactly(irql), parameter(call, 0), mdl) }
+                if record.flags & Flag.partial != 0 && record.flags & Flag.partialMapped == 0 {
+                    return verifier(0xB5, mdl, .exactly(flags), .exactly(UInt64(Flag.partial)))
+                }
+                if record.flags & Flag.mapped == 0 { return verifier(0xB6, mdl, .exactly(flags), .exactly(UInt64(Flag.mapped))) }
+                let page = machine.pageAlign(base)
+                let pages = machine.span(record.va, record.byteCount)
+                guard let mapping = mappings[page], mapping.mdl == key else { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
+                _ = mapping
+                _ = pages
+            } else if machine.checked && (irql > 2 || record.flags & Flag.mapped == 0) {
+                return assertion(irql > 2 ? 1 : 40, mdl, .exactly(flags))
+            } else if let va = record.mappedSystemVa, machine.pageAlign(va) != machine.pageAlign(base) || record.flags & Flag.mapped == 0 {
+                return lose("free-build unmap of something that is not this MDL's mapping")
+            }
+            releaseMapping(key, record)
+            return .returns(.none)
+        }
+        if machine.verifier && irql > 1 { return verifier(0x7A, .exactly(irql), parameter(call, 0), mdl) }
+        if machine.checked && irql > 1 { return assertion(2, mdl, .exactly(0)) }
+        let page = machine.pageAlign(base)
+        guard let views = userMappings[currentProcess],
+              let mapping = views.values.first(where: { page >= $0.base && (page - $0.base) / machine.pageSize < UInt64($0.frames.count) }) else {
+            if machine.verifier { return verifier(0xB9, parameter(call, 0), mdl, .exactly(0)) }
+            return .returns(.none)
+        }
+        userMappings[currentProcess]?[mapping.base] = nil
+        return .returns(.none)
+    }
+
+    func predictMapIoSpace(_ call: Call) -> Expectation {
+        let physical = number(call, 0)
+        let bytes = length(number(call, 1))
+        let cache = symbol(call, 2) != nil || (number(call, 2) & 0xFF) < 6
+        if machine.verifier && irql > 2 {
+            return verifier(0x73, .exactly(irql), .exactly(machine.pointer64 ? physical : physical & 0xFFFF_FFFF), .exactly(bytes))
+        }
+        if machine.checked && (bytes == 0 || irql > (machine.version <= 1 ? 0 : 2)) { return lose("checked-build ASSERT in MmMapIoSpace") }
+        guard cache else { return .returns(.null) }
+        let pages = machine.span(physical & 0xFFFF_FFFF, bytes)
+        if pages == 0 || pages > freePtes { return .returns(.null) }
+        guard pages <= 4096 else { return .returns(.null) }
+        // Which pages are behind the physical range: device pages, or a RAM page the program named.
+        var frames: [Frame?] = []
+        let named = physicalNamed(call)
+        for index in 0..<pages {
+            let page = physical / machine.pageSize + index
+            if machine.isRam(page * machine.pageSize) {
+                if index == 0, let named { frames.append(named); continue }
+                frames.append(.unknown(physicalPage: page))
+            } else {
+                frames.append(.device(pfn: page))
+            }
+        }
+        if machine.verifier {
+            for frame in frames {
+                guard let frame else { continue }
+                switch frame {
+                case .device: continue
+                case .system where !isPagedPool(frame): continue
+                case .unknown: return lose("MmMapIoSpace of RAM the model cannot name")
+                default:
+                    if (locks[frame] ?? 0) == 0 { return verifier(0x83, .exactly(physical), .exactly(bytes), .any) }
+                }
+            }
+        }
+        settle { observed in
+            guard case .returned(.number(let value)) = observed, value != 0 else { return }
+            let base = self.machine.pageAlign(value)
+            self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true)
+            self.ptesInUse += pages
+        }
+        let success: Expectation = .returns(.ioSpaceMapping(physical: physical))
+        return ptesInUse == 0 ? success : .oneOf([success, .returns(.null)])
+    }
+
+    /// The frame a physical-address argument names, when it is a bound MmGetPhysicalAddress result.
+    private func physicalNamed(_ call: Call) -> Frame? {
+        guard case .reference(let name, let offset) = expression(call, 0), let known = physicalOf[name], let frame = known.frame else { return nil }
+        let total = known.offset &+ UInt64(bitPattern: offset)
+        return total < machine.pageSize ? frame : nil
+    }
+
+    func predictUnmapIoSpace(_ call: Call) -> Expectation {
+        let va = number(call, 0)
+        let bytes = length(number(call, 1))
+        if machine.verifier && irql > 1 { return verifier(0x7B, .exactly(irql), parameter(call, 0), .exactly(bytes)) }
+        let page = machine.pageAlign(va)
+        let pages = machine.span(va, bytes)
+        guard let mapping = mappings[page], mapping.io else {
+            if machine.verifier { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
+            return lose("MmUnmapIoSpace of something that is not an I/O-space mapping")
+        }
+        if UInt64(mapping.frames.count) != pages {
+            if machine.verifier { return bugCheck(0xDA, .exactly(2), .exactly(0), .exactly(UInt64(mapping.frames.count)), .exactly(pages)) }
+            return lose("MmUnmapIoSpace with the wrong length")
+        }
+        mappings[page] = nil
+        ptesInUse -= pages
+        return .returns(.none)
+    }
+
+    func predictAllocatePagesForMdl(_ call: Call) -> Expectation {
+        if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
+        if machine.checked && irql > 1 { return assertion(2, .exactly(0), .exactly(0)) }
+        let low = number(call, 0), high = number(call, 1)
+        let requested = min(number(call, 3) & machine.mask, 0x1_0000_0000 - machine.pageSize)
+        let pages = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
+        if pages == 0 || low > high { return .returns(.null) }
+        guard low == 0, high >= machine.ramBytes - 1, pages <= 64 else { return lose("MmAllocatePagesForMdl with a bounded range or many pages") }
+        let batch = allocatedBatches
+        allocatedBatches += 1
+        let bytes = pages * machine.pageSize
+        let blockBytes = machine.headerSize + pages * machine.pfnSize
+        return allocateMdlBlock(call, bytes: blockBytes) { _ in
+            var record = self.newRecord(0, bytes, capacity: blockBytes)
+            record.flags = Flag.locked
+            record.process = nil
+            record.processKnown = true
+            record.allocatedPages = true
+            record.pfns = (0..<pages).map { Frame.allocated(batch: batch, index: $0) }
+            for index in 0..<pages { self.locks[.allocated(batch: batch, index: index)] = 1 }
+            return record
+        }
+    }
+
+    func predictFreePagesFromMdl(_ call: Call) -> Expectation {
+        if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
+        if machine.checked && irql > 1 { return assertion(2, parameter(call, 0), .exactly(0)) }
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        let key = mdlKey(number(call, 0))
+        guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }
+        if machine.version >= 4 && record.flags & Flag.mapped != 0 { releaseMapping(key, record); record = mdls[key]! }
+        let pages = Int(min(machine.span(record.va, record.byteCount), 4096))
+        for (index, frame) in record.pfns.prefix(pages).enumerated() {
+            guard let frame else { break }
+            guard case .allocated = frame, (locks[frame] ?? 0) > 0 else {
+                let slot = (number(call, 0) &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
+                return bugCheck(0x1A, .exactly(0x1236), parameter(call, 0), .exactly(slot), .any)
+            }
+            if locks[frame] == 1 { locks[frame] = nil } else { return lose("freeing allocated pages that are also probe-locked") }
+            contents[frame] = nil
+            record.pfns[index] = nil
+        }
+        record.flags &= ~Flag.locked
+        mdls[key] = record
+        return .returns(.none)
+    }
+}

@@ -1,0 +1,245 @@
+import LockstepPrograms
+
+/// Building, reading, reusing and freeing MDLs (spec §2.1–§2.6, §2.12–§2.14).
+extension ReferenceModel {
+    func newRecord(_ va: UInt64, _ length: UInt64, capacity: UInt64) -> MdlRecord {
+        MdlRecord(startVa: machine.pageAlign(va), byteOffset: machine.byteOffset(va), byteCount: length & 0xFFFF_FFFF,
+                  size: machine.mdlBytes(va, length) & 0xFFFF, flags: 0, process: nil, processKnown: false, pfns: [],
+                  mappedSystemVa: nil, capacity: capacity)
+    }
+
+    /// The SIZE_T / ULONG Length a routine receives.
+    func length(_ value: UInt64) -> UInt64 { machine.version <= 1 ? value & 0xFFFF_FFFF : value & machine.mask }
+
+    func predictSizeOfMdl(_ call: Call) -> Expectation {
+        .returns(.exactly(machine.mdlBytes(number(call, 0), length(number(call, 1)))))
+    }
+
+    func predictInitializeMdl(_ call: Call) -> Expectation {
+        let address = number(call, 0)
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
+        let capacity: UInt64
+        if let block = poolBlock(containing: address) {
+            capacity = block.base + block.size - address
+            if machine.verifier && capacity < machine.headerSize { return lose("MmInitializeMdl on a block smaller than the header") }
+        } else if case .page = place(address) {
+            capacity = 1 << 20
+        } else {
+            return lose("MmInitializeMdl on memory the model does not know")
+        }
+        let key = mdlKey(address)
+        var record = newRecord(number(call, 1), length(number(call, 2)), capacity: capacity)
+        if let old = mdls[key] {
+            // Process, MappedSystemVa and the PFN array are left as they were.
+            record.process = old.process
+            record.processKnown = old.processKnown
+            record.mappedSystemVa = old.mappedSystemVa
+            record.pfns = old.pfns
+        }
+        if let old = mdls[key], old.flags & Flag.locked != 0 || old.flags & Flag.mapped != 0 {
+            return lose("MmInitializeMdl over a locked or mapped MDL leaks its state")
+        }
+        mdls[key] = record
+        return .returns(.none)
+    }
+
+    func predictCreateMdl(_ call: Call) -> Expectation {
+        let given = number(call, 0)
+        let va = number(call, 1), len = length(number(call, 2))
+        if given != 0 {
+            var initialize = call
+            initialize.arguments = [call.arguments[0], call.arguments[1], call.arguments[2]]
+            let result = predictInitializeMdl(initialize)
+            guard case .returns = result else { return result }
+            return .returns(.exactly(given))
+        }
+        if machine.checked && irql >= 2 { return assertion(2, .exactly(0), .exactly(0)) }
+        let bytes = machine.mdlBytes(va, len)
+        if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
+        return allocateMdlBlock(call, bytes: bytes) { record in self.newRecord(va, len, capacity: bytes) }
+    }
+
+    /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
+    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Expectation {
+        let fits = poolBytes.nonpaged + max(bytes, 16) + 2 * machine.pageSize <= machine.nonpagedBytes
+        let impossible = bytes > machine.nonpagedBytes - poolBytes.nonpaged
+        if impossible { return .returns(.null) }
+        settle { observed in
+            guard case .returned(.number(let address)) = observed, address != 0 else { return }
+            self.pool[address] = PoolBlock(base: address, size: bytes, paged: false)
+            self.poolBytes.nonpaged += bytes
+            var record = make(address)
+            if fixedSize { record.flags |= Flag.fixedSize }
+            self.mdls[MdlKey(address: address, process: nil)] = record
+        }
+        return fits ? .returns(.fresh(.mdl)) : .oneOf([.returns(.fresh(.mdl)), .returns(.null)])
+    }
+
+    func predictIoAllocateMdl(_ call: Call) -> Expectation {
+        let va = number(call, 0), len = number(call, 1) & 0xFFFF_FFFF
+        let secondary = number(call, 2) != 0, irp = number(call, 4)
+        if machine.checked && irql > 2 { return assertion(1, .exactly(va), .exactly(len)) }
+        let pages = machine.span(va, len)
+        let needed = machine.headerSize + pages * machine.pfnSize
+        switch machine.version {
+        case 0, 1, 2: if needed > 0xFFFF { return .returns(.null) }
+        case 3: if len >= 0x8000_0000 { return .returns(.null) }
+        default: break
+        }
+        let threshold: UInt64 = machine.version >= 3 ? 17 : 23
+        let fixed = pages <= threshold
+        let block = fixed ? machine.headerSize + threshold * machine.pfnSize : needed
+        if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(block)) }
+        if irp != 0 {
+            guard irps.contains(irp) else { return lose("IoAllocateMdl with an IRP argument that is not an IRP") }
+            if secondary && (irpHead[irp] ?? 0) == 0 {
+                // Windows dereferences the NULL chain head: reading Next at address 0 from kernel code.
+                return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+            }
+        }
+        let link: (UInt64) -> Void = { mdl in
+            self.nextLink[mdl] = 0
+            guard irp != 0 else { return }
+            if !secondary { self.irpHead[irp] = mdl; return }
+            var tail = self.irpHead[irp] ?? 0
+            var steps = 0
+            while let next = self.nextLink[tail], next != 0, steps < 1 << 16 { tail = next; steps += 1 }
+            self.nextLink[tail] = mdl
+        }
+        if !machine.verifier && fixed, let recycled = lookaside.popLast() {
+            // The lookaside hands back the last freed block, Process and MappedSystemVa as they were.
+            var record = newRecord(va, len, capacity: block)
+            record.flags = Flag.fixedSize
+            mdls[MdlKey(address: recycled, process: nil)] = record
+            pool[recycled] = PoolBlock(base: recycled, size: block, paged: false)
+            link(recycled)
+            return .returns(.exactly(recycled))
+        }
+        let expectation = allocateMdlBlock(call, bytes: block, fixedSize: fixed) { _ in self.newRecord(va, len, capacity: block) }
+        let settleBlock = pendingSettle
+        settle { observed in
+            settleBlock?(observed)
+            if case .returned(.number(let mdl)) = observed, mdl != 0 { link(mdl) }
+        }
+        return expectation
+    }
+
+    func predictMdlField(_ call: Call) -> Expectation {
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        guard let record = mdls[mdlKey(number(call, 0))] else { return .unpredictable(reason: "not an MDL the model knows") }
+        switch call.routine {
+        case .mmGetMdlVirtualAddress: return .returns(.exactly(record.va & machine.mask))
+        case .mmGetMdlByteCount: return .returns(.exactly(record.byteCount))
+        default: return .returns(.exactly(record.byteOffset))
+        }
+    }
+
+    func predictBuildMdlForNonPagedPool(_ call: Call) -> Expectation {
+        let address = number(call, 0)
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        let key = mdlKey(address)
+        guard var record = mdls[key] else { return lose("MmBuildMdlForNonPagedPool on an unknown MDL") }
+        if machine.checked && (irql > 2 || record.byteCount == 0 || record.flags & (Flag.locked | Flag.mapped | Flag.nonpaged | Flag.partial) != 0) {
+            return lose("checked-build ASSERT in MmBuildMdlForNonPagedPool")
+        }
+        let pages = machine.span(record.va, record.byteCount)
+        guard pages <= 4096 else { return lose("huge MmBuildMdlForNonPagedPool") }
+        var frames: [Frame?] = []
+        for index in 0..<pages {
+            let va = (record.startVa &+ index * machine.pageSize) & machine.mask
+            guard case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" else {
+                return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0))
+            }
+            if machine.verifier && pageable(frame) {
+                return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
+            }
+            frames.append(frame)
+        }
+        record.process = nil
+        record.processKnown = true
+        record.mappedSystemVa = record.va & machine.mask
+        record.pfns = frames
+        record.flags |= Flag.nonpaged
+        if case .device = frames.last ?? nil { record.flags |= Flag.ioSpace }
+        mdls[key] = record
+        return .returns(.none)
+    }
+
+    func predictPrepareMdlForReuse(_ call: Call) -> Expectation {
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmPrepareMdlForReuse on an unknown MDL") }
+        if record.flags & Flag.partialMapped != 0 {
+            guard let base = record.mappedSystemVa else { return lose("partial mapping without an address") }
+            var unmap = call
+            unmap.arguments = [.expression(.literal(base)), call.arguments[0]]
+            return predictUnmapLockedPages(unmap)
+        }
+        if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 && machine.checked {
+            return assertion(51, parameter(call, 0), .exactly(UInt64(record.flags)))
+        }
+        return .returns(.none)
+    }
+
+    func predictIoFreeMdl(_ call: Call) -> Expectation {
+        let address = number(call, 0)
+        if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
+        if let freed = freedSpecialPool(call, 0) { return freed }
+        let key = mdlKey(address)
+        guard let record = mdls[key] else { return lose("IoFreeMdl of something the model does not know as an MDL") }
+        if record.flags & Flag.partialMapped != 0 {
+            releaseMapping(key, record)
+        } else if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 {
+            if machine.verifier { return verifier(0xB8, parameter(call, 0), .exactly(UInt64(record.flags)), .exactly(0)) }
+            if machine.checked { return assertion(81, parameter(call, 0), .exactly(UInt64(record.flags))) }
+            return lose("IoFreeMdl of a mapped MDL leaks its PTEs")
+        }
+        if record.flags & Flag.locked != 0 { leakLocks(record) }
+        mdls[key] = nil
+        guard let block = pool[address] else { return lose("IoFreeMdl of an MDL that is not a pool block start") }
+        pool[address] = nil
+        if record.flags & Flag.fixedSize != 0 && !machine.verifier && lookaside.count < 128 {
+            // Back to the lookaside list: still allocated from the pool's point of view.
+            lookaside.append(address)
+            return .returns(.none)
+        }
+        poolBytes.nonpaged -= block.size
+        return .returns(.none)
+    }
+
+    /// Locks of an MDL freed while locked stay taken (and the process keeps its count).
+    func leakLocks(_ record: MdlRecord) {
+        // Nothing to undo: frame locks and the process count stay, exactly as NT leaves them.
+    }
+
+    func predictBuildPartialMdl(_ call: Call) -> Expectation {
+        if let freed = freedSpecialPool(call, 0) ?? freedSpecialPool(call, 1) { return freed }
+        let sourceKey = mdlKey(number(call, 0)), targetKey = mdlKey(number(call, 1))
+        guard let source = mdls[sourceKey], var target = mdls[targetKey] else { return lose("IoBuildPartialMdl with an unknown MDL") }
+        let va = number(call, 2)
+        let offset = (va &- source.startVa &- source.byteOffset) & 0xFFFF_FFFF
+        var len = number(call, 3) & 0xFFFF_FFFF
+        if len == 0 { len = (source.byteCount &- offset) & 0xFFFF_FFFF }
+        if machine.version >= 3 && (va < source.va || va &+ len > source.va &+ source.byteCount) {
+            return bugCheck(0x12E, parameter(call, 0), parameter(call, 1), parameter(call, 2), .exactly(len))
+        }
+        let pages = machine.span(va, len)
+        let size = target.size
+        if size < machine.headerSize || pages > (size - machine.headerSize) / machine.pfnSize { return bugCheck(0x40) }
+        let first = Int(((machine.pageAlign(va) &- source.startVa) & machine.mask) / machine.pageSize)
+        guard pages <= 4096, first >= 0, first + Int(pages) <= source.pfns.count else {
+            return lose("IoBuildPartialMdl outside the source's PFN array")
+        }
+        target.startVa = machine.pageAlign(va)
+        target.byteOffset = machine.byteOffset(va)
+        target.byteCount = len
+        target.process = source.process
+        target.processKnown = source.processKnown
+        target.flags = (target.flags & (Flag.fixedSize | Flag.mustSucceed))
+            | (source.flags & (Flag.ioPageRead | Flag.nonpaged | Flag.mapped | Flag.ioSpace)) | Flag.partial
+        target.mappedSystemVa = source.mappedSystemVa.map { ($0 &+ offset) & machine.mask }
+        target.pfns = Array(source.pfns[first..<first + Int(pages)])
+        mdls[targetKey] = target
+        return .returns(.none)
+    }
+}

@@ -1,0 +1,214 @@
+import LockstepPrograms
+
+/// An independent, deliberately simple model of the NT MDL and address-mapping API. It predicts each
+/// call's outcome from the spec (`shared/spec/NT_MDL_SEMANTICS.md`) and the engine conventions page
+/// (`docs/ENGINE_CONVENTIONS.md`), never from the engine's code.
+///
+/// It knows addresses (the runner tells it what each call returned) but not physical frames: pages are
+/// named by their owner (``Frame``), and where a frame number matters it predicts a relation.
+/// When a program does something the model does not follow (it says why), every later call is
+/// `.unpredictable`: the model never guesses.
+public final class ReferenceModel {
+    let machine: ModelMachine
+    var values: [String: UInt64] = [:]
+    var halted = false
+    var lostTrack: String?
+    var irql: UInt64 = 0
+
+    var currentProcess: UInt32 = 8
+    var processes: [UInt32: (lockedPages: Int64, terminated: Bool)] = [4: (0, false), 8: (0, false)]
+    var nextProcess: UInt32 = 12
+    var buffers: [Int: UserBuffer] = [:]
+    var nextBuffer = 0
+    var pool: [UInt64: PoolBlock] = [:]
+    var poolBytes: (nonpaged: UInt64, paged: UInt64) = (0, 0)
+    var irps: Set<UInt64> = []
+    /// Irp->MdlAddress per IRP, and each MDL's Next link (for IoAllocateMdl's chaining).
+    var irpHead: [UInt64: UInt64] = [:]
+    var nextLink: [UInt64: UInt64] = [:]
+    /// Freed fixed-size MDL blocks on a free or checked build, most recent last (depth 128).
+    var lookaside: [UInt64] = []
+    var mdls: [MdlKey: MdlRecord] = [:]
+    var mappings: [UInt64: Mapping] = [:]
+    var userMappings: [UInt32: [UInt64: Mapping]] = [:]
+    var ptesInUse: UInt64 = 0
+    var contents: [Frame: [UInt8]] = [:]
+    var resident: Set<Frame> = []
+    var locks: [Frame: Int] = [:]
+    var systemLocks: UInt64 = 0
+    var allocatedBatches = 0
+    var physicalOf: [String: (frame: Frame?, offset: UInt64)] = [:]
+
+    /// Settles a `.oneOf` or `.unpredictable` prediction once the engine's outcome is known.
+    private var pending: ((Outcome) -> Void)?
+
+    /// Builds the model for a program's machine line. Fault plans are not modelled yet.
+    public init(program: Program) throws(ModelError) {
+        machine = try ModelMachine(program.machine)
+        guard program.faults.isEmpty else { throw ModelError(message: "the reference model does not follow fault plans yet") }
+    }
+
+    /// Predicts the next call's outcome and advances the model as if it happened.
+    public func expect(_ call: Call) -> Expectation {
+        pending = nil
+        if halted { return .refused }
+        if let reason = lostTrack { return .unpredictable(reason: reason) }
+        let expectation = predict(call)
+        if case .bugChecks = expectation { halted = true }
+        return expectation
+    }
+
+    /// Records what the engine did: the values results are bound to, and which branch of an open choice happened.
+    public func apply(_ call: Call, observed: Outcome) {
+        if let name = call.result {
+            switch observed {
+            case .returned(.number(let n)): values[name] = n
+            case .returned(.boolean(let b)): values[name] = b ? 1 : 0
+            case .returned(.translated(let address, _)): values[name] = address
+            case .returned(.bytes(let data)): values[name] = UInt64(data.count)
+            default: values[name] = 0
+            }
+        }
+        if case .bugCheck = observed { halted = true }
+        pending?(observed)
+        pending = nil
+    }
+
+    // MARK: Helpers shared by the routine files
+
+    /// Stops predicting: the program did something the model does not follow.
+    func lose(_ reason: String) -> Expectation {
+        lostTrack = reason
+        return .unpredictable(reason: reason)
+    }
+
+    func settle(_ body: @escaping (Outcome) -> Void) { pending = body }
+
+    /// The settle step registered so far for this call (to chain another after it).
+    var pendingSettle: ((Outcome) -> Void)? { pending }
+
+    func number(_ call: Call, _ index: Int) -> UInt64 {
+        guard index < call.arguments.count else { return 0 }
+        switch call.arguments[index] {
+        case .expression(.literal(let n)): return n
+        case .expression(.null): return 0
+        case .expression(.reference(let name, let offset)): return (values[name, default: 0] &+ UInt64(bitPattern: offset)) & machine.mask
+        case .boolean(let b): return b ? 1 : 0
+        default: return 0
+        }
+    }
+
+    func symbol(_ call: Call, _ index: Int) -> String? {
+        guard index < call.arguments.count, case .symbol(let s) = call.arguments[index] else { return nil }
+        return s
+    }
+
+    func expression(_ call: Call, _ index: Int) -> Expression {
+        guard index < call.arguments.count, case .expression(let e) = call.arguments[index] else { return .null }
+        return e
+    }
+
+    func bugCheck(_ code: UInt32, _ p: ParameterExpectation...) -> Expectation {
+        .bugChecks(code: code, parameters: p + Array(repeating: .exactly(0), count: max(0, 4 - p.count)))
+    }
+
+    func verifier(_ subcode: UInt64, _ p2: ParameterExpectation, _ p3: ParameterExpectation, _ p4: ParameterExpectation) -> Expectation {
+        bugCheck(0xC4, .exactly(subcode), p2, p3, p4)
+    }
+
+    /// The argument written as a name (for bug-check parameters that must equal it), or its value.
+    func parameter(_ call: Call, _ index: Int) -> ParameterExpectation {
+        if case .reference(let name, let offset) = expression(call, index) { return .valueOf(name: name, offset: offset) }
+        return .exactly(number(call, index))
+    }
+
+    /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL, flags).
+    func assertion(_ site: UInt64, _ p3: ParameterExpectation, _ p4: ParameterExpectation) -> Expectation {
+        bugCheck(0x1E, .exactly(0x8000_0003), .exactly(site), p3, p4)
+    }
+
+    // MARK: Where an address lands
+
+    enum Place {
+        case page(Frame, protection: String, residentNow: Bool)
+        case unmapped
+    }
+
+    /// What the page holding `va` is in the current context.
+    func place(_ va: UInt64) -> Place {
+        let page = machine.pageAlign(va)
+        if machine.isUser(va) {
+            for buffer in buffers.values where buffer.alive && buffer.process == currentProcess
+                && va >= buffer.base && va - buffer.base < buffer.pages * machine.pageSize {
+                let index = (page - buffer.base) / machine.pageSize
+                let frame = Frame.user(buffer: buffer.id, index: index)
+                return .page(frame, protection: buffer.protection[Int(index)], residentNow: resident.contains(frame))
+            }
+            if let views = userMappings[currentProcess] {
+                for mapping in views.values where page >= mapping.base && (page - mapping.base) / machine.pageSize < UInt64(mapping.frames.count) {
+                    guard let frame = mapping.frames[Int((page - mapping.base) / machine.pageSize)] else { return .unmapped }
+                    return .page(frame, protection: "ReadWrite", residentNow: true)
+                }
+            }
+            return .unmapped
+        }
+        if page >= machine.nonpagedBase && page - machine.nonpagedBase < machine.nonpagedBytes {
+            return .page(.system(vpn: page / machine.pageSize), protection: "ReadWrite", residentNow: true)
+        }
+        if page >= machine.pagedBase && page - machine.pagedBase < machine.pagedBytes {
+            let frame = Frame.system(vpn: page / machine.pageSize)
+            return .page(frame, protection: "ReadWrite", residentNow: resident.contains(frame))
+        }
+        for mapping in mappings.values where page >= mapping.base && (page - mapping.base) / machine.pageSize < UInt64(mapping.frames.count) {
+            guard let frame = mapping.frames[Int((page - mapping.base) / machine.pageSize)] else { return .unmapped }
+            return .page(frame, protection: "ReadWrite", residentNow: true)
+        }
+        return .unmapped
+    }
+
+    func isPagedPool(_ frame: Frame) -> Bool {
+        if case .system(let vpn) = frame { return vpn * machine.pageSize >= machine.pagedBase && vpn * machine.pageSize - machine.pagedBase < machine.pagedBytes }
+        return false
+    }
+
+    /// Pages that can be paged out: user buffer pages and paged pool.
+    func pageable(_ frame: Frame) -> Bool { frame.isPageable || isPagedPool(frame) }
+
+    func read(_ frame: Frame, _ offset: Int, _ count: Int) -> [UInt8] {
+        guard let page = contents[frame] else {
+            if case .device = frame { return [UInt8](repeating: 0, count: count) }
+            return [UInt8](repeating: 0, count: count)
+        }
+        return Array(page[offset..<offset + count])
+    }
+
+    func write(_ frame: Frame, _ offset: Int, _ bytes: ArraySlice<UInt8>) {
+        var page = contents[frame] ?? [UInt8](repeating: 0, count: Int(machine.pageSize))
+        page.replaceSubrange(offset..<offset + bytes.count, with: bytes)
+        contents[frame] = page
+    }
+
+    /// The MDL record an argument names (user-memory MDLs belong to the current process).
+    func mdlKey(_ address: UInt64) -> MdlKey {
+        MdlKey(address: address, process: machine.isUser(address) ? currentProcess : nil)
+    }
+
+    /// The live pool block containing `va`.
+    func poolBlock(containing va: UInt64) -> PoolBlock? {
+        pool.values.first { $0.alive && va >= $0.base && va - $0.base < $0.size }
+    }
+
+    func inPoolRegion(_ va: UInt64) -> Bool {
+        (va >= machine.nonpagedBase && va - machine.nonpagedBase < machine.nonpagedBytes)
+            || (va >= machine.pagedBase && va - machine.pagedBase < machine.pagedBytes)
+    }
+
+    /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5).
+    func freedSpecialPool(_ call: Call, _ index: Int) -> Expectation? {
+        let va = number(call, index)
+        guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
+        return bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
+    }
+
+    var eprocessUnknown: ParameterExpectation { .any }
+}
