@@ -49,7 +49,9 @@ public struct LockstepRunner {
                 if case .bugCheck = outcome, !Self.predictsBugCheck(expectation) {
                     return RunReport(steps: steps, verdict: .bugcheck(step: stepNumber, call: call, engine: outcome, expected: expectation))
                 }
-                return RunReport(steps: steps, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation, reason: reason))
+                let diff = StateDiff.describe(call, adapter: adapter, oracle: oracle)
+                return RunReport(steps: steps, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation,
+                                                                    reason: diff.isEmpty ? reason : reason + "\n" + diff))
             }
             if call.routine == .writeMemory, case .returned = outcome, case .expression(let va) = call.arguments[0],
                case .bytes(let data) = call.arguments[1] {

@@ -7,6 +7,12 @@ public protocol Oracle: AnyObject {
     func expect(_ call: Call) -> Expectation
     /// Tells the oracle what the engine did, so it can settle any choice it left open.
     func apply(_ call: Call, observed: Outcome)
+    /// The oracle's view of what a result name refers to, for divergence reports (nil: nothing to say).
+    func describe(_ name: String) -> String?
+}
+
+extension Oracle {
+    public func describe(_ name: String) -> String? { nil }
 }
 
 /// An oracle that predicts nothing: a run checks only the engine's invariants. For measuring the cost of

@@ -74,6 +74,22 @@ public final class ReferenceModel {
         pending = nil
     }
 
+    /// What the model believes a result name refers to (for divergence reports).
+    public func describe(_ name: String) -> String? {
+        guard let value = values[name] else { return nil }
+        if let record = mdls[mdlKey(value)] {
+            let process = record.processKnown ? (record.process.map { "process \($0)" } ?? "NULL") : "unknown"
+            let flags = String(record.flags, radix: 16, uppercase: true)
+            return "MDL StartVa=0x\(String(record.startVa, radix: 16, uppercase: true)) ByteOffset=0x\(String(record.byteOffset, radix: 16, uppercase: true)) "
+                + "ByteCount=0x\(String(record.byteCount, radix: 16, uppercase: true)) Size=\(Int16(truncatingIfNeeded: record.size)) "
+                + "MdlFlags=0x\(flags) Process=\(process) PFNs=\(record.pfns.count)"
+        }
+        switch place(value) {
+        case .unmapped: return "unmapped"
+        case .page(let frame, let protection, let residentNow): return "\(frame) \(protection) \(residentNow ? "resident" : "not resident")"
+        }
+    }
+
     // MARK: Helpers shared by the routine files
 
     /// Stops predicting: the program did something the model does not follow.

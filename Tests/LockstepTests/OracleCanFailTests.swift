@@ -95,6 +95,10 @@ final class PermissiveOracle: Oracle {
             """, .byteOffsetOffByOne)
         #expect(correct == .pass)
         expectDivergence(mutated, at: 3, in: .mmGetMdlByteOffset)
+        // The report shows both states of the MDL the call read.
+        guard case .divergence(_, _, _, _, let reason) = mutated else { return }
+        #expect(reason.contains("m0 engine: = 0x") && reason.contains("ByteOffset=0x11"))
+        #expect(reason.contains("m0 model:  MDL StartVa=0x10000 ByteOffset=0x10 ByteCount=0x2000"))
     }
 
     @Test func partialMdlWithTheWrongPfnRange() throws {
