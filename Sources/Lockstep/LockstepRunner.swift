@@ -45,7 +45,7 @@ public struct LockstepRunner {
             let outcome = adapter.perform(call)
             oracle.apply(call, observed: outcome)
             steps.append(Step(index: stepNumber, call: call, outcome: outcome, expectation: expectation))
-            if let reason = ExpectationMatcher(adapter: adapter).mismatch(expectation, outcome) {
+            if let reason = PredictionMatcher(adapter: adapter).mismatch(expectation, outcome) {
                 if case .bugCheck = outcome, !Self.predictsBugCheck(expectation) {
                     return RunReport(steps: steps, verdict: .bugcheck(step: stepNumber, call: call, engine: outcome, expected: expectation))
                 }
@@ -68,7 +68,7 @@ public struct LockstepRunner {
         return RunReport(steps: steps, verdict: .pass)
     }
 
-    private static func predictsBugCheck(_ expectation: Expectation) -> Bool {
+    private static func predictsBugCheck(_ expectation: Prediction) -> Bool {
         switch expectation {
         case .bugChecks: true
         case .oneOf(let options): options.contains(where: predictsBugCheck)

@@ -4,7 +4,7 @@ import LockstepPrograms
 /// double. The runner asks for an expectation, runs the engine, then reports what it observed.
 public protocol Oracle: AnyObject {
     /// Predicts the outcome of the next call.
-    func expect(_ call: Call) -> Expectation
+    func expect(_ call: Call) -> Prediction
     /// Tells the oracle what the engine did, so it can settle any choice it left open.
     func apply(_ call: Call, observed: Outcome)
     /// The oracle's view of what a result name refers to, for divergence reports (nil: nothing to say).
@@ -19,6 +19,6 @@ extension Oracle {
 /// the invariants alone, and for programs the reference model cannot follow yet.
 public final class InvariantsOnlyOracle: Oracle {
     public init() {}
-    public func expect(_ call: Call) -> Expectation { .unpredictable(reason: "invariants only") }
+    public func expect(_ call: Call) -> Prediction { .unpredictable(reason: "invariants only") }
     public func apply(_ call: Call, observed: Outcome) {}
 }

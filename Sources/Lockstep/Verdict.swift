@@ -4,11 +4,11 @@ import LockstepPrograms
 public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     case pass
     /// The engine and the oracle disagree about a call's outcome.
-    case divergence(step: Int, call: Call, engine: Outcome, expected: Expectation, reason: String)
+    case divergence(step: Int, call: Call, engine: Outcome, expected: Prediction, reason: String)
     /// An invariant failed after a step.
     case invariant(step: Int, call: Call?, violation: InvariantViolation)
     /// The program bug-checked where the oracle predicted something else.
-    case bugcheck(step: Int, call: Call, engine: Outcome, expected: Expectation)
+    case bugcheck(step: Int, call: Call, engine: Outcome, expected: Prediction)
 
     public var isPass: Bool { self == .pass }
 
@@ -51,7 +51,7 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func expectationClass(_ expectation: Expectation) -> String {
+    static func expectationClass(_ expectation: Prediction) -> String {
         switch expectation {
         case .returns(.none): "returned"
         case .returns(.null): "null"
@@ -77,7 +77,7 @@ public struct Step: Sendable {
     public let index: Int
     public let call: Call
     public let outcome: Outcome
-    public let expectation: Expectation
+    public let expectation: Prediction
 }
 
 /// A whole run: every step executed and the verdict.

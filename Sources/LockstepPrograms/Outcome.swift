@@ -41,11 +41,11 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
 
 /// What the reference model predicts for one call. Where the model abstracts (which pool address, which
 /// PFN), it predicts a relation the runner checks against the engine's state instead of a number.
-public enum Expectation: Hashable, Sendable, CustomStringConvertible {
-    case returns(ValueExpectation)
+public enum Prediction: Hashable, Sendable, CustomStringConvertible {
+    case returns(ValuePrediction)
     case raises(status: UInt32)
     /// Four parameter expectations.
-    case bugChecks(code: UInt32, parameters: [ParameterExpectation])
+    case bugChecks(code: UInt32, parameters: [ParameterPrediction])
     case refused
     /// The spec leaves this call's outcome undefined here; the runner records the engine's outcome
     /// without comparing it (and the model has said how it updates its own state).
@@ -53,7 +53,7 @@ public enum Expectation: Hashable, Sendable, CustomStringConvertible {
     /// One of these, where the choice depends on allocator layout the model deliberately does not
     /// replicate (whether a request fits a fragmented pool, PTE range or user address space). The
     /// runner reports which one matched; nothing else may use it.
-    indirect case oneOf([Expectation])
+    indirect case oneOf([Prediction])
 
     public var description: String {
         switch self {
@@ -68,7 +68,7 @@ public enum Expectation: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A predicted return value.
-public enum ValueExpectation: Hashable, Sendable, CustomStringConvertible {
+public enum ValuePrediction: Hashable, Sendable, CustomStringConvertible {
     /// A VOID routine returned.
     case none
     /// NULL (a 0 pointer).
@@ -114,7 +114,7 @@ public enum ValueExpectation: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A predicted bug-check parameter.
-public enum ParameterExpectation: Hashable, Sendable, CustomStringConvertible {
+public enum ParameterPrediction: Hashable, Sendable, CustomStringConvertible {
     case exactly(UInt64)
     /// The value of a bound name plus an offset (an MDL's address, an EPROCESS, a VA).
     case valueOf(name: String, offset: Int64)

@@ -2,7 +2,7 @@ import LockstepPrograms
 
 /// Environment actions, the address queries, HalTranslateBusAddress, and the dispatch over every routine.
 extension ReferenceModel {
-    func predict(_ call: Call) -> Expectation {
+    func predict(_ call: Call) -> Prediction {
         switch call.routine {
         case .halTranslateBusAddress: return predictTranslate(call)
         case .mmGetPhysicalAddress: return predictPhysical(call)
@@ -71,12 +71,12 @@ extension ReferenceModel {
         }
     }
 
-    func predictTranslate(_ call: Call) -> Expectation {
+    func predictTranslate(_ call: Call) -> Prediction {
         let names = ArgumentKind.interfaceType.symbols!
         let type = symbol(call, 0) ?? (Int(number(call, 0)) + 1 < names.count ? names[Int(number(call, 0)) + 1] : "?")
         let bus = number(call, 1) & 0xFFFF_FFFF, address = number(call, 2), space = number(call, 3) & 0xFFFF_FFFF
         let memoryTop: UInt64 = machine.pointer64 ? 0xFFFF_FFFF_FFFF : 0xFFFF_FFFF
-        func lookup(_ type: String) -> Expectation? {
+        func lookup(_ type: String) -> Prediction? {
             let exists = ["Internal", "Eisa", "Isa"].contains(type) && bus == 0 || type == "PCIBus" && bus < machine.pciBuses
             guard exists else { return nil }
             if space == 0 {
@@ -95,7 +95,7 @@ extension ReferenceModel {
         return .returns(.boolean(false))
     }
 
-    func predictPhysical(_ call: Call) -> Expectation {
+    func predictPhysical(_ call: Call) -> Prediction {
         let va = number(call, 0)
         if case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" {
             if let name = call.result { physicalOf[name] = (frame, machine.byteOffset(va)) }
@@ -105,13 +105,13 @@ extension ReferenceModel {
         return .returns(.exactly(0))
     }
 
-    func predictIsValid(_ call: Call) -> Expectation {
+    func predictIsValid(_ call: Call) -> Prediction {
         if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
         if case .page(_, let protection, let residentNow) = place(number(call, 0)) { return .returns(.boolean(residentNow && protection != "NoAccess")) }
         return .returns(.boolean(false))
     }
 
-    func predictAllocatePool(_ call: Call) -> Expectation {
+    func predictAllocatePool(_ call: Call) -> Prediction {
         let paged = symbol(call, 0) == "PagedPool" || (symbol(call, 0) == nil && number(call, 0) == 1)
         let bytes = number(call, 1)
         if machine.verifier {
@@ -132,7 +132,7 @@ extension ReferenceModel {
         return fits ? .returns(.fresh(.pool)) : .oneOf([.returns(.fresh(.pool)), .returns(.null)])
     }
 
-    func predictFreePool(_ call: Call) -> Expectation {
+    func predictFreePool(_ call: Call) -> Prediction {
         let address = number(call, 0)
         let paged = address >= machine.pagedBase && address - machine.pagedBase < machine.pagedBytes
         if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, 0)) }
@@ -150,7 +150,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictAllocateBuffer(_ call: Call) -> Expectation {
+    func predictAllocateBuffer(_ call: Call) -> Prediction {
         let size = number(call, 0)
         if machine.checked && irql != 0 { return assertion(2, .exactly(0), .exactly(0)) }
         guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
@@ -166,7 +166,7 @@ extension ReferenceModel {
         return .returns(.fresh(.buffer))
     }
 
-    func predictFreeBuffer(_ call: Call) -> Expectation {
+    func predictFreeBuffer(_ call: Call) -> Prediction {
         let base = number(call, 0)
         guard let id = buffers.values.first(where: { $0.alive && $0.process == currentProcess && $0.base == base })?.id else {
             return .returns(.boolean(false))
@@ -181,7 +181,7 @@ extension ReferenceModel {
         return .returns(.boolean(true))
     }
 
-    func predictProtect(_ call: Call) -> Expectation {
+    func predictProtect(_ call: Call) -> Prediction {
         let va = number(call, 0), size = number(call, 1)
         let start = machine.pageAlign(va)
         let end = (va &+ size &+ machine.pageSize - 1) & ~(machine.pageSize - 1) & machine.mask
@@ -196,7 +196,7 @@ extension ReferenceModel {
 
     /// ReadMemory / WriteMemory: driver code inside try/except (conventions: AV raises for user
     /// addresses, 0x50 for system ones, 0xD1 for a fault at DISPATCH_LEVEL).
-    func predictAccess(_ call: Call, write: Bool) -> Expectation {
+    func predictAccess(_ call: Call, write: Bool) -> Prediction {
         let va = number(call, 0)
         let data: [UInt8]
         if write {
@@ -237,7 +237,7 @@ extension ReferenceModel {
         return write ? .returns(.none) : .returns(.bytes(output))
     }
 
-    func predictTerminate(_ call: Call) -> Expectation {
+    func predictTerminate(_ call: Call) -> Prediction {
         let id = UInt32(truncatingIfNeeded: number(call, 0))
         guard id != 4, let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
         if process.lockedPages != 0 {
@@ -253,7 +253,7 @@ extension ReferenceModel {
         return .returns(.boolean(true))
     }
 
-    func predictIrql(_ call: Call) -> Expectation {
+    func predictIrql(_ call: Call) -> Prediction {
         let names = ["PASSIVE_LEVEL": UInt64(0), "APC_LEVEL": 1, "DISPATCH_LEVEL": 2, "HIGH_LEVEL": 31]
         let level = symbol(call, 0).flatMap { names[$0] } ?? min(number(call, 0) & 0xFF, 31)
         if call.routine == .keRaiseIrql && level < irql { return bugCheck(0x09, .exactly(irql), .exactly(level), .exactly(0), .exactly(0)) }
@@ -262,7 +262,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictTrim(_ call: Call) -> Expectation {
+    func predictTrim(_ call: Call) -> Prediction {
         let id = UInt32(truncatingIfNeeded: number(call, 0))
         var trimmed = 0
         if id == 4 {
@@ -279,7 +279,7 @@ extension ReferenceModel {
         return .returns(.exactly(UInt64(trimmed)))
     }
 
-    func predictPageOut(_ call: Call) -> Expectation {
+    func predictPageOut(_ call: Call) -> Prediction {
         guard case .page(let frame, _, let residentNow) = place(number(call, 0)), residentNow, pageable(frame), (locks[frame] ?? 0) == 0 else {
             return .returns(.boolean(false))
         }

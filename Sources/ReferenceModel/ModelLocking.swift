@@ -2,7 +2,7 @@ import LockstepPrograms
 
 /// MmProbeAndLockPages and MmUnlockPages (spec §2.7, §2.8, §4.2).
 extension ReferenceModel {
-    func predictProbeAndLock(_ call: Call) -> Expectation {
+    func predictProbeAndLock(_ call: Call) -> Prediction {
         let address = number(call, 0)
         let userMode = symbol(call, 1) == "UserMode"
         let writeOperation = symbol(call, 2) != "IoReadAccess"
@@ -68,7 +68,7 @@ extension ReferenceModel {
     }
 
     /// A probe that faults on page `index`: slots up to it hold (PFN_NUMBER)-1, Process is NULL, nothing locked.
-    private func failProbe(_ key: MdlKey, _ record: inout MdlRecord, at index: Int) -> Expectation {
+    private func failProbe(_ key: MdlKey, _ record: inout MdlRecord, at index: Int) -> Prediction {
         record.process = nil
         record.processKnown = true
         record.pfns = Array(repeating: nil, count: index + 1)
@@ -76,7 +76,7 @@ extension ReferenceModel {
         return .raises(status: Status.accessViolation)
     }
 
-    func predictUnlock(_ call: Call) -> Expectation {
+    func predictUnlock(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) { return freed }
         let key = mdlKey(number(call, 0))
         guard var record = mdls[key] else { return lose("MmUnlockPages on an unknown MDL") }

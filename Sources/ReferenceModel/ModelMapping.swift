@@ -13,7 +13,7 @@ extension ReferenceModel {
         return (nil, ())
     }
 
-    func predictGetSystemAddress(_ call: Call, safe: Bool) -> Expectation {
+    func predictGetSystemAddress(_ call: Call, safe: Bool) -> Prediction {
         if let freed = freedSpecialPool(call, 0) { return freed }
         guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmGetSystemAddressForMdl on an unknown MDL") }
         if record.flags & (Flag.mapped | Flag.nonpaged) != 0 {
@@ -23,7 +23,7 @@ extension ReferenceModel {
         return predictMap(call, kernel: true, bugCheckOnFailure: !safe, legacy: !safe, cacheValid: true, requested: 0)
     }
 
-    func predictMapLockedPages(_ call: Call, specify: Bool) -> Expectation {
+    func predictMapLockedPages(_ call: Call, specify: Bool) -> Prediction {
         let kernel = symbol(call, 1) != "UserMode"
         if specify {
             let cache = symbol(call, 2).map { _ in true } ?? (number(call, 2) < 6)
@@ -34,7 +34,7 @@ extension ReferenceModel {
     }
 
     private func predictMap(_ call: Call, kernel: Bool, bugCheckOnFailure: Bool, legacy: Bool, cacheValid: Bool,
-                            requested: UInt64) -> Expectation {
+                            requested: UInt64) -> Prediction {
         let key = mdlKey(number(call, 0))
         guard let record = mdls[key] else { return lose("mapping an unknown MDL") }
         let flags = UInt64(record.flags)
@@ -71,11 +71,11 @@ extension ReferenceModel {
         }
         if !cacheValid { return .returns(.null) }
         if !kernel { return predictUserMap(call, key, record, frames: frames, requested: requested) }
-        let failure: Expectation = record.flags & Flag.mappingCanFail != 0 || !bugCheckOnFailure
+        let failure: Prediction = record.flags & Flag.mappingCanFail != 0 || !bugCheckOnFailure
             ? .returns(.null)
             : bugCheck(0x3F, .exactly(0), .exactly(pages), .exactly(freePtes), .exactly(machine.ptes))
         let offset = machine.version == 0 ? 0 : record.byteOffset
-        let success: Expectation = .returns(.systemMapping(mdl: call.arguments[0].referencedName ?? "", byteOffset: offset))
+        let success: Prediction = .returns(.systemMapping(mdl: call.arguments[0].referencedName ?? "", byteOffset: offset))
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
@@ -96,7 +96,7 @@ extension ReferenceModel {
         }
     }
 
-    private func predictUserMap(_ call: Call, _ key: MdlKey, _ record: MdlRecord, frames: [Frame?], requested: UInt64) -> Expectation {
+    private func predictUserMap(_ call: Call, _ key: MdlKey, _ record: MdlRecord, frames: [Frame?], requested: UInt64) -> Prediction {
         if currentProcess == 4 || processes[currentProcess]?.terminated == true { return .raises(status: Status.processIsTerminating) }
         let usable = Array(frames.prefix { $0 != nil })
         let bytes = UInt64(usable.count) * machine.pageSize
@@ -138,7 +138,7 @@ extension ReferenceModel {
         mdls[key] = updated
     }
 
-    func predictUnmapLockedPages(_ call: Call) -> Expectation {
+    func predictUnmapLockedPages(_ call: Call) -> Prediction {
         let base = number(call, 0)
         if let freed = freedSpecialPool(call, 1) { return freed }
         let key = mdlKey(number(call, 1))
@@ -177,7 +177,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictMapIoSpace(_ call: Call) -> Expectation {
+    func predictMapIoSpace(_ call: Call) -> Prediction {
         let physical = number(call, 0)
         let bytes = length(number(call, 1))
         let cache = symbol(call, 2) != nil || (number(call, 2) & 0xFF) < 6
@@ -219,7 +219,7 @@ extension ReferenceModel {
             self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true)
             self.ptesInUse += pages
         }
-        let success: Expectation = .returns(.ioSpaceMapping(physical: physical))
+        let success: Prediction = .returns(.ioSpaceMapping(physical: physical))
         return ptesInUse == 0 ? success : .oneOf([success, .returns(.null)])
     }
 
@@ -230,7 +230,7 @@ extension ReferenceModel {
         return total < machine.pageSize ? frame : nil
     }
 
-    func predictUnmapIoSpace(_ call: Call) -> Expectation {
+    func predictUnmapIoSpace(_ call: Call) -> Prediction {
         let va = number(call, 0)
         let bytes = length(number(call, 1))
         if machine.verifier && irql > 1 { return verifier(0x7B, .exactly(irql), parameter(call, 0), .exactly(bytes)) }
@@ -249,7 +249,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictAllocatePagesForMdl(_ call: Call) -> Expectation {
+    func predictAllocatePagesForMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
         if machine.checked && irql > 1 { return assertion(2, .exactly(0), .exactly(0)) }
         let low = number(call, 0), high = number(call, 1)
@@ -273,7 +273,7 @@ extension ReferenceModel {
         }
     }
 
-    func predictFreePagesFromMdl(_ call: Call) -> Expectation {
+    func predictFreePagesFromMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
         if machine.checked && irql > 1 { return assertion(2, parameter(call, 0), .exactly(0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }

@@ -11,11 +11,11 @@ extension ReferenceModel {
     /// The SIZE_T / ULONG Length a routine receives.
     func length(_ value: UInt64) -> UInt64 { machine.version <= 1 ? value & 0xFFFF_FFFF : value & machine.mask }
 
-    func predictSizeOfMdl(_ call: Call) -> Expectation {
+    func predictSizeOfMdl(_ call: Call) -> Prediction {
         .returns(.exactly(machine.mdlBytes(number(call, 0), length(number(call, 1)))))
     }
 
-    func predictInitializeMdl(_ call: Call) -> Expectation {
+    func predictInitializeMdl(_ call: Call) -> Prediction {
         let address = number(call, 0)
         if let freed = freedSpecialPool(call, 0) { return freed }
         if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
@@ -44,7 +44,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictCreateMdl(_ call: Call) -> Expectation {
+    func predictCreateMdl(_ call: Call) -> Prediction {
         let given = number(call, 0)
         let va = number(call, 1), len = length(number(call, 2))
         if given != 0 {
@@ -61,7 +61,7 @@ extension ReferenceModel {
     }
 
     /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
-    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Expectation {
+    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         let fits = poolBytes.nonpaged + max(bytes, 16) + 2 * machine.pageSize <= machine.nonpagedBytes
         let impossible = bytes > machine.nonpagedBytes - poolBytes.nonpaged
         if impossible { return .returns(.null) }
@@ -76,7 +76,7 @@ extension ReferenceModel {
         return fits ? .returns(.fresh(.mdl)) : .oneOf([.returns(.fresh(.mdl)), .returns(.null)])
     }
 
-    func predictIoAllocateMdl(_ call: Call) -> Expectation {
+    func predictIoAllocateMdl(_ call: Call) -> Prediction {
         let va = number(call, 0), len = number(call, 1) & 0xFFFF_FFFF
         let secondary = number(call, 2) != 0, irp = number(call, 4)
         if machine.checked && irql > 2 { return assertion(1, .exactly(va), .exactly(len)) }
@@ -125,7 +125,7 @@ extension ReferenceModel {
         return expectation
     }
 
-    func predictMdlField(_ call: Call) -> Expectation {
+    func predictMdlField(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) { return freed }
         guard let record = mdls[mdlKey(number(call, 0))] else { return .unpredictable(reason: "not an MDL the model knows") }
         switch call.routine {
@@ -135,7 +135,7 @@ extension ReferenceModel {
         }
     }
 
-    func predictBuildMdlForNonPagedPool(_ call: Call) -> Expectation {
+    func predictBuildMdlForNonPagedPool(_ call: Call) -> Prediction {
         let address = number(call, 0)
         if let freed = freedSpecialPool(call, 0) { return freed }
         let key = mdlKey(address)
@@ -166,7 +166,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictPrepareMdlForReuse(_ call: Call) -> Expectation {
+    func predictPrepareMdlForReuse(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) { return freed }
         guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmPrepareMdlForReuse on an unknown MDL") }
         if record.flags & Flag.partialMapped != 0 {
@@ -181,7 +181,7 @@ extension ReferenceModel {
         return .returns(.none)
     }
 
-    func predictIoFreeMdl(_ call: Call) -> Expectation {
+    func predictIoFreeMdl(_ call: Call) -> Prediction {
         let address = number(call, 0)
         if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }
@@ -212,7 +212,7 @@ extension ReferenceModel {
         // Nothing to undo: frame locks and the process count stay, exactly as NT leaves them.
     }
 
-    func predictBuildPartialMdl(_ call: Call) -> Expectation {
+    func predictBuildPartialMdl(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) ?? freedSpecialPool(call, 1) { return freed }
         let sourceKey = mdlKey(number(call, 0)), targetKey = mdlKey(number(call, 1))
         guard let source = mdls[sourceKey], var target = mdls[targetKey] else { return lose("IoBuildPartialMdl with an unknown MDL") }

@@ -49,7 +49,7 @@ public final class ReferenceModel {
     }
 
     /// Predicts the next call's outcome and advances the model as if it happened.
-    public func expect(_ call: Call) -> Expectation {
+    public func expect(_ call: Call) -> Prediction {
         pending = nil
         if halted { return .refused }
         if let reason = lostTrack { return .unpredictable(reason: reason) }
@@ -93,7 +93,7 @@ public final class ReferenceModel {
     // MARK: Helpers shared by the routine files
 
     /// Stops predicting: the program did something the model does not follow.
-    func lose(_ reason: String) -> Expectation {
+    func lose(_ reason: String) -> Prediction {
         lostTrack = reason
         return .unpredictable(reason: reason)
     }
@@ -124,22 +124,22 @@ public final class ReferenceModel {
         return e
     }
 
-    func bugCheck(_ code: UInt32, _ p: ParameterExpectation...) -> Expectation {
+    func bugCheck(_ code: UInt32, _ p: ParameterPrediction...) -> Prediction {
         .bugChecks(code: code, parameters: p + Array(repeating: .exactly(0), count: max(0, 4 - p.count)))
     }
 
-    func verifier(_ subcode: UInt64, _ p2: ParameterExpectation, _ p3: ParameterExpectation, _ p4: ParameterExpectation) -> Expectation {
+    func verifier(_ subcode: UInt64, _ p2: ParameterPrediction, _ p3: ParameterPrediction, _ p4: ParameterPrediction) -> Prediction {
         bugCheck(0xC4, .exactly(subcode), p2, p3, p4)
     }
 
     /// The argument written as a name (for bug-check parameters that must equal it), or its value.
-    func parameter(_ call: Call, _ index: Int) -> ParameterExpectation {
+    func parameter(_ call: Call, _ index: Int) -> ParameterPrediction {
         if case .reference(let name, let offset) = expression(call, index) { return .valueOf(name: name, offset: offset) }
         return .exactly(number(call, index))
     }
 
     /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL, flags).
-    func assertion(_ site: UInt64, _ p3: ParameterExpectation, _ p4: ParameterExpectation) -> Expectation {
+    func assertion(_ site: UInt64, _ p3: ParameterPrediction, _ p4: ParameterPrediction) -> Prediction {
         bugCheck(0x1E, .exactly(0x8000_0003), .exactly(site), p3, p4)
     }
 
@@ -220,11 +220,11 @@ public final class ReferenceModel {
     }
 
     /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5).
-    func freedSpecialPool(_ call: Call, _ index: Int) -> Expectation? {
+    func freedSpecialPool(_ call: Call, _ index: Int) -> Prediction? {
         let va = number(call, index)
         guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
         return bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
     }
 
-    var eprocessUnknown: ParameterExpectation { .any }
+    var eprocessUnknown: ParameterPrediction { .any }
 }

@@ -5,7 +5,7 @@ import Testing
 
 /// An oracle that constrains nothing: only the invariants can catch a wrong engine.
 final class PermissiveOracle: Oracle {
-    func expect(_ call: Call) -> LockstepPrograms.Expectation { .unpredictable(reason: "invariants only") }
+    func expect(_ call: Call) -> Prediction { .unpredictable(reason: "invariants only") }
     func apply(_ call: Call, observed: Outcome) {}
 }
 

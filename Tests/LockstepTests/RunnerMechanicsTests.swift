@@ -3,13 +3,13 @@ import LockstepPrograms
 import MemoryManager
 import Testing
 
-typealias Expectation = LockstepPrograms.Expectation
+
 
 /// An oracle that returns scripted expectations in order (to test the runner without the model).
 final class ScriptedOracle: Oracle {
-    var script: [Expectation]
-    init(_ script: [Expectation]) { self.script = script }
-    func expect(_ call: Call) -> Expectation { script.isEmpty ? .unpredictable(reason: "script ended") : script.removeFirst() }
+    var script: [Prediction]
+    init(_ script: [Prediction]) { self.script = script }
+    func expect(_ call: Call) -> Prediction { script.isEmpty ? .unpredictable(reason: "script ended") : script.removeFirst() }
     func apply(_ call: Call, observed: Outcome) {}
 }
 
@@ -27,7 +27,7 @@ final class ScriptedOracle: Oracle {
         IoFreeMdl(m0)
         """
 
-    static let rightScript: [Expectation] = [
+    static let rightScript: [Prediction] = [
         .returns(.fresh(.buffer)), .returns(.none), .returns(.fresh(.mdl)), .returns(.none),
         .returns(.systemMapping(mdl: "m0", byteOffset: 0x10)), .returns(.bytes([0xA1, 0xB2, 0xC3])),
         .returns(.none), .returns(.none),

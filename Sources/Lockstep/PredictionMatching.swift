@@ -1,17 +1,17 @@
 import LockstepPrograms
 import MemoryManager
 
-/// Decides whether what the engine did satisfies what the oracle expected. Relational expectations
+/// Decides whether what the engine did satisfies what the oracle predicted. Relational expectations
 /// (a mapping of an MDL's frames, the physical address of a VA) are checked against the engine's
 /// state right after the call, through its inspector.
-struct ExpectationMatcher {
+struct PredictionMatcher {
     let adapter: EngineAdapter
 
     private var kernel: Kernel { adapter.kernel }
     private var inspect: KernelInspector { kernel.inspect }
 
     /// Nil when the outcome matches; otherwise why not.
-    func mismatch(_ expectation: Expectation, _ outcome: Outcome) -> String? {
+    func mismatch(_ expectation: Prediction, _ outcome: Outcome) -> String? {
         switch (expectation, outcome) {
         case (.unpredictable, _): return nil
         case (.oneOf(let options), _):
@@ -33,7 +33,7 @@ struct ExpectationMatcher {
         }
     }
 
-    private func parameterMismatch(_ expected: ParameterExpectation, _ actual: UInt64) -> String? {
+    private func parameterMismatch(_ expected: ParameterPrediction, _ actual: UInt64) -> String? {
         switch expected {
         case .any: return nil
         case .exactly(let value): return value == actual ? nil : "\(hex(actual)), expected \(hex(value))"
@@ -43,7 +43,7 @@ struct ExpectationMatcher {
         }
     }
 
-    private func valueMismatch(_ expected: ValueExpectation, _ actual: Value) -> String? {
+    private func valueMismatch(_ expected: ValuePrediction, _ actual: Value) -> String? {
         let c = kernel.constants
         switch (expected, actual) {
         case (.any, _): return nil
