@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "CZlibTests", dependencies: ["CZlib", "Lockstep"]),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager"]),
         .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
+        .testTarget(name: "ReferenceModelTests", dependencies: ["ReferenceModel", "LockstepPrograms"]),
         .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"], exclude: ["Programs"]),
     ],
     swiftLanguageModes: [.v6]
