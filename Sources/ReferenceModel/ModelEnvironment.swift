@@ -137,7 +137,7 @@ extension ReferenceModel {
         let paged = address >= machine.pagedBase && address - machine.pagedBase < machine.pagedBytes
         if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, 0)) }
         if machine.verifier && !paged && irql > 2 && inPoolRegion(address) { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
-        guard let block = pool[address], block.alive, !irps.contains(address) || true else {
+        guard let block = pool[address] else {
             return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
         }
         if mdls.contains(where: { $0.key.process == nil && $0.key.address >= address && $0.key.address - address < block.size && $0.value.flags & (Flag.locked | Flag.mapped) != 0 }) {

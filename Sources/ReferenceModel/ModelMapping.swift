@@ -5,12 +5,12 @@ import LockstepPrograms
 extension ReferenceModel {
     var freePtes: UInt64 { machine.ptes - ptesInUse }
 
-    /// A reservation of `pages` system PTEs: certain when the range is empty or too small; otherwise it
-    /// depends on fragmentation, which the model does not replicate.
-    func pteChoice(_ pages: UInt64) -> (certain: Bool?, Void) {
-        if pages == 0 || pages > freePtes { return (false, ()) }
-        if ptesInUse == 0 || mappings.isEmpty { return (true, ()) }
-        return (nil, ())
+    /// Whether a reservation of `pages` system PTEs succeeds: certain when the range is empty or too
+    /// small; otherwise it depends on fragmentation, which the model does not replicate (nil).
+    func pteReservationSucceeds(_ pages: UInt64) -> Bool? {
+        if pages == 0 || pages > freePtes { return false }
+        if ptesInUse == 0 || mappings.isEmpty { return true }
+        return nil
     }
 
     func predictGetSystemAddress(_ call: Call, safe: Bool) -> Prediction {
@@ -89,7 +89,7 @@ extension ReferenceModel {
             self.mdls[key] = updated
         }
         if call.arguments[0].referencedName == nil { return lose("mapping an MDL given as a raw address") }
-        switch pteChoice(pages).certain {
+        switch pteReservationSucceeds(pages) {
         case true?: return success
         case false?: return failure
         case nil: return .oneOf([success, failure])
@@ -153,10 +153,7 @@ extension ReferenceModel {
                 }
                 if record.flags & Flag.mapped == 0 { return verifier(0xB6, mdl, .exactly(flags), .exactly(UInt64(Flag.mapped))) }
                 let page = machine.pageAlign(base)
-                let pages = machine.span(record.va, record.byteCount)
                 guard let mapping = mappings[page], mapping.mdl == key else { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
-                _ = mapping
-                _ = pages
             } else if machine.checked && (irql > 2 || record.flags & Flag.mapped == 0) {
                 return assertion(irql > 2 ? 1 : 40, mdl, .exactly(flags))
             } else if let va = record.mappedSystemVa, machine.pageAlign(va) != machine.pageAlign(base) || record.flags & Flag.mapped == 0 {

@@ -194,7 +194,7 @@ extension ReferenceModel {
             if machine.checked { return assertion(81, parameter(call, 0), .exactly(UInt64(record.flags))) }
             return lose("IoFreeMdl of a mapped MDL leaks its PTEs")
         }
-        if record.flags & Flag.locked != 0 { leakLocks(record) }
+        // A locked MDL freed here leaks its locks: frame locks and the process count stay, as NT leaves them.
         mdls[key] = nil
         guard let block = pool[address] else { return lose("IoFreeMdl of an MDL that is not a pool block start") }
         pool[address] = nil
@@ -205,11 +205,6 @@ extension ReferenceModel {
         }
         poolBytes.nonpaged -= block.size
         return .returns(.none)
-    }
-
-    /// Locks of an MDL freed while locked stay taken (and the process keeps its count).
-    func leakLocks(_ record: MdlRecord) {
-        // Nothing to undo: frame locks and the process count stay, exactly as NT leaves them.
     }
 
     func predictBuildPartialMdl(_ call: Call) -> Prediction {

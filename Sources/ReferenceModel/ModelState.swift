@@ -30,12 +30,11 @@ struct UserBuffer {
     var alive = true
 }
 
-/// A pool block.
+/// A live pool block (freed blocks are removed).
 struct PoolBlock {
     let base: UInt64
     let size: UInt64
     let paged: Bool
-    var alive = true
 }
 
 /// A mapping made by MmMapLockedPages* (system or user) or MmMapIoSpace.

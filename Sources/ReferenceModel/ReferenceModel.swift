@@ -191,10 +191,8 @@ public final class ReferenceModel {
     func pageable(_ frame: Frame) -> Bool { frame.isPageable || isPagedPool(frame) }
 
     func read(_ frame: Frame, _ offset: Int, _ count: Int) -> [UInt8] {
-        guard let page = contents[frame] else {
-            if case .device = frame { return [UInt8](repeating: 0, count: count) }
-            return [UInt8](repeating: 0, count: count)
-        }
+        // Unwritten pages read as zeros: demand-zero RAM, and device memory until written.
+        guard let page = contents[frame] else { return [UInt8](repeating: 0, count: count) }
         return Array(page[offset..<offset + count])
     }
 
@@ -211,7 +209,7 @@ public final class ReferenceModel {
 
     /// The live pool block containing `va`.
     func poolBlock(containing va: UInt64) -> PoolBlock? {
-        pool.values.first { $0.alive && va >= $0.base && va - $0.base < $0.size }
+        pool.values.first { va >= $0.base && va - $0.base < $0.size }
     }
 
     func inPoolRegion(_ va: UInt64) -> Bool {
