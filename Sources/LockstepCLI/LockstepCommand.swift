@@ -8,7 +8,7 @@ struct LockstepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep",
         abstract: "Run NT MDL call programs on the engine and the reference model in lockstep.",
-        subcommands: [RunCommand.self, BenchCommand.self]
+        subcommands: [FuzzCommand.self, RunCommand.self, BenchCommand.self]
     )
 }
 

@@ -246,6 +246,9 @@ import Testing
         let mapped = try #require(try s.kernel.mm.mapLockedPages(s.mdl, accessMode: .kernelMode))
         #expect(mapped & 0xFFF == 0)
         #expect(s.kernel.inspect.mdl(s.mdl)?.mappedSystemVa == mapped + 0x10)
+        // The same for a user-mode mapping (the documented change is not mode-specific). Found by `lockstep fuzz`.
+        let user = try #require(try s.kernel.mm.mapLockedPages(s.mdl, accessMode: .userMode))
+        #expect(user & 0xFFF == 0)
     }
 
     @Test func userModeMappingRules() throws {

@@ -206,7 +206,8 @@ extension Kernel {
         for (i, pfn) in frames.enumerated() {
             process.pageTable[c.pageNumber(start) + UInt64(i)] = PageTableEntry(state: .valid(pfn), protection: .readWrite, pageable: false, cache: attribute)
         }
-        return start + UInt64(header.byteOffset)
+        // Before NT 4.0 SP4 MmMapLockedPages returned the first page's address in either mode.
+        return configuration.version == .nt40sp3 ? start : start + UInt64(header.byteOffset)
     }
 
     /// Releases an MDL's system mapping at `base` (MmUnmapLockedPages' system-space path, also used by

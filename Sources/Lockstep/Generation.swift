@@ -1,0 +1,413 @@
+import LockstepPrograms
+
+/// How programs are generated.
+public struct GenerationOptions: Sendable {
+    /// The machine every program runs on.
+    public var machine: MachineLine
+    /// Calls per program (before a closing misuse).
+    public var calls: ClosedRange<Int>
+    /// Percent of programs that end in one deliberately wrong call (double unlock, free twice, wrong
+    /// unmap, too high an IRQL, a read-only buffer locked for write, a limit length, …).
+    public var misusePercent: Int
+
+    public init(machine: MachineLine = MachineLine(architecture: "x86"), calls: ClosedRange<Int> = 8...40, misusePercent: Int = 30) {
+        self.machine = machine
+        self.calls = calls
+        self.misusePercent = misusePercent
+    }
+}
+
+/// Builds programs call by call from a seed, tracking live resources so that calls are meaningful
+/// (lock an MDL that exists and is unlocked, unmap a mapping that exists), with swarm testing: every
+/// program enables its own subset of actions with its own weights. Arguments favour boundaries.
+public struct ProgramGenerator: Sendable {
+    public let options: GenerationOptions
+
+    public init(_ options: GenerationOptions = GenerationOptions()) { self.options = options }
+
+    /// The program for one seed. Same seed, same program, byte for byte.
+    public func generate(seed: UInt64) -> Program {
+        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed))
+        return builder.build()
+    }
+}
+
+/// One program being built: the live resources and the calls so far.
+struct ProgramBuilder {
+    struct Buffer { let name: String; let size: UInt64; let readOnly: Bool; var alive = true }
+    struct Block { let name: String; let size: UInt64; let paged: Bool; var alive = true }
+    struct Mdl {
+        let name: String
+        let base: Expression
+        let length: UInt64
+        let span: UInt64
+        /// The MDL was built over a buffer (lockable) or over nonpaged pool (buildable).
+        let overPool: Bool
+        let capacity: UInt64
+        var locked = false
+        var nonpaged = false
+        var partial = false
+        var allocatedPages = false
+        var mapping: String?
+        var alive = true
+        var bufferReadOnly = false
+        /// For a partial MDL, the MDL it was built from.
+        var source: String?
+    }
+    struct View { let name: String; let mdl: String?; let length: UInt64; let io: Bool; var user = false }
+
+    let options: GenerationOptions
+    var random: SeededRandom
+    let pageSize: UInt64
+    var calls: [Call] = []
+    var counter = 0
+    var buffers: [Buffer] = []
+    var blocks: [Block] = []
+    var mdls: [Mdl] = []
+    var views: [View] = []
+    var irps: [String] = []
+    var physical: [String] = []
+    var enabled: [(Action, Int)] = []
+
+    enum Action: CaseIterable {
+        case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
+             unmap, buildNonPaged, partial, prepareReuse, freeMdl, queryMdl, sizeOf, physicalAddress, isValid, ioSpace, unmapIoSpace,
+             translate, allocatePages, freePages, trim, pageOut, protect, irp, dispatchInterlude
+    }
+
+    init(options: GenerationOptions, random: SeededRandom) {
+        self.options = options
+        self.random = random
+        self.pageSize = options.machine.architecture == "alpha" ? 0x2000 : 0x1000
+    }
+
+    mutating func build() -> Program {
+        // Swarm: a random subset of actions with random weights; the core lifecycle is always on.
+        let core: Set<String> = ["allocateBuffer", "allocateMdl", "lock", "unlock", "freeMdl", "mapSafe", "unmap"]
+        for action in Action.allCases where core.contains("\(action)") || random.chance(60) {
+            enabled.append((action, 1 + random.below(10)))
+        }
+        append(nil, .allocateUserBuffer, [.expression(.literal(4 * pageSize)), .symbol("ReadWrite")], result: "b")
+        buffers.append(Buffer(name: lastName, size: 4 * pageSize, readOnly: false))
+        let count = options.calls.lowerBound + random.below(options.calls.count)
+        var guardCount = 0
+        while calls.count < count && guardCount < count * 20 {
+            guardCount += 1
+            step(pickAction())
+        }
+        if random.chance(50) { cleanUp() }
+        if random.chance(options.misusePercent) { misuse() }
+        return Program(machine: options.machine, calls: calls)
+    }
+
+    var lastName = ""
+
+    mutating func fresh(_ prefix: String) -> String {
+        defer { counter += 1 }
+        return "\(prefix)\(counter)"
+    }
+
+    mutating func append(_ unused: String?, _ routine: Routine, _ arguments: [Argument], result prefix: String? = nil) {
+        let name = prefix.map { fresh($0) }
+        if let name { lastName = name }
+        calls.append(Call(name, routine, arguments))
+    }
+
+    mutating func pickAction() -> Action {
+        let total = enabled.reduce(0) { $0 + $1.1 }
+        var roll = random.below(total)
+        for (action, weight) in enabled {
+            if roll < weight { return action }
+            roll -= weight
+        }
+        return .allocateBuffer
+    }
+
+    // MARK: Argument choice, favouring boundaries
+
+    mutating func offsetAndLength(within size: UInt64) -> (UInt64, UInt64) {
+        let offsets: [UInt64] = [0, 0, 1, 0x10, pageSize - 1, pageSize, pageSize + 1, 0x123]
+        let offset = min(random.pick(offsets), size - 1)
+        let room = size - offset
+        let lengths: [UInt64] = [1, 0x10, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, room, room - 1, 0x100]
+        var length = random.pick(lengths)
+        if length == 0 || length > room { length = room }
+        return (offset, length)
+    }
+
+    func span(_ offset: UInt64, _ length: UInt64) -> UInt64 { ((offset & (pageSize - 1)) + length + pageSize - 1) / pageSize }
+
+    func ref(_ name: String, _ offset: UInt64 = 0) -> Argument { .expression(.reference(name, offset: Int64(offset))) }
+
+    var liveBuffers: [Int] { buffers.indices.filter { buffers[$0].alive } }
+    var liveMdls: [Int] { mdls.indices.filter { mdls[$0].alive } }
+
+    // MARK: Actions
+
+    mutating func step(_ action: Action) {
+        switch action {
+        case .allocateBuffer:
+            let sizes: [UInt64] = [pageSize, 2 * pageSize, 3 * pageSize, 4 * pageSize, pageSize + 1, 8 * pageSize]
+            let size = random.pick(sizes)
+            let readOnly = random.chance(15)
+            append(nil, .allocateUserBuffer, [.expression(.literal(size)), .symbol(readOnly ? "ReadOnly" : "ReadWrite")], result: "b")
+            buffers.append(Buffer(name: lastName, size: size, readOnly: readOnly))
+        case .writeBuffer:
+            guard let index = liveBuffers.filter({ !buffers[$0].readOnly }).randomElement(using: &random) else { return }
+            let (offset, length) = offsetAndLength(within: buffers[index].size)
+            let data = (0..<min(length, 8)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            append(nil, .writeMemory, [ref(buffers[index].name, offset), .bytes(data)])
+        case .readBuffer:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let (offset, length) = offsetAndLength(within: buffers[index].size)
+            append(nil, .readMemory, [ref(buffers[index].name, offset), .expression(.literal(min(length, 16)))], result: "d")
+        case .allocateMdl, .createMdl:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let buffer = buffers[index]
+            let (offset, length) = offsetAndLength(within: buffer.size)
+            if action == .allocateMdl {
+                append(nil, .ioAllocateMdl, [ref(buffer.name, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            } else {
+                append(nil, .mmCreateMdl, [.expression(.null), ref(buffer.name, offset), .expression(.literal(length))], result: "m")
+            }
+            let pages = span(offset, length)
+            mdls.append(Mdl(name: lastName, base: .reference(buffer.name, offset: Int64(offset)), length: length, span: pages,
+                            overPool: false, capacity: max(pages, 23), bufferReadOnly: buffer.readOnly))
+        case .poolMdl:
+            // A nonpaged pool buffer and an MDL over it (for MmBuildMdlForNonPagedPool and partial MDLs).
+            let size = random.pick([0x100, pageSize, 2 * pageSize, 0x40] as [UInt64])
+            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(size))], result: "p")
+            let block = lastName
+            blocks.append(Block(name: block, size: size, paged: false))
+            let (offset, length) = offsetAndLength(within: size)
+            append(nil, .ioAllocateMdl, [ref(block, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            mdls.append(Mdl(name: lastName, base: .reference(block, offset: Int64(offset)), length: length, span: span(offset, length),
+                            overPool: true, capacity: 23))
+        case .lock:
+            guard let index = liveMdls.filter({ !mdls[$0].locked && !mdls[$0].nonpaged && !mdls[$0].partial && !mdls[$0].allocatedPages && mdls[$0].mapping == nil })
+                .randomElement(using: &random) else { return }
+            let operation = mdls[index].bufferReadOnly ? "IoReadAccess" : random.pick(["IoReadAccess", "IoWriteAccess", "IoModifyAccess"])
+            let mode = !mdls[index].overPool && random.chance(30) ? "UserMode" : "KernelMode"
+            append(nil, .mmProbeAndLockPages, [ref(mdls[index].name), .symbol(mode), .symbol(operation)])
+            mdls[index].locked = true
+        case .unlock:
+            guard let index = liveMdls.filter({ mdls[$0].locked && !mdls[$0].allocatedPages }).randomElement(using: &random) else { return }
+            unmapUserViews(of: mdls[index].name)
+            releasePartials(of: mdls[index].name)
+            append(nil, .mmUnlockPages, [ref(mdls[index].name)])
+            mdls[index].locked = false
+            dropViews(of: mdls[index].name, systemOnly: true)
+            mdls[index].mapping = nil
+        case .mapSafe, .mapLegacy:
+            guard let index = liveMdls.filter({ (mdls[$0].locked || mdls[$0].partial) && mdls[$0].mapping == nil && !mdls[$0].nonpaged })
+                .randomElement(using: &random) else { return }
+            let mdl = mdls[index].name
+            if action == .mapSafe {
+                append(nil, .mmGetSystemAddressForMdlSafe, [ref(mdl), .symbol(random.pick(["LowPagePriority", "NormalPagePriority", "HighPagePriority"]))], result: "v")
+            } else {
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
+                                                             .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
+            }
+            mdls[index].mapping = lastName
+            views.append(View(name: lastName, mdl: mdl, length: mdls[index].length, io: false))
+        case .mapUser:
+            guard let index = liveMdls.filter({ mdls[$0].locked && !mdls[$0].partial }).randomElement(using: &random) else { return }
+            append(nil, .mmMapLockedPages, [ref(mdls[index].name), .symbol("UserMode")], result: "v")
+            views.append(View(name: lastName, mdl: mdls[index].name, length: mdls[index].length, io: false, user: true))
+        case .unmap:
+            guard let view = views.filter({ !$0.io && $0.mdl != nil }).randomElement(using: &random),
+                  let index = mdls.firstIndex(where: { $0.name == view.mdl && $0.alive }) else { return }
+            if mdls[index].partial && mdls[index].mapping == view.name {
+                append(nil, .mmPrepareMdlForReuse, [ref(mdls[index].name)])
+            } else {
+                append(nil, .mmUnmapLockedPages, [ref(view.name), ref(mdls[index].name)])
+            }
+            if mdls[index].mapping == view.name { mdls[index].mapping = nil }
+            views.removeAll { $0.name == view.name }
+        case .buildNonPaged:
+            guard let index = liveMdls.filter({ mdls[$0].overPool && !mdls[$0].nonpaged && !mdls[$0].locked && !mdls[$0].partial }).randomElement(using: &random) else { return }
+            append(nil, .mmBuildMdlForNonPagedPool, [ref(mdls[index].name)])
+            mdls[index].nonpaged = true
+        case .partial:
+            guard let source = liveMdls.filter({ (mdls[$0].locked || mdls[$0].nonpaged) && !mdls[$0].partial && !mdls[$0].allocatedPages })
+                .randomElement(using: &random) else { return }
+            let src = mdls[source]
+            let (offset, length) = offsetAndLength(within: src.length)
+            let pages = span(0, length) + 1
+            append(nil, .ioAllocateMdl, [.expression(.null), .expression(.literal(pages * pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            let target = lastName
+            guard case .reference(let base, let baseOffset) = src.base else { return }
+            let va = Expression.reference(base, offset: baseOffset + Int64(offset))
+            append(nil, .ioBuildPartialMdl, [ref(src.name), ref(target), .expression(va), .expression(.literal(length))])
+            var partialMdl = Mdl(name: target, base: va, length: length, span: pages, overPool: src.overPool, capacity: pages, partial: true)
+            partialMdl.source = src.name
+            mdls.append(partialMdl)
+        case .prepareReuse:
+            guard let index = liveMdls.filter({ mdls[$0].partial }).randomElement(using: &random) else { return }
+            append(nil, .mmPrepareMdlForReuse, [ref(mdls[index].name)])
+            dropViews(of: mdls[index].name, systemOnly: true)
+            mdls[index].mapping = nil
+        case .freeMdl:
+            guard let index = liveMdls.filter({ (!mdls[$0].locked || mdls[$0].partial) && (mdls[$0].mapping == nil || mdls[$0].partial) && !mdls[$0].allocatedPages })
+                .randomElement(using: &random) else { return }
+            releasePartials(of: mdls[index].name)
+            append(nil, .ioFreeMdl, [ref(mdls[index].name)])
+            mdls[index].alive = false
+            dropViews(of: mdls[index].name, systemOnly: false)
+        case .queryMdl:
+            guard let index = liveMdls.randomElement(using: &random) else { return }
+            let routine = random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset, .mmGetMdlVirtualAddress])
+            append(nil, routine, [ref(mdls[index].name)], result: routine == .mmGetMdlVirtualAddress ? "v" : "x")
+        case .sizeOf:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let (offset, length) = offsetAndLength(within: buffers[index].size)
+            append(nil, .mmSizeOfMdl, [ref(buffers[index].name, offset), .expression(.literal(length))], result: "x")
+        case .physicalAddress:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let (offset, _) = offsetAndLength(within: buffers[index].size)
+            append(nil, .mmGetPhysicalAddress, [ref(buffers[index].name, offset)], result: "a")
+            physical.append(lastName)
+        case .isValid:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let (offset, _) = offsetAndLength(within: buffers[index].size)
+            append(nil, .mmIsAddressValid, [ref(buffers[index].name, offset)], result: "x")
+        case .ioSpace:
+            let offset = UInt64(random.below(4)) * pageSize + random.pick([0, 0x10, pageSize - 1])
+            let length = random.pick([1, 0x10, pageSize, pageSize + 1, 2 * pageSize])
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), .symbol(random.pick(["MmNonCached", "MmCached", "MmWriteCombined"]))], result: "v")
+            views.append(View(name: lastName, mdl: nil, length: length, io: true))
+        case .unmapIoSpace:
+            guard let view = views.filter({ $0.io }).randomElement(using: &random) else { return }
+            append(nil, .mmUnmapIoSpace, [ref(view.name), .expression(.literal(view.length))])
+            views.removeAll { $0.name == view.name }
+        case .translate:
+            let cases: [(String, UInt64, UInt64, UInt64)] = [("PCIBus", 0, 0xF000_0000, 0), ("PCIBus", 1, 0x4000_0010, 0), ("Isa", 0, 0x3F8, 1),
+                                                            ("Isa", 0, 0x200_0000, 0), ("Eisa", 0, 0x1_0000, 1), ("MicroChannel", 0, 0x1000, 0), ("PCIBus", 7, 0, 0)]
+            let (type, bus, address, space) = random.pick(cases)
+            append(nil, .halTranslateBusAddress, [.symbol(type), .expression(.literal(bus)), .expression(.literal(address)), .expression(.literal(space))], result: "a")
+        case .allocatePages:
+            let total = random.pick([pageSize, 3 * pageSize, pageSize + 1] as [UInt64])
+            append(nil, .mmAllocatePagesForMdl, [.expression(.literal(0)), .expression(.literal(0xFFFF_FFFF)), .expression(.literal(0)), .expression(.literal(total))], result: "m")
+            var mdl = Mdl(name: lastName, base: .literal(0), length: total, span: (total + pageSize - 1) / pageSize, overPool: true, capacity: 0, locked: true)
+            mdl.allocatedPages = true
+            mdls.append(mdl)
+        case .freePages:
+            guard let index = liveMdls.filter({ mdls[$0].allocatedPages }).randomElement(using: &random) else { return }
+            unmapAllViews(of: mdls[index].name)
+            mdls[index].mapping = nil
+            append(nil, .mmFreePagesFromMdl, [ref(mdls[index].name)])
+            append(nil, .exFreePool, [ref(mdls[index].name)])
+            mdls[index].alive = false
+        case .trim:
+            append(nil, .trimWorkingSet, [.expression(.literal(8))], result: "x")
+        case .pageOut:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            append(nil, .pageOut, [ref(buffers[index].name, UInt64(random.below(Int(buffers[index].size / pageSize))) * pageSize)], result: "x")
+        case .protect:
+            guard let index = liveBuffers.filter({ !buffers[$0].readOnly && !mdls.contains(where: { $0.alive && !$0.overPool }) }).randomElement(using: &random) else { return }
+            append(nil, .protectUserBuffer, [ref(buffers[index].name), .expression(.literal(pageSize)), .symbol("ReadOnly")], result: "x")
+            buffers[index] = Buffer(name: buffers[index].name, size: buffers[index].size, readOnly: true)
+        case .irp:
+            append(nil, .ioAllocateIrp, [], result: "i")
+            let irp = lastName
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(false), .boolean(false), ref(irp)], result: "m")
+            mdls.append(Mdl(name: lastName, base: .reference(buffers[index].name, offset: 0), length: 0x100, span: 1, overPool: false, capacity: 23,
+                            bufferReadOnly: buffers[index].readOnly))
+            irps.append(irp)
+        case .dispatchInterlude:
+            // A short stretch at DISPATCH_LEVEL with calls that are legal there on resident memory.
+            append(nil, .keRaiseIrql, [.symbol("DISPATCH_LEVEL")])
+            if let index = liveMdls.randomElement(using: &random) {
+                append(nil, .mmGetMdlByteCount, [ref(mdls[index].name)], result: "x")
+            }
+            append(nil, .keLowerIrql, [.symbol("PASSIVE_LEVEL")])
+        }
+    }
+
+    /// Forgets the views an MDL operation released (system mappings, or all of them for IoFreeMdl).
+    mutating func dropViews(of mdl: String, systemOnly: Bool) {
+        views.removeAll { $0.mdl == mdl && (!systemOnly || !$0.user) }
+    }
+
+    /// Partial MDLs must be released before their source is unlocked or freed.
+    mutating func releasePartials(of source: String) {
+        for index in mdls.indices where mdls[index].alive && mdls[index].source == source {
+            append(nil, .ioFreeMdl, [ref(mdls[index].name)])
+            mdls[index].alive = false
+            views.removeAll { $0.mdl == mdls[index].name }
+        }
+    }
+
+    /// A careful driver removes user mappings before it unlocks the pages behind them.
+    mutating func unmapUserViews(of mdl: String) {
+        for view in views where view.mdl == mdl && view.user { append(nil, .mmUnmapLockedPages, [ref(view.name), ref(mdl)]) }
+        views.removeAll { $0.mdl == mdl && $0.user }
+    }
+
+    /// Every mapping of an MDL, user and system, released with MmUnmapLockedPages.
+    mutating func unmapAllViews(of mdl: String) {
+        for view in views where view.mdl == mdl { append(nil, .mmUnmapLockedPages, [ref(view.name), ref(mdl)]) }
+        views.removeAll { $0.mdl == mdl }
+    }
+
+    /// Releases what is still held, in the order a careful driver would.
+    mutating func cleanUp() {
+        for view in views where view.io { append(nil, .mmUnmapIoSpace, [ref(view.name), .expression(.literal(view.length))]) }
+        for view in views where !view.io && (view.user || mdls.contains { $0.name == view.mdl && $0.allocatedPages }) {
+            append(nil, .mmUnmapLockedPages, [ref(view.name), ref(view.mdl ?? "")])
+        }
+        for index in mdls.indices.reversed() where mdls[index].alive {
+            let mdl = mdls[index]
+            if mdl.allocatedPages {
+                append(nil, .mmFreePagesFromMdl, [ref(mdl.name)])
+                append(nil, .exFreePool, [ref(mdl.name)])
+                continue
+            }
+            if mdl.partial {
+                append(nil, .ioFreeMdl, [ref(mdl.name)])
+                continue
+            }
+            if mdl.locked { append(nil, .mmUnlockPages, [ref(mdl.name)]) }
+            append(nil, .ioFreeMdl, [ref(mdl.name)])
+        }
+        views = []
+        for index in mdls.indices { mdls[index].alive = false }
+    }
+
+    /// One deliberately wrong call at the end of the program.
+    mutating func misuse() {
+        let kinds = ["unlockUnlocked", "freeTwice", "unmapWrong", "highIrql", "readOnlyWrite", "limitLength", "userModeKernelAddress"]
+        switch random.pick(kinds) {
+        case "unlockUnlocked":
+            guard let mdl = mdls.first(where: { $0.alive && !$0.locked && !$0.overPool }) else { fallthrough }
+            append(nil, .mmUnlockPages, [ref(mdl.name)])
+        case "freeTwice":
+            guard let mdl = mdls.first(where: { !$0.alive && !$0.allocatedPages }) else { fallthrough }
+            append(nil, .ioFreeMdl, [ref(mdl.name)])
+        case "unmapWrong":
+            guard let mdl = mdls.first(where: { $0.alive && $0.locked && $0.mapping == nil }) else { fallthrough }
+            append(nil, .mmUnmapLockedPages, [.expression(.literal(0xC100_0000)), ref(mdl.name)])
+        case "highIrql":
+            append(nil, .keRaiseIrql, [.symbol("HIGH_LEVEL")])
+            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0000)), .expression(.literal(0x10)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        case "readOnlyWrite":
+            append(nil, .allocateUserBuffer, [.expression(.literal(pageSize)), .symbol("ReadOnly")], result: "b")
+            let buffer = lastName
+            append(nil, .ioAllocateMdl, [ref(buffer), .expression(.literal(pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("KernelMode"), .symbol("IoWriteAccess")])
+        case "limitLength":
+            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0001)), .expression(.literal(random.pick([0, 0xFFFF_FFFF, 0xFFFF_F001, 0x3FF_8000]))),
+                                         .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        default:
+            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(0x100))], result: "p")
+            append(nil, .ioAllocateMdl, [ref(lastName), .expression(.literal(0x100)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("UserMode"), .symbol("IoReadAccess")])
+        }
+    }
+}
+
+extension Array {
+    /// A random element drawn from the program's own generator.
+    func randomElement(using random: inout SeededRandom) -> Element? { isEmpty ? nil : self[random.below(count)] }
+}

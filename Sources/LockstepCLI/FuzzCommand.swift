@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Lockstep
+import LockstepPrograms
+
+/// `lockstep fuzz`
+struct FuzzCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fuzz",
+        abstract: "Generate driver call programs and run them in lockstep until the time or run budget is spent.",
+        discussion: """
+            Every program is generated from the campaign seed and its run number, so --seed reproduces a \
+            campaign on any machine. Failures are re-run once (a failure that does not reproduce is reported \
+            as flaky) and each new signature's first program is written to the findings directory.
+
+            Examples:
+              swift run -c release lockstep fuzz
+              lockstep fuzz --seed 7 --runs 2000 --machine x64
+              lockstep fuzz --seconds 300 --check-determinism
+
+            Exit status: 0 no finding, 1 findings, 2 usage error.
+            """
+    )
+
+    @Option(help: "Campaign seed.") var seed: UInt64 = 1
+    @Option(help: "Stop after this many seconds (default 60).") var seconds: Double = 60
+    @Option(help: "Stop after this many programs instead of a time budget.") var runs: Int?
+    @Option(help: "Architecture (x86, x64, alpha) or a whole machine line in quotes.") var machine = "x86"
+    @Option(help: "Directory for findings.") var findings = "corpora/findings"
+    @Option(help: "Percent of programs that end in a deliberate misuse.") var misuse = 30
+    @Option(name: .customLong("check-every"), help: "Check invariants every N steps.") var checkEvery = 1
+    @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
+    @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive, e.g. --seconds 60") }
+        if let runs, runs <= 0 { throw ValidationError("--runs must be positive, e.g. --runs 1000") }
+        guard (0...100).contains(misuse) else { throw ValidationError("--misuse is a percentage from 0 to 100") }
+        guard checkEvery >= 1 else { throw ValidationError("--check-every must be 1 or more") }
+        _ = try machineLine()
+    }
+
+    private func machineLine() throws -> MachineLine {
+        let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
+        do {
+            let program = try ProgramText.parse("# lockstep 1\n\(text)\n")
+            _ = try LockstepRunner.makeKernel(for: program)
+            return program.machine
+        } catch {
+            throw ValidationError("--machine: \(error); use x86, x64, alpha or e.g. \"x64 mode=free ram=64M\"")
+        }
+    }
+
+    func run() throws {
+        var options = CampaignOptions()
+        options.seed = seed
+        options.seconds = seconds
+        options.runs = runs
+        options.generation = GenerationOptions(machine: try machineLine(), misusePercent: misuse)
+        options.findingsDirectory = findings
+        options.checkDeterminism = checkDeterminism
+        options.checkEvery = checkEvery
+        let tty = isatty(STDOUT_FILENO) != 0
+        let budget = runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"
+        if !quiet { print("lockstep fuzz: seed \(seed), \(budget), \(options.generation.machine)") }
+        let (stats, found) = Campaign(options).run { stats, final in
+            guard !quiet, !final else { return }
+            let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
+                + "  findings \(stats.findings) (\(stats.signatures.count) signatures)"
+                + (runs == nil ? "  remaining \(max(0, Int(seconds - stats.elapsed))) s" : "")
+            if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { print(line) }
+        }
+        if tty && !quiet { print("") }
+        print("summary: \(stats.programs) programs, \(stats.calls) calls in \(String(format: "%.1f", stats.elapsed)) s "
+              + "(\(Int(Double(stats.calls) / max(stats.elapsed, 0.001))) checked calls/s), \(stats.findings) failing runs, "
+              + "\(stats.signatures.count) signatures, \(stats.flaky) flaky, \(stats.unpredictedSteps) steps the model did not predict"
+              + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : ""))
+        for signature in stats.signatures.keys.sorted() {
+            let path = found.first { $0.signature == signature }?.path ?? "(not written)"
+            print("  \(stats.signatures[signature]!)x  \(signature)  \(path)")
+        }
+        if !found.isEmpty { throw ExitCode(1) }
+    }
+}
