@@ -1,5 +1,6 @@
 import Foundation
 import LockstepPrograms
+import MemoryManager
 
 /// How a fuzzing campaign runs.
 public struct CampaignOptions: Sendable {
@@ -14,6 +15,8 @@ public struct CampaignOptions: Sendable {
     /// Run every program twice and compare a digest of all outcomes.
     public var checkDeterminism = false
     public var checkEvery = 1
+    /// Called on every fresh engine before a program runs (tests switch on deliberate bugs here).
+    public var prepareKernel: (@Sendable (Kernel) -> Void)?
 
     public init() {}
 }
@@ -100,7 +103,9 @@ public struct Campaign {
 
     private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {
         do {
-            return try runner.run(program, oracle: try ReferenceOracle.make(for: program))
+            let kernel = try LockstepRunner.makeKernel(for: program)
+            options.prepareKernel?(kernel)
+            return try runner.run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
         } catch {
             return RunReport(steps: [], verdict: .pass)
         }

@@ -1,0 +1,67 @@
+@_spi(Mutations) import MemoryManager
+import Lockstep
+import LockstepPrograms
+import Testing
+
+@Suite struct FuzzerTests {
+    @Test func sameSeedSameProgramsByteForByte() {
+        let generator = ProgramGenerator()
+        for seed: UInt64 in [1, 2, 0xDEAD_BEEF] {
+            #expect(ProgramText.encode(generator.generate(seed: seed)) == ProgramText.encode(generator.generate(seed: seed)))
+        }
+        #expect(ProgramText.encode(generator.generate(seed: 1)) != ProgramText.encode(generator.generate(seed: 2)))
+    }
+
+    @Test(arguments: ["x86", "x64", "alpha"])
+    func generatedProgramsParseBackToThemselves(_ architecture: String) throws {
+        let generator = ProgramGenerator(GenerationOptions(machine: MachineLine(architecture: architecture)))
+        for seed: UInt64 in 0..<200 {
+            let program = generator.generate(seed: seed)
+            #expect(try ProgramText.parse(ProgramText.encode(program)) == program)
+        }
+    }
+
+    /// "Meaningful": the engine accepted the call (it returned; it did not raise, bug-check or refuse).
+    /// Under the default options at least 90 % of generated calls must be.
+    @Test func atLeastNinetyPercentOfGeneratedCallsAreMeaningful() throws {
+        let generator = ProgramGenerator()
+        var calls = 0, meaningful = 0
+        for seed: UInt64 in 0..<300 {
+            let program = generator.generate(seed: seed)
+            let report = try LockstepRunner().run(program, oracle: InvariantsOnlyOracle())
+            calls += program.calls.count
+            meaningful += report.steps.filter { if case .returned = $0.outcome { return true } else { return false } }.count
+        }
+        let share = Double(meaningful) / Double(calls)
+        #expect(share >= 0.90, "only \(Int(share * 100)) % of \(calls) calls were meaningful")
+    }
+
+    @Test func campaignIsReproducibleBySeed() {
+        var options = CampaignOptions()
+        options.runs = 60
+        options.seed = 42
+        let first = Campaign(options).run { _, _ in }
+        let second = Campaign(options).run { _, _ in }
+        #expect(first.stats.calls == second.stats.calls)
+        #expect(first.stats.signatures == second.stats.signatures)
+    }
+
+    @Test func theCorrectEngineHasNoFindingsOnTheDefaultMachine() {
+        var options = CampaignOptions()
+        options.runs = 300
+        let result = Campaign(options).run { _, _ in }
+        #expect(result.findings.isEmpty, "\(result.findings.map(\.signature))")
+    }
+
+    /// A bounded, fixed-seed campaign finds each seeded engine bug.
+    @Test(arguments: [("unlockKeepsLockCounts", EngineMutation.unlockKeepsLockCounts), ("unmapKeepsPtes", .unmapKeepsPtes),
+                      ("byteOffsetOffByOne", .byteOffsetOffByOne), ("pagedOutCountsAsValid", .pagedOutCountsAsValid),
+                      ("partialMdlSkipsFirstPfn", .partialMdlSkipsFirstPfn), ("trimIgnoresLocks", .trimIgnoresLocks)])
+    func boundedCampaignFindsASeededBug(_ name: String, _ mutation: EngineMutation) {
+        var options = CampaignOptions()
+        options.runs = 400
+        options.prepareKernel = { $0.mutations = mutation }
+        let result = Campaign(options).run { _, _ in }
+        #expect(!result.findings.isEmpty, "\(name) was not found in 400 programs")
+    }
+}
