@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Lockstep
 import LockstepPrograms
 
@@ -10,6 +11,22 @@ struct LockstepCommand: ParsableCommand {
         abstract: "Run NT MDL call programs on the engine and the reference model in lockstep.",
         subcommands: [FuzzCommand.self, RunCommand.self, BenchCommand.self]
     )
+
+    /// Runs the command line; a usage error (bad flag, bad value) exits with status 2, as every
+    /// subcommand documents, instead of ArgumentParser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.badInput)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit statuses shared by every subcommand.
