@@ -17,6 +17,11 @@ public struct CampaignOptions: Sendable {
     public var checkEvery = 1
     /// Called on every fresh engine before a program runs (tests switch on deliberate bugs here).
     public var prepareKernel: (@Sendable (Kernel) -> Void)?
+    /// Worker threads.
+    public var jobs = 1
+    /// This machine's part of the run space: shard `index` of `count` (1-based) runs the programs whose
+    /// run number is `index - 1` modulo `count`.
+    public var shard: (index: Int, count: Int) = (1, 1)
 
     public init() {}
 }
@@ -35,6 +40,47 @@ public struct Finding: Sendable {
     public var path: String?
 }
 
+/// Running totals shared by the workers, for progress lines.
+final class SharedProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stats = CampaignStats()
+
+    func add(calls: Int, failed: Bool, signatures: Set<String>) {
+        lock.lock()
+        defer { lock.unlock() }
+        stats.programs += 1
+        stats.calls += calls
+        if failed { stats.findings += 1 }
+        for signature in signatures where stats.signatures[signature] == nil { stats.signatures[signature] = 1 }
+    }
+
+    var snapshot: CampaignStats {
+        lock.lock()
+        defer { lock.unlock() }
+        return stats
+    }
+}
+
+/// Each worker's result, stored from its own thread.
+final class WorkerResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [(stats: CampaignStats, findings: [Finding])?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func store(_ worker: Int, _ result: (stats: CampaignStats, findings: [Finding])) {
+        lock.lock()
+        results[worker] = result
+        lock.unlock()
+    }
+
+    var all: [(stats: CampaignStats, findings: [Finding])] {
+        lock.lock()
+        defer { lock.unlock() }
+        return results.compactMap { $0 }
+    }
+}
+
 /// Counters a campaign reports as it goes and at the end.
 public struct CampaignStats: Sendable {
     public var programs = 0
@@ -48,26 +94,60 @@ public struct CampaignStats: Sendable {
 }
 
 /// Generates programs from a seed, runs each in lockstep, re-runs every failure once before reporting
-/// it, and writes each new signature's first program as a finding.
-public struct Campaign {
+/// it, and writes each new signature's first program as a finding. With several jobs, worker `w` runs
+/// the programs whose index is `w` modulo the job count (within its shard), so `--runs` campaigns give
+/// the same programs and the same findings whatever the thread timing.
+public struct Campaign: Sendable {
     public let options: CampaignOptions
 
     public init(_ options: CampaignOptions) { self.options = options }
 
-    /// Runs the campaign; `progress` is called about once a second and at the end.
-    public func run(progress: (CampaignStats, Bool) -> Void) -> (stats: CampaignStats, findings: [Finding]) {
+    /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.
+    public func run(progress: @escaping @Sendable (CampaignStats, Bool) -> Void) -> (stats: CampaignStats, findings: [Finding]) {
+        let shared = SharedProgress()
+        let jobs = max(1, options.jobs)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let results = WorkerResults(count: jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs) { worker in
+            results.store(worker, work(worker: worker, jobs: jobs, start: start, clock: clock, shared: shared, progress: worker == 0 ? progress : nil))
+        }
+        // Merge: counts add up; of each signature keep the finding with the lowest run index.
+        var stats = CampaignStats()
+        var bySignature: [String: Finding] = [:]
+        for result in results.all {
+            stats.programs += result.stats.programs
+            stats.calls += result.stats.calls
+            stats.findings += result.stats.findings
+            stats.flaky += result.stats.flaky
+            stats.nondeterministic += result.stats.nondeterministic
+            stats.unpredictedSteps += result.stats.unpredictedSteps
+            for (signature, count) in result.stats.signatures { stats.signatures[signature, default: 0] += count }
+            for finding in result.findings where bySignature[finding.signature].map({ finding.index < $0.index }) ?? true {
+                bySignature[finding.signature] = finding
+            }
+        }
+        let elapsed = start.duration(to: clock.now)
+        stats.elapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        var findings = bySignature.keys.sorted().map { bySignature[$0]! }
+        for index in findings.indices { findings[index].path = save(findings[index]) }
+        progress(stats, true)
+        return (stats, findings)
+    }
+
+    private func work(worker: Int, jobs: Int, start: ContinuousClock.Instant, clock: ContinuousClock, shared: SharedProgress,
+                      progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> (stats: CampaignStats, findings: [Finding]) {
         let generator = ProgramGenerator(options.generation)
         let runner = LockstepRunner(checkEvery: options.checkEvery)
         var stats = CampaignStats()
-        var findings: [Finding] = []
-        let clock = ContinuousClock()
-        let start = clock.now
+        var findings: [String: Finding] = [:]
         var lastReport = start
-        var index = 0
+        let step = options.shard.count * jobs
+        var index = (options.shard.index - 1) + worker * options.shard.count
         while true {
             let elapsed = start.duration(to: clock.now)
-            stats.elapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            if let runs = options.runs { if index >= runs { break } } else if stats.elapsed >= options.seconds { break }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            if let runs = options.runs { if index >= runs { break } } else if seconds >= options.seconds { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
             let program = generator.generate(seed: programSeed)
             let report = runOnce(program, runner)
@@ -77,28 +157,30 @@ public struct Campaign {
             if options.checkDeterminism, Self.digest(report) != Self.digest(runOnce(program, runner)) {
                 stats.nondeterministic += 1
             }
+            var failed = false
             if !report.verdict.isPass {
                 let again = runOnce(program, runner)
                 let flaky = again.verdict.signature != report.verdict.signature
                 let signature = flaky ? "flaky:" + report.verdict.signature : report.verdict.signature
                 stats.findings += 1
                 if flaky { stats.flaky += 1 }
-                if stats.signatures[signature] == nil {
-                    var finding = Finding(signature: signature, programSeed: programSeed, index: index, program: program,
-                                          verdict: report.verdict, flaky: flaky)
-                    finding.path = save(finding)
-                    findings.append(finding)
+                if findings[signature] == nil {
+                    findings[signature] = Finding(signature: signature, programSeed: programSeed, index: index, program: program,
+                                                  verdict: report.verdict, flaky: flaky)
                 }
                 stats.signatures[signature, default: 0] += 1
+                failed = true
             }
-            index += 1
-            if lastReport.duration(to: clock.now) >= .seconds(1) {
+            shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [])
+            index += step
+            if let progress, lastReport.duration(to: clock.now) >= .seconds(1) {
                 lastReport = clock.now
-                progress(stats, false)
+                var snapshot = shared.snapshot
+                snapshot.elapsed = seconds
+                progress(snapshot, false)
             }
         }
-        progress(stats, true)
-        return (stats, findings)
+        return (stats, findings.keys.sorted().map { findings[$0]! })
     }
 
     private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {

@@ -29,6 +29,9 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Directory for findings.") var findings = "corpora/findings"
     @Option(help: "Percent of programs that end in a deliberate misuse.") var misuse = 30
     @Option(name: .customLong("check-every"), help: "Check invariants every N steps.") var checkEvery = 1
+    @Option(help: "Worker threads.") var jobs = 1
+    @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.") var shard = "1/1"
+    @Option(help: "Write the final statistics as JSON to this file.") var json: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
 
@@ -37,7 +40,17 @@ struct FuzzCommand: ParsableCommand {
         if let runs, runs <= 0 { throw ValidationError("--runs must be positive, e.g. --runs 1000") }
         guard (0...100).contains(misuse) else { throw ValidationError("--misuse is a percentage from 0 to 100") }
         guard checkEvery >= 1 else { throw ValidationError("--check-every must be 1 or more") }
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        _ = try shardParts()
         _ = try machineLine()
+    }
+
+    private func shardParts() throws -> (Int, Int) {
+        let parts = shard.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else {
+            throw ValidationError("--shard takes i/n with 1 <= i <= n, e.g. --shard 2/4")
+        }
+        return (parts[0], parts[1])
     }
 
     private func machineLine() throws -> MachineLine {
@@ -60,6 +73,10 @@ struct FuzzCommand: ParsableCommand {
         options.findingsDirectory = findings
         options.checkDeterminism = checkDeterminism
         options.checkEvery = checkEvery
+        options.jobs = jobs
+        let (shardIndex, shardCount) = try shardParts()
+        options.shard = (shardIndex, shardCount)
+        let quiet = self.quiet, runs = self.runs, seconds = self.seconds
         let tty = isatty(STDOUT_FILENO) != 0
         let budget = runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"
         if !quiet { print("lockstep fuzz: seed \(seed), \(budget), \(options.generation.machine)") }
@@ -78,6 +95,25 @@ struct FuzzCommand: ParsableCommand {
         for signature in stats.signatures.keys.sorted() {
             let path = found.first { $0.signature == signature }?.path ?? "(not written)"
             print("  \(stats.signatures[signature]!)x  \(signature)  \(path)")
+        }
+        if let json {
+            let entries = stats.signatures.keys.sorted().map { signature in
+                "    {\"signature\": \"\(signature)\", \"count\": \(stats.signatures[signature]!), \"path\": \"\(found.first { $0.signature == signature }?.path ?? "")\"}"
+            }
+            let text = """
+                {
+                  "seed": \(seed), "jobs": \(jobs), "shard": "\(shard)", "machine": "\(options.generation.machine)",
+                  "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
+                  "checked_calls_per_second": \(Int(Double(stats.calls) / max(stats.elapsed, 0.001))),
+                  "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
+                  "unpredicted_steps": \(stats.unpredictedSteps),
+                  "signatures": [
+                \(entries.joined(separator: ",\n"))
+                  ]
+                }
+
+                """
+            try Data(text.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
         }
         if !found.isEmpty { throw ExitCode(1) }
     }

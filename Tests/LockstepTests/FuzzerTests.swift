@@ -46,6 +46,25 @@ import Testing
         #expect(first.stats.signatures == second.stats.signatures)
     }
 
+    /// Two jobs run exactly the programs one job runs; shards 1/2 and 2/2 together run them once each.
+    @Test func jobsAndShardsPartitionTheRunSpace() {
+        var options = CampaignOptions()
+        options.runs = 80
+        options.seed = 9
+        let one = Campaign(options).run { _, _ in }.stats
+        options.jobs = 2
+        let two = Campaign(options).run { _, _ in }.stats
+        #expect(one.programs == 80 && two.programs == 80)
+        #expect(one.calls == two.calls)
+        options.jobs = 1
+        options.shard = (1, 2)
+        let first = Campaign(options).run { _, _ in }.stats
+        options.shard = (2, 2)
+        let second = Campaign(options).run { _, _ in }.stats
+        #expect(first.programs == 40 && second.programs == 40)
+        #expect(first.calls + second.calls == one.calls)
+    }
+
     @Test func theCorrectEngineHasNoFindingsOnTheDefaultMachine() {
         var options = CampaignOptions()
         options.runs = 300
