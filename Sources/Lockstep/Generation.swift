@@ -9,11 +9,15 @@ public struct GenerationOptions: Sendable {
     /// Percent of programs that end in one deliberately wrong call (double unlock, free twice, wrong
     /// unmap, too high an IRQL, a read-only buffer locked for write, a limit length, …).
     public var misusePercent: Int
+    /// Percent of programs that carry a fault plan (one or two `fault` lines).
+    public var faultPercent: Int
 
-    public init(machine: MachineLine = MachineLine(architecture: "x86"), calls: ClosedRange<Int> = 8...40, misusePercent: Int = 30) {
+    public init(machine: MachineLine = MachineLine(architecture: "x86"), calls: ClosedRange<Int> = 8...40, misusePercent: Int = 30,
+                faultPercent: Int = 30) {
         self.machine = machine
         self.calls = calls
         self.misusePercent = misusePercent
+        self.faultPercent = faultPercent
     }
 }
 
@@ -97,7 +101,8 @@ struct ProgramBuilder {
         }
         if random.chance(50) { cleanUp() }
         if random.chance(options.misusePercent) { misuse() }
-        return Program(machine: options.machine, calls: calls)
+        let faults = random.chance(options.faultPercent) ? faultPlan() : []
+        return Program(machine: options.machine, faults: faults, calls: calls)
     }
 
     var lastName = ""
@@ -349,6 +354,26 @@ struct ProgramBuilder {
     mutating func unmapAllViews(of mdl: String) {
         for view in views where view.mdl == mdl { append(nil, .mmUnmapLockedPages, [ref(view.name), ref(mdl)]) }
         views.removeAll { $0.mdl == mdl }
+    }
+
+    /// One or two fault lines: the nth (or every after the nth) decision of a kind fails, or page-ins of
+    /// one page of the first buffer fail.
+    mutating func faultPlan() -> [FaultLine] {
+        var lines: [FaultLine] = []
+        for _ in 0..<(1 + random.below(2)) {
+            let kind = random.pick(["pool.nonpaged", "pool.nonpaged", "ptes", "frame", "frame", "pagein", "pool.paged"])
+            var settings: [Setting]
+            if kind == "pagein" && random.chance(50) {
+                settings = [Setting("page", "b0+\(hex(UInt64(random.below(4)) * pageSize))")]
+            } else if random.chance(25) {
+                settings = [Setting("after", "\(random.below(6))")]
+            } else {
+                settings = [Setting("nth", "\(1 + random.below(kind == "frame" ? 10 : 4))")]
+            }
+            if kind == "pagein" && random.chance(50) { settings.append(Setting("status", "STATUS_DEVICE_DATA_ERROR")) }
+            lines.append(FaultLine(kind: kind, settings: settings))
+        }
+        return lines
     }
 
     /// Releases what is still held, in the order a careful driver would.

@@ -33,6 +33,13 @@ public struct LockstepRunner {
         if let kernel { engine = kernel } else { engine = try Self.makeKernel(for: program) }
         var adapter = EngineAdapter(kernel: engine)
         let invariants = InvariantChecker()
+        let bindings = BindingsBox(mask: engine.constants.pointerMask)
+        if !program.faults.isEmpty {
+            let plan: FaultPlan
+            do { plan = try FaultPlan(program.faults) } catch { throw SetupError(message: "fault plan: \(error)") }
+            engine.faultDecider = plan.decider(pageMask: ~(engine.constants.pageSize - 1) & engine.constants.pointerMask,
+                                               evaluate: { bindings.evaluate($0) })
+        }
         var steps: [Step] = []
         steps.reserveCapacity(program.calls.count)
         if let violation = invariants.check(adapter.kernel, after: nil, outcome: nil, adapter: adapter) {
@@ -43,6 +50,7 @@ public struct LockstepRunner {
             let expectation = oracle.expect(call)
             forgetOverwrittenBytes(call, adapter, invariants)
             let outcome = adapter.perform(call)
+            if !program.faults.isEmpty { bindings.values = adapter.bindings }
             oracle.apply(call, observed: outcome)
             steps.append(Step(index: stepNumber, call: call, outcome: outcome, expectation: expectation))
             if let reason = PredictionMatcher(adapter: adapter).mismatch(expectation, outcome) {

@@ -3,6 +3,18 @@ import LockstepPrograms
 /// Environment actions, the address queries, HalTranslateBusAddress, and the dispatch over every routine.
 extension ReferenceModel {
     func predict(_ call: Call) -> Prediction {
+        // A NULL MDL (say, from an allocation the fault plan failed) is dereferenced like any pointer:
+        // kernel code reading address 0 without a handler (conventions: 0x1E).
+        let mdlArguments: [Int] = switch call.routine {
+        case .mmUnmapLockedPages: [1]
+        case .ioBuildPartialMdl: [0, 1]
+        case .mmCreateMdl, .ioAllocateMdl, .mmSizeOfMdl, .mmMapIoSpace, .mmUnmapIoSpace, .mmAllocatePagesForMdl, .mmGetPhysicalAddress,
+             .mmIsAddressValid, .halTranslateBusAddress: []
+        default: call.routine.isNtRoutine ? [0] : []
+        }
+        if irql <= 2, mdlArguments.contains(where: { number(call, $0) == 0 }) {
+            return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .any, .any)
+        }
         switch call.routine {
         case .halTranslateBusAddress: return predictTranslate(call)
         case .mmGetPhysicalAddress: return predictPhysical(call)
@@ -35,6 +47,7 @@ extension ReferenceModel {
         case .readMemory: return predictAccess(call, write: false)
         case .writeMemory: return predictAccess(call, write: true)
         case .createProcess:
+            if decide("pool.nonpaged") != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
                     self.processes[UInt32(id)] = (0, false)
@@ -51,6 +64,7 @@ extension ReferenceModel {
         case .keRaiseIrql, .keLowerIrql: return predictIrql(call)
         case .ioAllocateIrp:
             let bytes: UInt64 = machine.pointer64 ? 0xD0 : 0x70
+            if decide("pool.nonpaged") != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let irp)) = observed, irp != 0 {
                     self.irps.insert(irp)
@@ -119,6 +133,7 @@ extension ReferenceModel {
             if paged && irql > 1 { return verifier(0x01, .exactly(irql), .exactly(1), .exactly(bytes)) }
             if !paged && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
         }
+        if decide(paged ? "pool.paged" : "pool.nonpaged") != nil { return .returns(.null) }
         let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
         let used = paged ? poolBytes.paged : poolBytes.nonpaged
         let rounded = bytes >= machine.pageSize ? (bytes + machine.pageSize - 1) / machine.pageSize * machine.pageSize : max(16, (bytes + 15) & ~15)
@@ -208,7 +223,6 @@ extension ReferenceModel {
         let count = write ? data.count : Int(min(number(call, 1), 1 << 20))
         var output: [UInt8] = []
         var done = 0
-        var plan: [(Frame, Int, Int, Int)] = []
         while done < count {
             let address = (va &+ UInt64(done)) & machine.mask
             let offset = Int(machine.byteOffset(address))
@@ -222,17 +236,15 @@ extension ReferenceModel {
                     if machine.isUser(address) { return .raises(status: Status.accessViolation) }
                     return bugCheck(0x50, .exactly(address), .exactly(write ? 1 : 0), .exactly(0), .exactly(0))
                 }
-                if !residentNow && irql >= 2 {
-                    return bugCheck(0xD1, .exactly(address), .exactly(irql), .exactly(write ? 1 : 0), .exactly(0))
-                }
                 if case .unknown = frame { return lose("memory behind a physical address the model cannot name") }
-                plan.append((frame, offset, done, chunk))
+                if !residentNow {
+                    if irql >= 2 { return bugCheck(0xD1, .exactly(address), .exactly(irql), .exactly(write ? 1 : 0), .exactly(0)) }
+                    if let failure = faultIn(frame, at: address, probe: false) { return failure }
+                }
+                // Pages before a failing one are already written, as in the real copy loop.
+                if write { self.write(frame, offset, data[done..<done + chunk]) } else { output += read(frame, offset, chunk) }
             }
             done += chunk
-        }
-        for (frame, offset, start, chunk) in plan {
-            resident.insert(frame)
-            if write { self.write(frame, offset, data[start..<start + chunk]) } else { output += read(frame, offset, chunk) }
         }
         return write ? .returns(.none) : .returns(.bytes(output))
     }
@@ -266,14 +278,22 @@ extension ReferenceModel {
         let id = UInt32(truncatingIfNeeded: number(call, 0))
         var trimmed = 0
         if id == 4 {
-            for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 { resident.remove(frame); trimmed += 1 }
+            for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 {
+                resident.remove(frame)
+                pagedOut.insert(frame)
+                trimmed += 1
+            }
             return .returns(.exactly(UInt64(trimmed)))
         }
         guard let process = processes[id], !process.terminated else { return .returns(.exactly(0)) }
         for buffer in buffers.values where buffer.process == id && buffer.alive {
             for index in 0..<buffer.pages {
                 let frame = Frame.user(buffer: buffer.id, index: index)
-                if resident.contains(frame) && (locks[frame] ?? 0) == 0 { resident.remove(frame); trimmed += 1 }
+                if resident.contains(frame) && (locks[frame] ?? 0) == 0 {
+                    resident.remove(frame)
+                    pagedOut.insert(frame)
+                    trimmed += 1
+                }
             }
         }
         return .returns(.exactly(UInt64(trimmed)))
@@ -283,8 +303,8 @@ extension ReferenceModel {
         guard case .page(let frame, _, let residentNow) = place(number(call, 0)), residentNow, pageable(frame), (locks[frame] ?? 0) == 0 else {
             return .returns(.boolean(false))
         }
-        // A no-access page keeps its frame resident; the engine pages it like any other.
         resident.remove(frame)
+        pagedOut.insert(frame)
         return .returns(.boolean(true))
     }
 }

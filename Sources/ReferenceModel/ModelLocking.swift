@@ -38,8 +38,16 @@ extension ReferenceModel {
                 if protection == "NoAccess" || (protection == "ReadOnly" && writeOperation && machine.isUser(pageVa)) {
                     return failProbe(key, &record, at: Int(index))
                 }
-                if !residentNow && irql >= 2 {
-                    return bugCheck(0x0A, .exactly(pageVa), .exactly(irql), .exactly(0), .exactly(0))
+                if !residentNow {
+                    if irql >= 2 { return bugCheck(0x0A, .exactly(pageVa), .exactly(irql), .exactly(0), .exactly(0)) }
+                    if let failure = faultIn(frame, at: pageVa, probe: true) {
+                        // The probe stops at this page: its slot and the earlier ones hold (PFN_NUMBER)-1.
+                        record.process = nil
+                        record.processKnown = true
+                        record.pfns = Array(repeating: nil, count: Int(index) + 1)
+                        mdls[key] = record
+                        return failure
+                    }
                 }
                 frames.append(frame)
             }

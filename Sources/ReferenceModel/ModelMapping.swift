@@ -89,6 +89,10 @@ extension ReferenceModel {
             self.mdls[key] = updated
         }
         if call.arguments[0].referencedName == nil { return lose("mapping an MDL given as a raw address") }
+        if pages > 0 && decide("ptes") != nil {
+            pending = nil
+            return failure
+        }
         switch pteReservationSucceeds(pages) {
         case true?: return success
         case false?: return failure
@@ -101,6 +105,7 @@ extension ReferenceModel {
         let usable = Array(frames.prefix { $0 != nil })
         let bytes = UInt64(usable.count) * machine.pageSize
         if bytes == 0 { return .raises(status: Status.invalidParameter) }
+        if decide("pool.nonpaged") != nil { return .raises(status: 0xC000_009A) }
         if requested != 0 {
             let end = requested &+ bytes
             if machine.byteOffset(requested) != 0 || end <= requested || end - 1 > machine.highestVad { return .raises(status: Status.invalidAddress) }
@@ -184,8 +189,11 @@ extension ReferenceModel {
         if machine.checked && (bytes == 0 || irql > (machine.version <= 1 ? 0 : 2)) { return lose("checked-build ASSERT in MmMapIoSpace") }
         guard cache else { return .returns(.null) }
         let pages = machine.span(physical & 0xFFFF_FFFF, bytes)
-        if pages == 0 || pages > freePtes { return .returns(.null) }
-        guard pages <= 4096 else { return .returns(.null) }
+        if pages == 0 { return .returns(.null) }
+        guard pages <= 4096 else {
+            _ = decide("ptes")  // taken, and the reservation fails anyway
+            return .returns(.null)
+        }
         // Which pages are behind the physical range: device pages, or a RAM page the program named.
         var frames: [Frame?] = []
         let named = physicalNamed(call)
@@ -210,6 +218,7 @@ extension ReferenceModel {
                 }
             }
         }
+        if decide("ptes") != nil || pages > freePtes { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
@@ -235,6 +244,8 @@ extension ReferenceModel {
         let pages = machine.span(va, bytes)
         guard let mapping = mappings[page], mapping.io else {
             if machine.verifier { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
+            let inPteRange = page >= machine.pteBase && (page - machine.pteBase) / machine.pageSize < machine.ptes
+            if machine.checked && !inPteRange { return assertion(71, parameter(call, 0), .exactly(bytes)) }
             return lose("MmUnmapIoSpace of something that is not an I/O-space mapping")
         }
         if UInt64(mapping.frames.count) != pages {
@@ -254,18 +265,24 @@ extension ReferenceModel {
         let pages = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
         if pages == 0 || low > high { return .returns(.null) }
         guard low == 0, high >= machine.ramBytes - 1, pages <= 64 else { return lose("MmAllocatePagesForMdl with a bounded range or many pages") }
+        var granted: UInt64 = 0
+        while granted < pages {
+            if decide("frame") != nil { break }
+            granted += 1
+        }
+        if granted == 0 { return .returns(.null) }
         let batch = allocatedBatches
         allocatedBatches += 1
-        let bytes = pages * machine.pageSize
-        let blockBytes = machine.headerSize + pages * machine.pfnSize
+        let bytes = granted * machine.pageSize
+        let blockBytes = machine.headerSize + granted * machine.pfnSize
         return allocateMdlBlock(call, bytes: blockBytes) { _ in
             var record = self.newRecord(0, bytes, capacity: blockBytes)
             record.flags = Flag.locked
             record.process = nil
             record.processKnown = true
             record.allocatedPages = true
-            record.pfns = (0..<pages).map { Frame.allocated(batch: batch, index: $0) }
-            for index in 0..<pages { self.locks[.allocated(batch: batch, index: index)] = 1 }
+            record.pfns = (0..<granted).map { Frame.allocated(batch: batch, index: $0) }
+            for index in 0..<granted { self.locks[.allocated(batch: batch, index: index)] = 1 }
             return record
         }
     }

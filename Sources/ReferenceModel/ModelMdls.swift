@@ -62,6 +62,7 @@ extension ReferenceModel {
 
     /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
     func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
+        if decide("pool.nonpaged") != nil { return .returns(.null) }
         let fits = poolBytes.nonpaged + max(bytes, 16) + 2 * machine.pageSize <= machine.nonpagedBytes
         let impossible = bytes > machine.nonpagedBytes - poolBytes.nonpaged
         if impossible { return .returns(.null) }

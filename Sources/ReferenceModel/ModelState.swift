@@ -1,3 +1,5 @@
+import LockstepPrograms
+
 /// The model's identity for a page of memory. Physical frame numbers are the engine's business; the
 /// model names a page by what owns it, which survives page-out/page-in by construction.
 enum Frame: Hashable, Comparable {
@@ -85,6 +87,52 @@ enum Flag {
     static let ioSpace: UInt16 = 0x0800
     static let mappingCanFail: UInt16 = 0x2000
     static let mustSucceed: UInt16 = 0x4000
+}
+
+/// One `fault` line as the model reads it.
+struct ModelFaultRule {
+    let kind: String
+    let nth: UInt64?
+    let after: UInt64?
+    let page: Expression?
+    let status: UInt32
+
+    init(_ line: FaultLine) throws(ModelError) {
+        guard ["pool.nonpaged", "pool.paged", "ptes", "frame", "pagein"].contains(line.kind) else {
+            throw ModelError(message: "unknown fault kind \(line.kind)")
+        }
+        kind = line.kind
+        func number(_ text: String) -> UInt64? { text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text) }
+        var nth: UInt64?, after: UInt64?, page: Expression?, status: UInt32 = 0xC000_009C
+        for setting in line.settings {
+            switch setting.key {
+            case "nth": nth = number(setting.value)
+            case "after": after = number(setting.value)
+            case "status":
+                let names: [String: UInt32] = ["STATUS_DEVICE_DATA_ERROR": 0xC000_009C, "STATUS_INSUFFICIENT_RESOURCES": 0xC000_009A,
+                                               "STATUS_IN_PAGE_ERROR": 0xC000_0006, "STATUS_NO_MEMORY": 0xC000_0017]
+                guard let value = names[setting.value] ?? number(setting.value).map({ UInt32(truncatingIfNeeded: $0) }) else {
+                    throw ModelError(message: "unknown status \(setting.value)")
+                }
+                status = value
+            case "page":
+                let text = setting.value
+                if let n = number(text) { page = .literal(n); continue }
+                let split = text.firstIndex { $0 == "+" || $0 == "-" }
+                let name = String(text[..<(split ?? text.endIndex)])
+                var offset: Int64 = 0
+                if let split, let magnitude = number(String(text[text.index(after: split)...])) {
+                    offset = text[split] == "+" ? Int64(magnitude) : -Int64(magnitude)
+                }
+                page = .reference(name, offset: offset)
+            default: throw ModelError(message: "unknown fault key \(setting.key)")
+            }
+        }
+        self.nth = nth
+        self.after = after
+        self.page = page
+        self.status = status
+    }
 }
 
 /// The NTSTATUS values the model predicts.

@@ -40,12 +40,18 @@ public final class ReferenceModel {
     var physicalOf: [String: (frame: Frame?, offset: UInt64)] = [:]
 
     /// Settles a `.oneOf` or `.unpredictable` prediction once the engine's outcome is known.
-    private var pending: ((Outcome) -> Void)?
+    var pending: ((Outcome) -> Void)?
 
-    /// Builds the model for a program's machine line. Fault plans are not modelled yet.
+    /// The fault plan's rules and the decisions of each kind taken so far.
+    var faultRules: [ModelFaultRule] = []
+    var decisions: [String: UInt64] = [:]
+    /// Pages that were resident and were trimmed or paged out (a touch needs a page-in).
+    var pagedOut: Set<Frame> = []
+
+    /// Builds the model for a program's machine line and fault plan.
     public init(program: Program) throws(ModelError) {
         machine = try ModelMachine(program.machine)
-        guard program.faults.isEmpty else { throw ModelError(message: "the reference model does not follow fault plans yet") }
+        faultRules = try program.faults.map { line throws(ModelError) in try ModelFaultRule(line) }
     }
 
     /// Predicts the next call's outcome and advances the model as if it happened.
@@ -88,6 +94,48 @@ public final class ReferenceModel {
         case .unmapped: return "unmapped"
         case .page(let frame, let protection, let residentNow): return "\(frame) \(protection) \(residentNow ? "resident" : "not resident")"
         }
+    }
+
+    /// Takes one resource decision of `kind` (conventions: where the engine takes them) and returns the
+    /// failure status if the fault plan fails it. `page` is the faulting address for frame/pagein.
+    func decide(_ kind: String, page: UInt64 = 0) -> UInt32? {
+        let ordinal = decisions[kind, default: 0] + 1
+        decisions[kind] = ordinal
+        for rule in faultRules where rule.kind == kind {
+            if let nth = rule.nth, ordinal != nth { continue }
+            if let after = rule.after, ordinal <= after { continue }
+            if let expression = rule.page {
+                let target = evaluate(expression)
+                if machine.pageAlign(target) != machine.pageAlign(page) { continue }
+            }
+            return rule.status
+        }
+        return nil
+    }
+
+    func evaluate(_ expression: Expression) -> UInt64 {
+        switch expression {
+        case .literal(let n): return n
+        case .null: return 0
+        case .reference(let name, let offset): return (values[name, default: 0] &+ UInt64(bitPattern: offset)) & machine.mask
+        }
+    }
+
+    /// A fault on a page that is not resident: the frame decision, then (for a paged-out page) the
+    /// page-in. Returns the failure as an expectation, or nil when the page comes in.
+    func faultIn(_ frame: Frame, at va: UInt64, probe: Bool) -> Prediction? {
+        let user = machine.isUser(va)
+        if decide("frame", page: va) != nil {
+            if user || probe { return .raises(status: 0xC000_009A) }
+            return bugCheck(0x7A, .exactly(0), .exactly(0xC000_009A), .any, .exactly(va))
+        }
+        if pagedOut.contains(frame), let status = decide("pagein", page: va) {
+            if user || probe { return .raises(status: Status.inPageError) }
+            return bugCheck(0x7A, .exactly(0), .exactly(UInt64(status)), .any, .exactly(va))
+        }
+        pagedOut.remove(frame)
+        resident.insert(frame)
+        return nil
     }
 
     // MARK: Helpers shared by the routine files

@@ -141,9 +141,13 @@ import Testing
         #expect(p[3] == .bugChecks(code: 0x76, parameters: [.exactly(0), .any, .exactly(2), .exactly(0)]))
     }
 
-    @Test func faultPlansAreRefusedUntilModelled() {
+    @Test func faultPlansAreFollowedAndUnknownKindsRefused() throws {
         #expect(throws: ModelError.self) {
-            try ReferenceModel(program: ProgramText.parse("# lockstep 1\nmachine x86\nfault ptes nth=1\n"))
+            try ReferenceModel(program: ProgramText.parse("# lockstep 1\nmachine x86\nfault disk nth=1\n"))
         }
+        let p = try predictions("# lockstep 1\nmachine x86\nfault pool.nonpaged nth=2\ni0 = IoAllocateIrp()\ni1 = IoAllocateIrp()\n",
+                                observed: ["i0": .returned(.number(0x8100_0000))])
+        #expect(p[0] == .returns(.fresh(.irp)))
+        #expect(p[1] == .returns(.null))
     }
 }

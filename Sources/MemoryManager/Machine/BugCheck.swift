@@ -107,6 +107,7 @@ public enum AssertionSite: UInt64, Sendable, CaseIterable {
     case buildNonPagedByteCountNonZero = 60
     case buildNonPagedFlagsClear = 61
     case mapIoSpaceBytesNonZero = 70
+    case unmapIoSpaceInPteRange = 71
     case ioAllocateMdlLengthNonZero = 80
     case freeMdlNotMapped = 81
 }

@@ -125,8 +125,8 @@ extension Kernel {
             return try mapIntoUserSpace(mdl, header, frames: frames, requestedAddress: requestedAddress, cacheType: cacheType)
         }
 
-        let pteDecision = decide(.systemPtes, amount: pages)
-        guard pages > 0, pteDecision == .proceed, let base = systemPtes.reserve(Int(pages)) else {
+        // A reservation of 0 PTEs fails before it asks for any (no fault decision is taken for it).
+        guard pages > 0, decide(.systemPtes, amount: pages) == .proceed, let base = systemPtes.reserve(Int(pages)) else {
             if header.flags.contains(.mappingCanFail) || !bugCheckOnFailure { return nil }
             throw bugCheck(BugCheck(BugCheck.noMoreSystemPtes, 0, pages, UInt64(systemPtes.freeCount), UInt64(systemPtes.count)))
         }

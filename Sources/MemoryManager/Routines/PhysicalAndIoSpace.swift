@@ -65,6 +65,7 @@ extension MemoryManagerRoutines {
         // Verifier tracks PTE use: the range must be exactly one live MmMapIoSpace mapping.
         let expected = k.ioSpaceMappings[base]
         try k.verifierPteCheck(expectedPages: expected, requestedPages: pages, requested: base)
+        try k.checkedAssert(k.systemPtes.contains(base), .unmapIoSpaceInPteRange, baseAddress, bytes)
         guard k.systemPtes.contains(base) else {
             k.systemPtes.release(base, pages: 0)
             return

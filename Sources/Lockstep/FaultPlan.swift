@@ -1,0 +1,106 @@
+import LockstepPrograms
+import MemoryManager
+
+/// A program's fault plan: which resource decisions fail. Lines read
+///
+///     fault pool.nonpaged nth=3                  # fail the 3rd nonpaged-pool allocation
+///     fault ptes after=1                         # fail every system-PTE reservation after the 1st
+///     fault pagein page=b0+0x1000 status=STATUS_DEVICE_DATA_ERROR
+///     fault frame                                # fail every frame allocation
+///
+/// Kinds are ``ResourceKind`` raw values. `nth` and `after` count decisions of that kind from the first
+/// call; `page` (frame and pagein only) limits the rule to faults on that page; `status` is the I/O
+/// status a failed page-in completes with.
+public struct FaultPlan: Sendable {
+    public struct Rule: Sendable, Equatable {
+        public let kind: ResourceKind
+        public let nth: UInt64?
+        public let after: UInt64?
+        public let page: Expression?
+        public let status: NTStatus
+    }
+
+    public let rules: [Rule]
+
+    /// Why a fault line does not make a rule.
+    public struct PlanError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(_ lines: [FaultLine]) throws(PlanError) {
+        var rules: [Rule] = []
+        for line in lines {
+            guard let kind = ResourceKind(rawValue: line.kind) else {
+                throw PlanError(description: "unknown fault kind '\(line.kind)'; use " + ResourceKind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            var nth: UInt64?, after: UInt64?, page: Expression?, status = NTStatus.deviceDataError
+            for setting in line.settings {
+                switch setting.key {
+                case "nth":
+                    guard let n = Self.number(setting.value), n > 0 else { throw PlanError(description: "nth takes a number from 1, e.g. nth=3") }
+                    nth = n
+                case "after":
+                    guard let n = Self.number(setting.value) else { throw PlanError(description: "after takes a number, e.g. after=2") }
+                    after = n
+                case "page":
+                    guard kind == .pageIn || kind == .frame, let expression = Self.expression(setting.value) else {
+                        throw PlanError(description: "page= takes an address such as b0+0x1000, for frame and pagein faults")
+                    }
+                    page = expression
+                case "status":
+                    guard let named = NTStatus(name: setting.value) ?? Self.number(setting.value).map({ NTStatus(rawValue: UInt32(truncatingIfNeeded: $0)) }) else {
+                        throw PlanError(description: "unknown status '\(setting.value)', e.g. status=STATUS_DEVICE_DATA_ERROR")
+                    }
+                    status = named
+                default:
+                    throw PlanError(description: "unknown fault key '\(setting.key)'; keys: nth after page status")
+                }
+            }
+            rules.append(Rule(kind: kind, nth: nth, after: after, page: page, status: status))
+        }
+        self.rules = rules
+    }
+
+    /// The engine's fault decider for this plan; `evaluate` gives an expression's value now.
+    func decider(pageMask: UInt64, evaluate: @escaping @Sendable (Expression) -> UInt64) -> (FaultSite) -> FaultDecision {
+        let rules = self.rules
+        return { site in
+            for rule in rules where rule.kind == site.kind {
+                if let nth = rule.nth, site.ordinal != nth { continue }
+                if let after = rule.after, site.ordinal <= after { continue }
+                if let page = rule.page, evaluate(page) & pageMask != site.address & pageMask { continue }
+                return .fail(rule.status)
+            }
+            return .proceed
+        }
+    }
+
+    static func number(_ text: String) -> UInt64? {
+        text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+    }
+
+    static func expression(_ text: String) -> Expression? {
+        if let n = number(text) { return .literal(n) }
+        let split = text.firstIndex { $0 == "+" || $0 == "-" }
+        let name = String(text[..<(split ?? text.endIndex)])
+        guard name.first?.isLetter == true else { return nil }
+        guard let split else { return .reference(name, offset: 0) }
+        guard let magnitude = number(String(text[text.index(after: split)...])), magnitude <= UInt64(Int64.max) else { return nil }
+        return .reference(name, offset: text[split] == "+" ? Int64(magnitude) : -Int64(magnitude))
+    }
+}
+
+/// The names bound so far, readable by the fault decider while a call runs.
+final class BindingsBox: @unchecked Sendable {
+    var values: [String: UInt64] = [:]
+    let mask: UInt64
+    init(mask: UInt64) { self.mask = mask }
+
+    func evaluate(_ expression: Expression) -> UInt64 {
+        switch expression {
+        case .literal(let n): n
+        case .null: 0
+        case .reference(let name, let offset): (values[name, default: 0] &+ UInt64(bitPattern: offset)) & mask
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Lockstep
+import LockstepPrograms
+import MemoryManager
+import Testing
+
+/// Fault plans drive the engine's decision point; the model counts the same decisions and agrees.
+@Suite struct FaultPlanTests {
+    private func run(_ text: String) throws -> RunReport {
+        let program = try ProgramText.parse(text)
+        return try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+    }
+
+    @Test func nthNonpagedPoolFailureMakesThatAllocationNull() throws {
+        let report = try run("""
+            # lockstep 1
+            machine x86
+            fault pool.nonpaged nth=2
+            m0 = IoAllocateMdl(va=0x10000, length=0x100, secondary=false, quota=false, irp=none)
+            m1 = IoAllocateMdl(va=0x10000, length=0x100, secondary=false, quota=false, irp=none)
+            m2 = IoAllocateMdl(va=0x10000, length=0x100, secondary=false, quota=false, irp=none)
+            """)
+        #expect(report.verdict == .pass)
+        #expect(report.steps.map(\.outcome).map { if case .returned(.number(0)) = $0 { true } else { false } } == [false, true, false])
+    }
+
+    @Test func failedPageInRaisesInPageErrorAndLocksNothing() throws {
+        let report = try run("""
+            # lockstep 1
+            machine x86
+            fault pagein page=b0+0x1000 status=STATUS_DEVICE_DATA_ERROR
+            b0 = AllocateUserBuffer(size=0x2000, protect=ReadWrite)
+            WriteMemory(b0, data=0102)
+            WriteMemory(b0+0x1000, data=0304)
+            x0 = TrimWorkingSet(8)
+            m0 = IoAllocateMdl(va=b0, length=0x2000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
+            x1 = MmIsAddressValid(b0+0x1000)
+            d0 = ReadMemory(b0, length=0x2)
+            """)
+        #expect(report.verdict == .pass, "\(report.verdict)")
+        #expect(report.steps[5].outcome == .raised(status: 0xC000_0006))
+        #expect(report.steps[6].outcome == .returned(.boolean(false)))
+        #expect(report.steps[7].outcome == .returned(.bytes([1, 2])))   // the first page did come back
+    }
+
+    @Test func pteFailureMakesTheSafeMacroReturnNullAndTheLegacyOneBugCheck() throws {
+        let text = """
+            # lockstep 1
+            machine x86
+            fault ptes after=0
+            b0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)
+            m0 = IoAllocateMdl(va=b0, length=0x1000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
+            v0 = MmGetSystemAddressForMdlSafe(m0, NormalPagePriority)
+            v1 = MmGetSystemAddressForMdl(m0)
+            """
+        let report = try run(text)
+        #expect(report.verdict == .pass, "\(report.verdict)")
+        #expect(report.steps[3].outcome == .returned(.number(0)))
+        #expect(report.steps[4].outcome == .bugCheck(code: 0x3F, parameters: [0, 1, 512, 512]))
+    }
+
+    @Test func badFaultLinesAreSetupErrors() throws {
+        for line in ["fault disk nth=1", "fault ptes nth=0", "fault ptes colour=red", "fault pool.paged page=b0"] {
+            let program = try ProgramText.parse("# lockstep 1\nmachine x86\n\(line)\n")
+            #expect(throws: LockstepRunner.SetupError.self) { try LockstepRunner().run(program, oracle: InvariantsOnlyOracle()) }
+        }
+    }
+}
