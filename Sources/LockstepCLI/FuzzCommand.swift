@@ -32,6 +32,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Worker threads.") var jobs = 1
     @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.") var shard = "1/1"
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
+    @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
+    var systematic: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
 
@@ -43,6 +45,32 @@ struct FuzzCommand: ParsableCommand {
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         _ = try shardParts()
         _ = try machineLine()
+    }
+
+    /// `--systematic FILE`: every fault point of one program, failed in turn.
+    private func runSystematic(_ path: String) throws {
+        let program: Program
+        do { program = try ProgramFiles.load(path) } catch {
+            print(error.description)
+            throw ExitCode(ExitStatus.badInput)
+        }
+        let variants: [SystematicFaults.Variant]
+        do { variants = try SystematicFaults.run(program, runner: LockstepRunner(checkEvery: checkEvery)) } catch {
+            print("\(path): \(error)")
+            throw ExitCode(ExitStatus.badInput)
+        }
+        var failures = 0
+        for variant in variants {
+            let label = variant.fault?.description ?? "baseline (no fault)"
+            let result = variant.verdict.isPass ? "pass" : "FAIL \(variant.verdict.signature)"
+            if !quiet || !variant.verdict.isPass { print("\(label): \(result)") }
+            if !variant.verdict.isPass {
+                failures += 1
+                if !quiet { print("  " + variant.verdict.description.replacingOccurrences(of: "\n", with: "\n  ")) }
+            }
+        }
+        print("systematic: \(variants.count - 1) fault points, \(variants.count) runs, \(failures) failing")
+        if failures > 0 { throw ExitCode(1) }
     }
 
     private func shardParts() throws -> (Int, Int) {
@@ -65,6 +93,7 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let systematic { return try runSystematic(systematic) }
         var options = CampaignOptions()
         options.seed = seed
         options.seconds = seconds

@@ -67,3 +67,24 @@ import Testing
         }
     }
 }
+
+@Suite struct SystematicModeTests {
+    /// A program with k fault points runs k + 1 variants, each failing one more point, all in lockstep.
+    @Test func kFaultPointsGiveKPlusOneRuns() throws {
+        let program = try ProgramText.parse("""
+            # lockstep 1
+            machine x86
+            b0 = AllocateUserBuffer(size=0x2000, protect=ReadWrite)
+            m0 = IoAllocateMdl(va=b0, length=0x2000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoWriteAccess)
+            v0 = MmGetSystemAddressForMdlSafe(m0, NormalPagePriority)
+            MmUnlockPages(m0)
+            IoFreeMdl(m0)
+            """)
+        let variants = try SystematicFaults.run(program)
+        // Fault points: 1 nonpaged pool (the MDL), 2 frames (the demand-zero pages), 1 PTE reservation.
+        #expect(variants.count == 4 + 1)
+        #expect(variants.map { $0.fault?.description ?? "-" } == ["-", "fault pool.nonpaged nth=1", "fault ptes nth=1", "fault frame nth=1", "fault frame nth=2"])
+        for variant in variants { #expect(variant.verdict.isPass, "\(variant.fault?.description ?? "baseline"): \(variant.verdict)") }
+    }
+}

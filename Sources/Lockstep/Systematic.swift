@@ -1,0 +1,33 @@
+import LockstepPrograms
+import MemoryManager
+
+/// Systematic fault injection: run a program once to count the resource decisions it passes, then once
+/// more per decision with exactly that decision failed (`fault <kind> nth=<k>` added to its plan),
+/// like Driver Verifier's systematic low-resources simulation and syzkaller's fail_nth.
+public enum SystematicFaults {
+    /// One variant: the fault point failed (nil for the baseline run) and its verdict.
+    public struct Variant: Sendable {
+        public let fault: FaultLine?
+        public let program: Program
+        public let verdict: Verdict
+    }
+
+    /// The baseline and one variant per fault point, in kind order then ordinal order.
+    public static func run(_ program: Program, runner: LockstepRunner = LockstepRunner()) throws(LockstepRunner.SetupError) -> [Variant] {
+        let kernel = try LockstepRunner.makeKernel(for: program)
+        let baseline = try runner.run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
+        var variants = [Variant(fault: nil, program: program, verdict: baseline.verdict)]
+        for kind in ResourceKind.allCases {
+            let points = kernel.faultDecisions(kind)
+            guard points > 0 else { continue }
+            for ordinal in 1...points {
+                let fault = FaultLine(kind: kind.rawValue, settings: [Setting("nth", "\(ordinal)")])
+                var variant = program
+                variant.faults.append(fault)
+                let report = try runner.run(variant, oracle: try ReferenceOracle.make(for: variant))
+                variants.append(Variant(fault: fault, program: variant, verdict: report.verdict))
+            }
+        }
+        return variants
+    }
+}
