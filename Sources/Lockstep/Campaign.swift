@@ -22,6 +22,8 @@ public struct CampaignOptions: Sendable {
     /// This machine's part of the run space: shard `index` of `count` (1-based) runs the programs whose
     /// run number is `index - 1` modulo `count`.
     public var shard: (index: Int, count: Int) = (1, 1)
+    /// Keep programs that reach new features and mutate them half the time.
+    public var guided = true
 
     public init() {}
 }
@@ -45,9 +47,10 @@ final class SharedProgress: @unchecked Sendable {
     private let lock = NSLock()
     private var stats = CampaignStats()
 
-    func add(calls: Int, failed: Bool, signatures: Set<String>) {
+    func add(calls: Int, failed: Bool, signatures: Set<String>, features: Int) {
         lock.lock()
         defer { lock.unlock() }
+        stats.features = max(stats.features, features)
         stats.programs += 1
         stats.calls += calls
         if failed { stats.findings += 1 }
@@ -90,6 +93,10 @@ public struct CampaignStats: Sendable {
     public var flaky = 0
     public var nondeterministic = 0
     public var unpredictedSteps = 0
+    /// Distinct features reached (routine × outcome class, fault kind × routine × nth).
+    public var features = 0
+    /// Programs kept because they reached a new feature.
+    public var corpus = 0
     public var elapsed: Double = 0
 }
 
@@ -122,6 +129,9 @@ public struct Campaign: Sendable {
             stats.flaky += result.stats.flaky
             stats.nondeterministic += result.stats.nondeterministic
             stats.unpredictedSteps += result.stats.unpredictedSteps
+            stats.corpus += result.stats.corpus
+            // Workers keep their own feature sets: report the largest (a lower bound of the union).
+            stats.features = max(stats.features, result.stats.features)
             for (signature, count) in result.stats.signatures { stats.signatures[signature, default: 0] += count }
             for finding in result.findings where bySignature[finding.signature].map({ finding.index < $0.index }) ?? true {
                 bySignature[finding.signature] = finding
@@ -138,9 +148,12 @@ public struct Campaign: Sendable {
     private func work(worker: Int, jobs: Int, start: ContinuousClock.Instant, clock: ContinuousClock, shared: SharedProgress,
                       progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> (stats: CampaignStats, findings: [Finding]) {
         let generator = ProgramGenerator(options.generation)
-        let runner = LockstepRunner(checkEvery: options.checkEvery)
+        let runner = LockstepRunner(checkEvery: options.checkEvery, recordFaultSites: true)
+        let mutator = ProgramMutator(pageSize: options.generation.machine.architecture == "alpha" ? 0x2000 : 0x1000)
         var stats = CampaignStats()
         var findings: [String: Finding] = [:]
+        var features = Set<String>()
+        var corpus: [Program] = []
         var lastReport = start
         let step = options.shard.count * jobs
         var index = (options.shard.index - 1) + worker * options.shard.count
@@ -149,8 +162,20 @@ public struct Campaign: Sendable {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             if let runs = options.runs { if index >= runs { break } } else if seconds >= options.seconds { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
-            let program = generator.generate(seed: programSeed)
+            // Half the time (once there is a corpus) mutate a program that reached something new.
+            var choice = SeededRandom(seed: programSeed ^ 0x6D75_7461_7465)
+            let program = !corpus.isEmpty && options.guided && choice.chance(50)
+                ? mutator.mutate(corpus[choice.below(corpus.count)], random: &choice)
+                : generator.generate(seed: programSeed)
             let report = runOnce(program, runner)
+            if options.guided {
+                let before = features.count
+                for step in report.steps { features.insert("\(step.call.routine.name)/\(Verdict.outcomeClass(step.outcome))") }
+                for site in report.faultSites { features.insert(Self.siteFeature(site)) }
+                if features.count > before && corpus.count < 4096 { corpus.append(program) }
+                stats.features = features.count
+                stats.corpus = corpus.count
+            }
             stats.programs += 1
             stats.calls += report.steps.count
             stats.unpredictedSteps += report.steps.filter { if case .unpredictable = $0.expectation { return true } else { return false } }.count
@@ -171,7 +196,7 @@ public struct Campaign: Sendable {
                 stats.signatures[signature, default: 0] += 1
                 failed = true
             }
-            shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [])
+            shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [], features: features.count)
             index += step
             if let progress, lastReport.duration(to: clock.now) >= .seconds(1) {
                 lastReport = clock.now
@@ -181,6 +206,12 @@ public struct Campaign: Sendable {
             }
         }
         return (stats, findings.keys.sorted().map { findings[$0]! })
+    }
+
+    /// `kind@routine#nth[!]` with nth capped at 8: fault-site coverage.
+    static func siteFeature(_ site: String) -> String {
+        guard let hash = site.firstIndex(of: "#"), let ordinal = Int(site[site.index(after: hash)...].filter(\.isNumber)) else { return site }
+        return "\(site[..<hash])#\(min(ordinal, 8))\(site.hasSuffix("!") ? "!" : "")"
     }
 
     private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {

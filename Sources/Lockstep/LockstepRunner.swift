@@ -8,8 +8,12 @@ public struct LockstepRunner {
     /// Check invariants after every `checkEvery` steps (1 = every step, the default) and always after the last.
     public var checkEvery: Int
 
-    public init(checkEvery: Int = 1) {
+    /// Record every resource decision the program passes (fault-site coverage for the fuzzer).
+    public var recordFaultSites = false
+
+    public init(checkEvery: Int = 1, recordFaultSites: Bool = false) {
         self.checkEvery = max(1, checkEvery)
+        self.recordFaultSites = recordFaultSites
     }
 
     /// Why a program could not be run at all (its machine line does not describe a machine).
@@ -34,16 +38,24 @@ public struct LockstepRunner {
         var adapter = EngineAdapter(kernel: engine)
         let invariants = InvariantChecker()
         let bindings = BindingsBox(mask: engine.constants.pointerMask)
+        let sites = FaultSiteLog()
         if !program.faults.isEmpty {
             let plan: FaultPlan
             do { plan = try FaultPlan(program.faults) } catch { throw SetupError(message: "fault plan: \(error)") }
-            engine.faultDecider = plan.decider(pageMask: ~(engine.constants.pageSize - 1) & engine.constants.pointerMask,
-                                               evaluate: { bindings.evaluate($0) })
+            let decide = plan.decider(pageMask: ~(engine.constants.pageSize - 1) & engine.constants.pointerMask,
+                                      evaluate: { bindings.evaluate($0) })
+            engine.faultDecider = recordFaultSites ? { site in
+                let decision = decide(site)
+                sites.record(site, failed: decision != .proceed)
+                return decision
+            } : decide
+        } else if recordFaultSites {
+            engine.faultDecider = { site in sites.record(site, failed: false); return .proceed }
         }
         var steps: [Step] = []
         steps.reserveCapacity(program.calls.count)
         if let violation = invariants.check(adapter.kernel, after: nil, outcome: nil, adapter: adapter) {
-            return RunReport(steps: steps, verdict: .invariant(step: 0, call: nil, violation: violation))
+            return RunReport(steps: steps, faultSites: sites.entries, verdict: .invariant(step: 0, call: nil, violation: violation))
         }
         for (index, call) in program.calls.enumerated() {
             let stepNumber = index + 1
@@ -55,10 +67,10 @@ public struct LockstepRunner {
             steps.append(Step(index: stepNumber, call: call, outcome: outcome, expectation: expectation))
             if let reason = PredictionMatcher(adapter: adapter).mismatch(expectation, outcome) {
                 if case .bugCheck = outcome, !Self.predictsBugCheck(expectation) {
-                    return RunReport(steps: steps, verdict: .bugcheck(step: stepNumber, call: call, engine: outcome, expected: expectation))
+                    return RunReport(steps: steps, faultSites: sites.entries, verdict: .bugcheck(step: stepNumber, call: call, engine: outcome, expected: expectation))
                 }
                 let diff = StateDiff.describe(call, adapter: adapter, oracle: oracle)
-                return RunReport(steps: steps, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation,
+                return RunReport(steps: steps, faultSites: sites.entries, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation,
                                                                     reason: diff.isEmpty ? reason : reason + "\n" + diff))
             }
             if call.routine == .writeMemory, case .returned = outcome, case .expression(let va) = call.arguments[0],
@@ -69,11 +81,11 @@ public struct LockstepRunner {
             if case .bugCheck = outcome { break }
             if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
                 if let violation = invariants.check(adapter.kernel, after: call, outcome: outcome, adapter: adapter) {
-                    return RunReport(steps: steps, verdict: .invariant(step: stepNumber, call: call, violation: violation))
+                    return RunReport(steps: steps, faultSites: sites.entries, verdict: .invariant(step: stepNumber, call: call, violation: violation))
                 }
             }
         }
-        return RunReport(steps: steps, verdict: .pass)
+        return RunReport(steps: steps, faultSites: sites.entries, verdict: .pass)
     }
 
     private static func predictsBugCheck(_ expectation: Prediction) -> Bool {

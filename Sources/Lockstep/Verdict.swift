@@ -1,4 +1,5 @@
 import LockstepPrograms
+import MemoryManager
 
 /// The result of running one program in lockstep.
 public enum Verdict: Hashable, Sendable, CustomStringConvertible {
@@ -83,5 +84,23 @@ public struct Step: Sendable {
 /// A whole run: every step executed and the verdict.
 public struct RunReport: Sendable {
     public let steps: [Step]
+    /// Resource decisions the run passed, as `kind@routine#nth` (`!` marks one the plan failed);
+    /// recorded when the runner's `recordFaultSites` is on.
+    public var faultSites: [String] = []
     public let verdict: Verdict
+
+    public init(steps: [Step], faultSites: [String] = [], verdict: Verdict) {
+        self.steps = steps
+        self.faultSites = faultSites
+        self.verdict = verdict
+    }
+}
+
+/// Collects fault sites while a program runs.
+final class FaultSiteLog: @unchecked Sendable {
+    private(set) var entries: [String] = []
+
+    func record(_ site: FaultSite, failed: Bool) {
+        entries.append("\(site.kind.rawValue)@\(site.routine)#\(site.ordinal)\(failed ? "!" : "")")
+    }
 }

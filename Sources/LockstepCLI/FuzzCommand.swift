@@ -112,14 +112,15 @@ struct FuzzCommand: ParsableCommand {
         let (stats, found) = Campaign(options).run { stats, final in
             guard !quiet, !final else { return }
             let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
-                + "  findings \(stats.findings) (\(stats.signatures.count) signatures)"
+                + "  findings \(stats.findings) (\(stats.signatures.count) signatures)  features \(stats.features)"
                 + (runs == nil ? "  remaining \(max(0, Int(seconds - stats.elapsed))) s" : "")
             if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { print(line) }
         }
         if tty && !quiet { print("") }
         print("summary: \(stats.programs) programs, \(stats.calls) calls in \(String(format: "%.1f", stats.elapsed)) s "
               + "(\(Int(Double(stats.calls) / max(stats.elapsed, 0.001))) checked calls/s), \(stats.findings) failing runs, "
-              + "\(stats.signatures.count) signatures, \(stats.flaky) flaky, \(stats.unpredictedSteps) steps the model did not predict"
+              + "\(stats.signatures.count) signatures, \(stats.flaky) flaky, \(stats.features) features, \(stats.corpus) programs kept, "
+              + "\(stats.unpredictedSteps) steps the model did not predict"
               + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : ""))
         for signature in stats.signatures.keys.sorted() {
             let path = found.first { $0.signature == signature }?.path ?? "(not written)"
@@ -135,7 +136,7 @@ struct FuzzCommand: ParsableCommand {
                   "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
                   "checked_calls_per_second": \(Int(Double(stats.calls) / max(stats.elapsed, 0.001))),
                   "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
-                  "unpredicted_steps": \(stats.unpredictedSteps),
+                  "unpredicted_steps": \(stats.unpredictedSteps), "features": \(stats.features), "corpus": \(stats.corpus),
                   "signatures": [
                 \(entries.joined(separator: ",\n"))
                   ]

@@ -7,8 +7,7 @@ extension ReferenceModel {
         // kernel code reading address 0 without a handler (conventions: 0x1E).
         let mdlArguments: [Int] = switch call.routine {
         case .mmUnmapLockedPages: [1]
-        case .ioBuildPartialMdl: [0, 1]
-        case .mmCreateMdl, .ioAllocateMdl, .mmSizeOfMdl, .mmMapIoSpace, .mmUnmapIoSpace, .mmAllocatePagesForMdl, .mmGetPhysicalAddress,
+        case .mmCreateMdl, .ioBuildPartialMdl, .ioAllocateMdl, .mmSizeOfMdl, .mmMapIoSpace, .mmUnmapIoSpace, .mmAllocatePagesForMdl, .mmGetPhysicalAddress,
              .mmIsAddressValid, .halTranslateBusAddress: []
         default: call.routine.isNtRoutine ? [0] : []
         }
@@ -68,14 +67,14 @@ extension ReferenceModel {
             settle { observed in
                 if case .returned(.number(let irp)) = observed, irp != 0 {
                     self.irps.insert(irp)
-                    self.pool[irp] = PoolBlock(base: irp, size: bytes, paged: false)
+                    self.addBlock(PoolBlock(base: irp, size: bytes, paged: false))
                     self.poolBytes.nonpaged += bytes
                 }
             }
             return poolBytes.nonpaged + 2 * machine.pageSize < machine.nonpagedBytes ? .returns(.fresh(.irp)) : .oneOf([.returns(.fresh(.irp)), .returns(.null)])
         case .ioFreeIrp:
             let irp = number(call, 0)
-            guard irps.remove(irp) != nil, let block = pool.removeValue(forKey: irp) else {
+            guard irps.remove(irp) != nil, let block = removeBlock(irp) else {
                 return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
             }
             poolBytes.nonpaged -= block.size
@@ -136,11 +135,11 @@ extension ReferenceModel {
         if decide(paged ? "pool.paged" : "pool.nonpaged") != nil { return .returns(.null) }
         let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
         let used = paged ? poolBytes.paged : poolBytes.nonpaged
-        let rounded = bytes >= machine.pageSize ? (bytes + machine.pageSize - 1) / machine.pageSize * machine.pageSize : max(16, (bytes + 15) & ~15)
+        let rounded = machine.poolBlockSize(bytes)
         if bytes > capacity || rounded > capacity - used { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
-            self.pool[address] = PoolBlock(base: address, size: rounded, paged: paged)
+            self.addBlock(PoolBlock(base: address, size: rounded, paged: paged))
             if paged { self.poolBytes.paged += rounded } else { self.poolBytes.nonpaged += rounded }
         }
         let fits = used + rounded + 2 * machine.pageSize <= capacity
@@ -160,7 +159,7 @@ extension ReferenceModel {
         }
         for key in mdls.keys where key.process == nil && key.address >= address && key.address - address < block.size { mdls[key] = nil }
         irps.remove(address)
-        pool[address] = nil
+        removeBlock(address)
         if block.paged { poolBytes.paged -= block.size } else { poolBytes.nonpaged -= block.size }
         return .returns(.none)
     }
@@ -202,7 +201,7 @@ extension ReferenceModel {
         let end = (va &+ size &+ machine.pageSize - 1) & ~(machine.pageSize - 1) & machine.mask
         guard size > 0, end > start,
               let buffer = buffers.values.first(where: { $0.alive && $0.process == currentProcess && start >= $0.base && start - $0.base < $0.pages * machine.pageSize }),
-              end <= buffer.base + ((buffer.pages * machine.pageSize + 0xFFFF) & ~0xFFFF) else { return .returns(.boolean(false)) }
+              end <= buffer.base + buffer.pages * machine.pageSize else { return .returns(.boolean(false)) }
         let first = (start - buffer.base) / machine.pageSize
         let last = min((end - buffer.base) / machine.pageSize, buffer.pages)
         for index in first..<max(first, last) { buffers[buffer.id]?.protection[Int(index)] = symbol(call, 2) ?? "ReadWrite" }

@@ -39,7 +39,9 @@ extension ReferenceModel {
                     return failProbe(key, &record, at: Int(index))
                 }
                 if !residentNow {
-                    if irql >= 2 { return bugCheck(0x0A, .exactly(pageVa), .exactly(irql), .exactly(0), .exactly(0)) }
+                    // The probe touches a user page for write when the lock is for write.
+                    let probesWrite = writeOperation && machine.isUser(pageVa)
+                    if irql >= 2 { return bugCheck(0x0A, .exactly(pageVa), .exactly(irql), .exactly(probesWrite ? 1 : 0), .exactly(0)) }
                     if let failure = faultIn(frame, at: pageVa, probe: true) {
                         // The probe stops at this page: its slot and the earlier ones hold (PFN_NUMBER)-1.
                         record.process = nil

@@ -98,6 +98,14 @@ struct ModelMachine {
         self.devices = devices.map { (type: $0.0, bus: $0.1, busAddress: $0.2, length: $0.3, physical: $0.4) }
     }
 
+    /// The size a pool block really takes (conventions): whole pages from a page up, else the pool
+    /// granularity (8 bytes on 32-bit, 16 on x64).
+    func poolBlockSize(_ bytes: UInt64) -> UInt64 {
+        if bytes >= pageSize { return (bytes + pageSize - 1) / pageSize * pageSize }
+        let granularity: UInt64 = pointer64 ? 16 : 8
+        return max(granularity, (bytes + granularity - 1) / granularity * granularity)
+    }
+
     func byteOffset(_ va: UInt64) -> UInt64 { va & (pageSize - 1) }
     func pageAlign(_ va: UInt64) -> UInt64 { va & ~(pageSize - 1) & mask }
     /// ADDRESS_AND_SIZE_TO_SPAN_PAGES in ULONG_PTR arithmetic, cast to ULONG.

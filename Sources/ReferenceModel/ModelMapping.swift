@@ -122,7 +122,8 @@ extension ReferenceModel {
 
     func overlapsUserRange(_ start: UInt64, _ end: UInt64) -> Bool {
         for buffer in buffers.values where buffer.alive && buffer.process == currentProcess {
-            let bufferEnd = buffer.base + ((buffer.pages * machine.pageSize + 0xFFFF) & ~0xFFFF)
+            // The region reserved is the committed size; the 64 KiB granule only aligns where regions start.
+            let bufferEnd = buffer.base + buffer.pages * machine.pageSize
             if start < bufferEnd && buffer.base < end { return true }
         }
         for mapping in (userMappings[currentProcess] ?? [:]).values {

@@ -63,12 +63,13 @@ extension ReferenceModel {
     /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
     func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         if decide("pool.nonpaged") != nil { return .returns(.null) }
+        let bytes = machine.poolBlockSize(bytes)
         let fits = poolBytes.nonpaged + max(bytes, 16) + 2 * machine.pageSize <= machine.nonpagedBytes
         let impossible = bytes > machine.nonpagedBytes - poolBytes.nonpaged
         if impossible { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
-            self.pool[address] = PoolBlock(base: address, size: bytes, paged: false)
+            self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
             self.poolBytes.nonpaged += bytes
             var record = make(address)
             if fixedSize { record.flags |= Flag.fixedSize }
@@ -113,7 +114,7 @@ extension ReferenceModel {
             var record = newRecord(va, len, capacity: block)
             record.flags = Flag.fixedSize
             mdls[MdlKey(address: recycled, process: nil)] = record
-            pool[recycled] = PoolBlock(base: recycled, size: block, paged: false)
+            addBlock(PoolBlock(base: recycled, size: block, paged: false))
             link(recycled)
             return .returns(.exactly(recycled))
         }
@@ -198,7 +199,7 @@ extension ReferenceModel {
         // A locked MDL freed here leaks its locks: frame locks and the process count stay, as NT leaves them.
         mdls[key] = nil
         guard let block = pool[address] else { return lose("IoFreeMdl of an MDL that is not a pool block start") }
-        pool[address] = nil
+        removeBlock(address)
         if record.flags & Flag.fixedSize != 0 && !machine.verifier && lookaside.count < 128 {
             // Back to the lookaside list: still allocated from the pool's point of view.
             lookaside.append(address)
@@ -210,6 +211,10 @@ extension ReferenceModel {
 
     func predictBuildPartialMdl(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) ?? freedSpecialPool(call, 1) { return freed }
+        // Both MDLs are opened (special-pool checked) before either is read; a NULL one is read at 0.
+        if irql <= 2 && (number(call, 0) == 0 || number(call, 1) == 0) {
+            return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .any, .any)
+        }
         let sourceKey = mdlKey(number(call, 0)), targetKey = mdlKey(number(call, 1))
         guard let source = mdls[sourceKey], var target = mdls[targetKey] else { return lose("IoBuildPartialMdl with an unknown MDL") }
         let va = number(call, 2)

@@ -23,6 +23,8 @@ public final class ReferenceModel {
     var pool: [UInt64: PoolBlock] = [:]
     var poolBytes: (nonpaged: UInt64, paged: UInt64) = (0, 0)
     var irps: Set<UInt64> = []
+    /// Pool block addresses freed and not handed out again.
+    var freedBlocks: Set<UInt64> = []
     /// Irp->MdlAddress per IRP, and each MDL's Next link (for IoAllocateMdl's chaining).
     var irpHead: [UInt64: UInt64] = [:]
     var nextLink: [UInt64: UInt64] = [:]
@@ -52,6 +54,12 @@ public final class ReferenceModel {
     public init(program: Program) throws(ModelError) {
         machine = try ModelMachine(program.machine)
         faultRules = try program.faults.map { line throws(ModelError) in try ModelFaultRule(line) }
+        // Boot's two EPROCESS blocks (System, then process 8) open the nonpaged pool (conventions).
+        let eprocess: UInt64 = machine.pointer64 ? 0x4D0 : 0x280
+        for index: UInt64 in 0..<2 {
+            pool[machine.nonpagedBase + index * eprocess] = PoolBlock(base: machine.nonpagedBase + index * eprocess, size: eprocess, paged: false)
+        }
+        poolBytes.nonpaged = 2 * eprocess
     }
 
     /// Predicts the next call's outcome and advances the model as if it happened.
@@ -255,6 +263,19 @@ public final class ReferenceModel {
         MdlKey(address: address, process: machine.isUser(address) ? currentProcess : nil)
     }
 
+    /// Records a live pool block (an address handed out again is no longer "freed").
+    func addBlock(_ block: PoolBlock) {
+        pool[block.base] = block
+        freedBlocks.remove(block.base)
+    }
+
+    /// Removes a pool block and remembers its address as freed.
+    @discardableResult func removeBlock(_ address: UInt64) -> PoolBlock? {
+        guard let block = pool.removeValue(forKey: address) else { return nil }
+        freedBlocks.insert(address)
+        return block
+    }
+
     /// The live pool block containing `va`.
     func poolBlock(containing va: UInt64) -> PoolBlock? {
         pool.values.first { va >= $0.base && va - $0.base < $0.size }
@@ -265,11 +286,14 @@ public final class ReferenceModel {
             || (va >= machine.pagedBase && va - machine.pagedBase < machine.pagedBytes)
     }
 
-    /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5).
+    /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5). An
+    /// address the model never saw allocated may sit in a block it does not know (a created process's
+    /// EPROCESS), whose end the MDL header would run past (0xD6).
     func freedSpecialPool(_ call: Call, _ index: Int) -> Prediction? {
         let va = number(call, index)
         guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
-        return bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
+        let freed = bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
+        return freedBlocks.contains(va) ? freed : .oneOf([freed, bugCheck(0xD6, .any, .any, .exactly(0), .exactly(0))])
     }
 
     var eprocessUnknown: ParameterPrediction { .any }

@@ -1,0 +1,68 @@
+import LockstepPrograms
+
+/// Small edits that keep a program well formed, for feature-guided campaigns (syzkaller's mutate):
+/// change the fault plan, move a number to a boundary, or drop a call nothing depends on.
+public struct ProgramMutator: Sendable {
+    public let pageSize: UInt64
+
+    public init(pageSize: UInt64 = 0x1000) { self.pageSize = pageSize }
+
+    public func mutate(_ program: Program, random: inout SeededRandom) -> Program {
+        var result = program
+        for _ in 0..<(1 + random.below(3)) {
+            switch random.below(4) {
+            case 0: mutateFaults(&result, &random)
+            case 1, 2: mutateNumber(&result, &random)
+            default: dropUnusedCall(&result, &random)
+            }
+        }
+        return result
+    }
+
+    private func mutateFaults(_ program: inout Program, _ random: inout SeededRandom) {
+        if !program.faults.isEmpty && random.chance(40) {
+            program.faults.remove(at: random.below(program.faults.count))
+            return
+        }
+        let kind = random.pick(["pool.nonpaged", "ptes", "frame", "pagein", "pool.paged"])
+        program.faults.append(FaultLine(kind: kind, settings: [Setting("nth", "\(1 + random.below(8))")]))
+    }
+
+    private func mutateNumber(_ program: inout Program, _ random: inout SeededRandom) {
+        let candidates = program.calls.indices.flatMap { call in
+            program.calls[call].arguments.indices.compactMap { argument -> (Int, Int)? in
+                // Handles stay what they name; addresses, lengths and numbers move.
+                let parameters = program.calls[call].routine.signature.parameters
+                guard argument < parameters.count, parameters[argument].kind != .handle else { return nil }
+                if case .expression(.literal) = program.calls[call].arguments[argument] { return (call, argument) }
+                if case .expression(.reference) = program.calls[call].arguments[argument] { return (call, argument) }
+                return nil
+            }
+        }
+        guard !candidates.isEmpty else { return }
+        let (call, argument) = random.pick(candidates)
+        switch program.calls[call].arguments[argument] {
+        case .expression(.literal(let value)):
+            let options: [UInt64] = [0, 1, value &+ 1, value &- 1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, 0xFFFF_FFFF, value / 2]
+            program.calls[call].arguments[argument] = .expression(.literal(random.pick(options)))
+        case .expression(.reference(let name, let offset)):
+            let options: [Int64] = [0, offset + 1, offset - 1, Int64(pageSize) - 1, Int64(pageSize), offset + Int64(pageSize)]
+            program.calls[call].arguments[argument] = .expression(.reference(name, offset: random.pick(options)))
+        default: break
+        }
+    }
+
+    /// Calls that release something: dropping one manufactures a leak or a dangling mapping (a driver
+    /// bug of the program's own making) instead of exploring the engine.
+    static let releases: Set<Routine> = [.mmUnmapLockedPages, .mmUnlockPages, .ioFreeMdl, .mmUnmapIoSpace, .exFreePool, .mmFreePagesFromMdl,
+                                         .mmPrepareMdlForReuse, .freeUserBuffer, .ioFreeIrp, .keLowerIrql]
+
+    private func dropUnusedCall(_ program: inout Program, _ random: inout SeededRandom) {
+        let used = Set(program.calls.flatMap(\.references))
+        let droppable = program.calls.indices.filter { index in
+            !Self.releases.contains(program.calls[index].routine) && (program.calls[index].result.map { !used.contains($0) } ?? true)
+        }
+        guard droppable.count > 1 else { return }
+        program.calls.remove(at: random.pick(droppable))
+    }
+}
