@@ -46,11 +46,14 @@ import Testing
         #expect(first.stats.signatures == second.stats.signatures)
     }
 
-    /// Two jobs run exactly the programs one job runs; shards 1/2 and 2/2 together run them once each.
+    /// Without feature guidance, two jobs run exactly the programs one job runs, and shards 1/2 and 2/2
+    /// together run them once each. (Guided campaigns mutate each worker's own corpus, so their programs
+    /// depend on the job count; for a given seed and job count they are reproducible.)
     @Test func jobsAndShardsPartitionTheRunSpace() {
         var options = CampaignOptions()
         options.runs = 80
         options.seed = 9
+        options.guided = false
         let one = Campaign(options).run { _, _ in }.stats
         options.jobs = 2
         let two = Campaign(options).run { _, _ in }.stats
@@ -63,6 +66,11 @@ import Testing
         let second = Campaign(options).run { _, _ in }.stats
         #expect(first.programs == 40 && second.programs == 40)
         #expect(first.calls + second.calls == one.calls)
+        var guided = CampaignOptions()
+        guided.runs = 80
+        guided.jobs = 2
+        let a = Campaign(guided).run { _, _ in }.stats, b = Campaign(guided).run { _, _ in }.stats
+        #expect(a.calls == b.calls && a.features == b.features && a.corpus == b.corpus)
     }
 
     @Test func theCorrectEngineHasNoFindingsOnTheDefaultMachine() {
