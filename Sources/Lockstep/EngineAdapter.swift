@@ -18,12 +18,7 @@ public struct EngineAdapter {
 
     /// The value of an expression under the current bindings, wrapped to the pointer width.
     public func evaluate(_ expression: Expression) -> UInt64 {
-        let mask = kernel.constants.pointerMask
-        switch expression {
-        case .literal(let value): return value
-        case .null: return 0
-        case .reference(let name, let offset): return (bindings[name, default: 0] &+ UInt64(bitPattern: offset)) & mask
-        }
+        expression.value(in: bindings, mask: kernel.constants.pointerMask)
     }
 
     /// Runs one call and binds its result.

@@ -43,7 +43,7 @@ public struct FaultPlan: Sendable {
                     guard let n = Self.number(setting.value) else { throw PlanError(description: "after takes a number, e.g. after=2") }
                     after = n
                 case "page":
-                    guard kind == .pageIn || kind == .frame, let expression = Self.expression(setting.value) else {
+                    guard kind == .pageIn || kind == .frame, let expression = Expression(parsing: setting.value) else {
                         throw PlanError(description: "page= takes an address such as b0+0x1000, for frame and pagein faults")
                     }
                     page = expression
@@ -79,15 +79,6 @@ public struct FaultPlan: Sendable {
         text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
     }
 
-    static func expression(_ text: String) -> Expression? {
-        if let n = number(text) { return .literal(n) }
-        let split = text.firstIndex { $0 == "+" || $0 == "-" }
-        let name = String(text[..<(split ?? text.endIndex)])
-        guard name.first?.isLetter == true else { return nil }
-        guard let split else { return .reference(name, offset: 0) }
-        guard let magnitude = number(String(text[text.index(after: split)...])), magnitude <= UInt64(Int64.max) else { return nil }
-        return .reference(name, offset: text[split] == "+" ? Int64(magnitude) : -Int64(magnitude))
-    }
 }
 
 /// The names bound so far, readable by the fault decider while a call runs.
@@ -96,11 +87,5 @@ final class BindingsBox: @unchecked Sendable {
     let mask: UInt64
     init(mask: UInt64) { self.mask = mask }
 
-    func evaluate(_ expression: Expression) -> UInt64 {
-        switch expression {
-        case .literal(let n): n
-        case .null: 0
-        case .reference(let name, let offset): (values[name, default: 0] &+ UInt64(bitPattern: offset)) & mask
-        }
-    }
+    func evaluate(_ expression: Expression) -> UInt64 { expression.value(in: values, mask: mask) }
 }

@@ -78,6 +78,7 @@ final class InvariantChecker {
 
     /// Forgets written bytes the engine itself may overwrite (an MDL built over them).
     func forgetShadow(_ kernel: Kernel, around va: UInt64, bytes: UInt64) {
+        guard !shadow.isEmpty else { return }
         let c = kernel.constants
         var address = c.pageAlign(va)
         let end = va &+ bytes

@@ -170,20 +170,18 @@ struct ProgramParser {
     }
 
     private func parseExpression(_ text: String, _ column: Int, _ parameter: Parameter) throws(ProgramParseError) -> Expression {
-        if text == "none" || text == "NULL" { return .null }
-        if let number = parseNumber(Substring(text)) { return .literal(number) }
         let operatorIndex = text.firstIndex { $0 == "+" || $0 == "-" }
         let name = String(text[..<(operatorIndex ?? text.endIndex)])
-        guard name.first?.isLetter == true, name.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+        guard let expression = Expression(parsing: text) else {
+            if let operatorIndex, name.first?.isLetter == true {
+                throw error(column + name.count + 1, "expected a number after '\(text[operatorIndex])'")
+            }
             throw error(column, "expected a number, none, or a result name (with an optional +/- offset) for \(parameter.label)")
         }
-        guard bound[name] != nil else { throw error(column, "'\(name)' is not bound by an earlier call") }
-        guard let operatorIndex else { return .reference(name, offset: 0) }
-        let magnitudeText = text[text.index(after: operatorIndex)...]
-        guard let magnitude = parseNumber(magnitudeText), magnitude <= UInt64(Int64.max) else {
-            throw error(column + name.count + 1, "expected a number after '\(text[operatorIndex])'")
+        if let referenced = expression.referencedName, bound[referenced] == nil {
+            throw error(column, "'\(referenced)' is not bound by an earlier call")
         }
-        return .reference(name, offset: text[operatorIndex] == "+" ? Int64(magnitude) : -Int64(magnitude))
+        return expression
     }
 
     private func isResultName(_ name: String, prefix: String) -> Bool {

@@ -116,15 +116,8 @@ struct ModelFaultRule {
                 }
                 status = value
             case "page":
-                let text = setting.value
-                if let n = number(text) { page = .literal(n); continue }
-                let split = text.firstIndex { $0 == "+" || $0 == "-" }
-                let name = String(text[..<(split ?? text.endIndex)])
-                var offset: Int64 = 0
-                if let split, let magnitude = number(String(text[text.index(after: split)...])) {
-                    offset = text[split] == "+" ? Int64(magnitude) : -Int64(magnitude)
-                }
-                page = .reference(name, offset: offset)
+                guard let expression = Expression(parsing: setting.value) else { throw ModelError(message: "bad page \(setting.value)") }
+                page = expression
             default: throw ModelError(message: "unknown fault key \(setting.key)")
             }
         }

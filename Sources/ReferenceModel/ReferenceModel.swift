@@ -121,13 +121,7 @@ public final class ReferenceModel {
         return nil
     }
 
-    func evaluate(_ expression: Expression) -> UInt64 {
-        switch expression {
-        case .literal(let n): return n
-        case .null: return 0
-        case .reference(let name, let offset): return (values[name, default: 0] &+ UInt64(bitPattern: offset)) & machine.mask
-        }
-    }
+    func evaluate(_ expression: Expression) -> UInt64 { expression.value(in: values, mask: machine.mask) }
 
     /// A fault on a page that is not resident: the frame decision, then (for a paged-out page) the
     /// page-in. Returns the failure as an expectation, or nil when the page comes in.
@@ -162,9 +156,7 @@ public final class ReferenceModel {
     func number(_ call: Call, _ index: Int) -> UInt64 {
         guard index < call.arguments.count else { return 0 }
         switch call.arguments[index] {
-        case .expression(.literal(let n)): return n
-        case .expression(.null): return 0
-        case .expression(.reference(let name, let offset)): return (values[name, default: 0] &+ UInt64(bitPattern: offset)) & machine.mask
+        case .expression(let expression): return evaluate(expression)
         case .boolean(let b): return b ? 1 : 0
         default: return 0
         }
