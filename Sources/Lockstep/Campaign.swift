@@ -110,6 +110,11 @@ public struct Campaign: Sendable {
     public init(_ options: CampaignOptions) { self.options = options }
 
     /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.
+    /// Programs that killed an earlier campaign in this findings directory, now saved as `trap` findings.
+    public func recoverTraps() -> [String] {
+        options.findingsDirectory.map { InFlightRecord.recoverTraps(in: $0) } ?? []
+    }
+
     public func run(progress: @escaping @Sendable (CampaignStats, Bool) -> Void) -> (stats: CampaignStats, findings: [Finding]) {
         let shared = SharedProgress()
         let jobs = max(1, options.jobs)
@@ -154,6 +159,7 @@ public struct Campaign: Sendable {
         var findings: [String: Finding] = [:]
         var features = Set<String>()
         var corpus: [Program] = []
+        let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
         var lastReport = start
         let step = options.shard.count * jobs
         var index = (options.shard.index - 1) + worker * options.shard.count
@@ -167,6 +173,7 @@ public struct Campaign: Sendable {
             let program = !corpus.isEmpty && options.guided && choice.chance(50)
                 ? mutator.mutate(corpus[choice.below(corpus.count)], random: &choice)
                 : generator.generate(seed: programSeed)
+            inFlight?.begin(ProgramText.encode(program))
             let report = runOnce(program, runner)
             if options.guided {
                 let before = features.count
@@ -196,6 +203,7 @@ public struct Campaign: Sendable {
                 stats.signatures[signature, default: 0] += 1
                 failed = true
             }
+            inFlight?.end()
             shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [], features: features.count)
             index += step
             if let progress, lastReport.duration(to: clock.now) >= .seconds(1) {

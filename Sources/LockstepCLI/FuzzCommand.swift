@@ -106,10 +106,13 @@ struct FuzzCommand: ParsableCommand {
         let (shardIndex, shardCount) = try shardParts()
         options.shard = (shardIndex, shardCount)
         let quiet = self.quiet, runs = self.runs, seconds = self.seconds
+        let campaign = Campaign(options)
+        let traps = campaign.recoverTraps()
+        for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
         let tty = isatty(STDOUT_FILENO) != 0
         let budget = runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"
         if !quiet { print("lockstep fuzz: seed \(seed), \(budget), \(options.generation.machine)") }
-        let (stats, found) = Campaign(options).run { stats, final in
+        let (stats, found) = campaign.run { stats, final in
             guard !quiet, !final else { return }
             let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
                 + "  findings \(stats.findings) (\(stats.signatures.count) signatures)  features \(stats.features)"
@@ -145,6 +148,6 @@ struct FuzzCommand: ParsableCommand {
                 """
             try Data(text.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
         }
-        if !found.isEmpty { throw ExitCode(1) }
+        if !found.isEmpty || !traps.isEmpty { throw ExitCode(1) }
     }
 }
