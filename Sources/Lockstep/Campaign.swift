@@ -24,6 +24,8 @@ public struct CampaignOptions: Sendable {
     public var shard: (index: Int, count: Int) = (1, 1)
     /// Keep programs that reach new features and mutate them half the time.
     public var guided = true
+    /// Candidate runs spent shrinking each new signature before it is saved (0: do not shrink).
+    public var shrinkRuns = 500
 
     public init() {}
 }
@@ -40,6 +42,8 @@ public struct Finding: Sendable {
     public let flaky: Bool
     /// Where it was written, if it was.
     public var path: String?
+    /// The shrunk program, when the campaign shrank it (same signature).
+    public var shrunk: Shrinker.Result?
 }
 
 /// Running totals shared by the workers, for progress lines.
@@ -145,7 +149,12 @@ public struct Campaign: Sendable {
         let elapsed = start.duration(to: clock.now)
         stats.elapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
-        for index in findings.indices { findings[index].path = save(findings[index]) }
+        for index in findings.indices {
+            if options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, prepareKernel: options.prepareKernel).shrink(findings[index].program) {
+                findings[index].shrunk = shrunk
+            }
+            findings[index].path = save(findings[index])
+        }
         progress(stats, true)
         return (stats, findings)
     }
@@ -245,10 +254,14 @@ public struct Campaign: Sendable {
     /// Writes the finding atomically (temporary file + rename) as program text with a `#` header.
     private func save(_ finding: Finding) -> String? {
         guard let directory = options.findingsDirectory else { return nil }
-        let text = ProgramText.encode(finding.program)
+        let text = ProgramText.encode(finding.shrunk?.program ?? finding.program)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let header = ["# signature: \(finding.signature)", "# found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
-                      "# verdict: " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
+        var header = ["# signature: \(finding.signature)", "# found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
+                      "# verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
+        if let shrunk = finding.shrunk {
+            header.append("# shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
+                          + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
+        }
         lines.insert(contentsOf: header, at: 1)
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }

@@ -116,3 +116,45 @@ import Testing
         #expect(campaign.recoverTraps().isEmpty)
     }
 }
+
+@Suite struct ShrinkerTests {
+    /// A campaign against a seeded bug saves its finding shrunk: same signature, 1-minimal, and small.
+    @Test func findingsAreShrunkToOneMinimalRepros() throws {
+        var options = CampaignOptions()
+        options.runs = 200
+        options.prepareKernel = { $0.mutations = .byteOffsetOffByOne }
+        let result = Campaign(options).run { _, _ in }
+        let finding = try #require(result.findings.first { $0.signature.hasPrefix("divergence") })
+        let shrunk = try #require(finding.shrunk)
+        #expect(shrunk.signature == finding.signature)
+        #expect(shrunk.oneMinimal)
+        #expect(shrunk.program.calls.count < finding.program.calls.count)
+        #expect(shrunk.program.calls.count <= 3, "\(ProgramText.encode(shrunk.program))")
+        #expect(try ProgramText.parse(ProgramText.encode(shrunk.program)) == shrunk.program)
+    }
+
+    /// Shrinking keeps the failure's signature and removes the fault lines it does not need.
+    @Test func shrinkingDropsUnneededFaultsAndKeepsNeededOnes() throws {
+        let program = try ProgramText.parse("""
+            # lockstep 1
+            machine x86
+            fault ptes nth=5
+            fault pool.nonpaged nth=1
+            b0 = AllocateUserBuffer(size=0x3000, protect=ReadWrite)
+            x0 = MmIsAddressValid(b0)
+            m1 = IoAllocateMdl(va=b0+0x10, length=0x2000, secondary=false, quota=false, irp=none)
+            x2 = MmGetMdlByteCount(m1)
+            """)
+        // The NULL MDL is dereferenced (0x1E), which the model predicts: that passes. Use the runner's
+        // verdict on a mutated engine instead: ByteCount is right, so the failing call is the offset read.
+        let mutated = Shrinker(maxRuns: 300, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        #expect(mutated.shrink(program) == nil)   // this program never reads the offset: it passes
+        let withRead = Program(machine: program.machine, faults: program.faults.filter { $0.kind == "ptes" },
+                               calls: Array(program.calls.prefix(3)) + [Call("x3", .mmGetMdlByteOffset, [.expression(.reference("m1", offset: 0))])])
+        let result = try #require(mutated.shrink(withRead))
+        #expect(result.program.faults.isEmpty)                 // the PTE fault was never needed
+        // The buffer the MDL describes, the MDL, and the read that shows the wrong offset: nothing else.
+        #expect(result.program.calls.map(\.routine) == [.allocateUserBuffer, .ioAllocateMdl, .mmGetMdlByteOffset])
+        #expect(result.oneMinimal)
+    }
+}
