@@ -251,28 +251,15 @@ public struct Campaign: Sendable {
         return hash
     }
 
-    /// Writes the finding atomically (temporary file + rename) as program text with a `#` header.
+    /// Writes the finding as a corpus entry (gzip, content-hash name, atomic) with a `#` header.
     private func save(_ finding: Finding) -> String? {
         guard let directory = options.findingsDirectory else { return nil }
-        let text = ProgramText.encode(finding.shrunk?.program ?? finding.program)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var header = ["# signature: \(finding.signature)", "# found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
-                      "# verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
+        var header = ["signature: \(finding.signature)", "found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
+                      "verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
         if let shrunk = finding.shrunk {
-            header.append("# shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
+            header.append("shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
                           + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
         }
-        lines.insert(contentsOf: header, at: 1)
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        let safe = finding.signature.map { $0.isLetter || $0.isNumber ? $0 : "-" }
-        let path = "\(directory)/\(String(safe).prefix(80))-\(String(hash, radix: 16)).txt"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            return path
-        } catch {
-            return nil
-        }
+        return try? Corpus.write(finding.shrunk?.program ?? finding.program, signature: finding.signature, header: header, to: directory)
     }
 }

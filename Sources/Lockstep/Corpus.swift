@@ -1,0 +1,87 @@
+import Foundation
+import LockstepPrograms
+
+/// A corpus: a directory of gzip-compressed program texts (`zcat` shows one), each with `#` header lines
+/// that record what it is and the verdict it had. Entries are named by a content hash of the canonical
+/// program text; a name clash with different content is an error, never an overwrite. Writes are atomic
+/// (temporary file in the same directory, fsync, rename), so a campaign killed at any instant leaves
+/// only whole entries, and several writers can share a directory.
+public enum Corpus {
+    /// Why an entry could not be written or read.
+    public struct EntryError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// One entry as read back.
+    public struct Entry: Sendable {
+        public let path: String
+        public let program: Program
+        /// The recorded verdict signature (`pass` or a failure signature); nil if the header has none.
+        public let recordedSignature: String?
+    }
+
+    /// FNV-1a 64 of the canonical program text, as 16 hex digits: the entry's name.
+    public static func name(of program: Program) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in ProgramText.encode(program).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Writes `program` with `header` lines (each without the leading `# `) and its recorded verdict.
+    /// Returns the path; an existing entry with the same content is left as it is.
+    @discardableResult
+    public static func write(_ program: Program, signature: String, header: [String], to directory: String) throws(EntryError) -> String {
+        let canonical = ProgramText.encode(program)
+        var lines = canonical.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.insert(contentsOf: (["verdict-signature: \(signature)"] + header).map { "# " + $0 }, at: 1)
+        let bytes = Gzip.compress(Array(lines.joined(separator: "\n").utf8))
+        let path = "\(directory)/\(name(of: program)).gz"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw EntryError(description: "\(directory): cannot create the corpus directory")
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            let existing = try read(path)
+            guard existing.program == program else { throw EntryError(description: "\(path): name clash with a different program; not overwritten") }
+            return path
+        }
+        let temporary = "\(directory)/.tmp-\(name(of: program))-\(getpid())"
+        let descriptor = open(temporary, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw EntryError(description: "\(temporary): cannot create") }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        let written = (try? handle.write(contentsOf: Data(bytes))) != nil
+        let synced = fsync(descriptor) == 0
+        try? handle.close()
+        guard written, synced, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw EntryError(description: "\(path): could not be written")
+        }
+        return path
+    }
+
+    /// Reads one entry (gzip or plain text).
+    public static func read(_ path: String) throws(EntryError) -> Entry {
+        let text: String
+        let program: Program
+        do {
+            text = try ProgramFiles.readText(path)
+            program = try ProgramFiles.load(path)
+        } catch {
+            throw EntryError(description: error.description)
+        }
+        let recorded = text.split(separator: "\n").first { $0.hasPrefix("# verdict-signature: ") }
+            .map { String($0.dropFirst("# verdict-signature: ".count)) }
+        return Entry(path: path, program: program, recordedSignature: recorded)
+    }
+
+    /// The entry files of a directory (or the file itself), sorted.
+    public static func files(_ path: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }
+        guard isDirectory.boolValue else { return [path] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { ($0.hasSuffix(".gz") || $0.hasSuffix(".txt")) && !$0.hasPrefix(".") }.sorted().map { "\(path)/\($0)" }
+    }
+}

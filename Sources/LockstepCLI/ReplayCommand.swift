@@ -1,0 +1,64 @@
+import ArgumentParser
+import Lockstep
+import LockstepPrograms
+
+/// `lockstep replay DIR|FILE…`
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Re-run corpus entries and compare each verdict with the one it recorded.",
+        discussion: """
+            A pass-recorded entry that now fails is a REGRESSION; a recorded finding that now passes is \
+            FIXED; one that fails differently is CHANGED. A corrupt entry is reported on one line and the \
+            others still run.
+
+            Examples:
+              lockstep replay corpora/regressions
+              lockstep replay corpora/findings/0123456789abcdef.gz
+
+            Exit status: 0 every verdict as recorded, 1 any REGRESSION/FIXED/CHANGED, 2 a bad entry.
+            """
+    )
+
+    @ArgumentParser.Argument(help: "Corpus directories or entry files.") var paths: [String]
+    @Flag(name: .shortAndLong, help: "Print only entries whose verdict changed.") var quiet = false
+
+    func validate() throws {
+        guard !paths.isEmpty else { throw ValidationError("give a corpus directory, e.g. lockstep replay corpora/regressions") }
+    }
+
+    func run() throws {
+        var worst: Int32 = 0
+        var counts = (same: 0, changed: 0, bad: 0)
+        for file in paths.flatMap(Corpus.files) {
+            let entry: Corpus.Entry
+            do { entry = try Corpus.read(file) } catch {
+                print(error.description)
+                counts.bad += 1
+                worst = max(worst, ExitStatus.badInput)
+                continue
+            }
+            let verdict: Verdict
+            do { verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program)).verdict } catch {
+                print("\(file): \(error)")
+                counts.bad += 1
+                worst = max(worst, ExitStatus.badInput)
+                continue
+            }
+            let recorded = entry.recordedSignature ?? "pass"
+            let now = verdict.signature
+            if now == recorded {
+                counts.same += 1
+                if !quiet { print("\(file): \(now) (as recorded)") }
+                continue
+            }
+            counts.changed += 1
+            worst = max(worst, ExitStatus.failingVerdict)
+            let label = recorded == "pass" ? "REGRESSION" : now == "pass" ? "FIXED" : "CHANGED"
+            print("\(file): \(label): recorded \(recorded), now \(now)")
+            if now != "pass" { print("  " + verdict.description.replacingOccurrences(of: "\n", with: "\n  ")) }
+        }
+        print("replay: \(counts.same) as recorded, \(counts.changed) changed, \(counts.bad) unreadable")
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}

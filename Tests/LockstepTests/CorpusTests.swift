@@ -1,0 +1,68 @@
+import Foundation
+import Lockstep
+import LockstepPrograms
+import Testing
+
+@Suite struct CorpusTests {
+    private func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-corpus-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static let program = try! ProgramText.parse("# lockstep 1\nmachine x86\nb0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)\nx1 = MmIsAddressValid(b0)\n")
+
+    @Test func entriesRoundTripThroughGzipWithTheirRecordedVerdict() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = try Corpus.write(Self.program, signature: "pass", header: ["from: a test"], to: directory)
+        #expect(path.hasSuffix("/\(Corpus.name(of: Self.program)).gz"))
+        #expect(Gzip.isCompressed([UInt8](FileManager.default.contents(atPath: path)!)))
+        let entry = try Corpus.read(path)
+        #expect(entry.program == Self.program)
+        #expect(entry.recordedSignature == "pass")
+        // Writing the same program again is a no-op; no temporary files are left behind.
+        #expect(try Corpus.write(Self.program, signature: "pass", header: [], to: directory) == path)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == [path.split(separator: "/").last.map(String.init)!])
+    }
+
+    @Test func aNameClashWithDifferentContentIsRefusedNotOverwritten() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let other = try ProgramText.parse("# lockstep 1\nmachine x64\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
+        let path = "\(directory)/\(Corpus.name(of: Self.program)).gz"
+        try Data(Gzip.compress(Array(ProgramText.encode(other).utf8))).write(to: URL(fileURLWithPath: path))
+        #expect(throws: Corpus.EntryError.self) { try Corpus.write(Self.program, signature: "pass", header: [], to: directory) }
+        #expect(try Corpus.read(path).program == other)
+    }
+
+    @Test func aCorruptEntryIsNamedAndTheOthersStillRead() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = try Corpus.write(Self.program, signature: "pass", header: [], to: directory)
+        var bytes = [UInt8](FileManager.default.contents(atPath: good)!)
+        bytes[bytes.count / 2] ^= 0xFF
+        let bad = "\(directory)/0000000000000000.gz"
+        try Data(bytes).write(to: URL(fileURLWithPath: bad))
+        var errors: [String] = []
+        var read = 0
+        for file in Corpus.files(directory) {
+            do { _ = try Corpus.read(file); read += 1 } catch { errors.append(error.description) }
+        }
+        #expect(read == 1)
+        #expect(errors.count == 1 && errors[0].hasPrefix(bad) && errors[0].contains("corrupt gzip"))
+    }
+
+    /// The checked-in regression corpus keeps every recorded verdict (what CI's replay step checks).
+    @Test func regressionCorpusReplaysAsRecorded() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("corpora/regressions").path
+        let files = Corpus.files(directory)
+        #expect(files.count >= 18)
+        for file in files {
+            let entry = try Corpus.read(file)
+            let verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program)).verdict
+            #expect(verdict.signature == entry.recordedSignature, "\(file)")
+        }
+    }
+}
