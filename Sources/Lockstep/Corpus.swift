@@ -14,6 +14,12 @@ public enum Corpus {
 
     /// One entry as read back.
     public struct Entry: Sendable {
+        public init(path: String, program: Program, recordedSignature: String?) {
+            self.path = path
+            self.program = program
+            self.recordedSignature = recordedSignature
+        }
+
         public let path: String
         public let program: Program
         /// The recorded verdict signature (`pass` or a failure signature); nil if the header has none.
@@ -74,6 +80,49 @@ public enum Corpus {
         let recorded = text.split(separator: "\n").first { $0.hasPrefix("# verdict-signature: ") }
             .map { String($0.dropFirst("# verdict-signature: ".count)) }
         return Entry(path: path, program: program, recordedSignature: recorded)
+    }
+
+    /// What a merge did.
+    public struct MergeResult: Sendable {
+        public var written = 0
+        public var failureSignatures = 0
+        public var passing = 0
+        /// One line per input entry that could not be read or written.
+        public var problems: [String] = []
+    }
+
+    /// Unions corpora into `output`: every `pass` entry is kept (each is its own regression); for each
+    /// failure signature the smallest program wins (fewest calls, then shortest text, then name).
+    public static func merge(_ inputs: [String], into output: String) -> MergeResult {
+        var result = MergeResult()
+        var bySignature: [String: Entry] = [:]
+        var passing: [Entry] = []
+        for file in inputs.flatMap(files) {
+            let entry: Entry
+            do { entry = try read(file) } catch {
+                result.problems.append(error.description)
+                continue
+            }
+            let signature = entry.recordedSignature ?? "pass"
+            if signature == "pass" { passing.append(entry); continue }
+            if let kept = bySignature[signature], size(kept) <= size(entry) { continue }
+            bySignature[signature] = entry
+        }
+        result.failureSignatures = bySignature.count
+        result.passing = passing.count
+        for entry in passing + bySignature.keys.sorted().map({ bySignature[$0]! }) {
+            do {
+                try write(entry.program, signature: entry.recordedSignature ?? "pass", header: ["merged from: \(entry.path)"], to: output)
+                result.written += 1
+            } catch {
+                result.problems.append(error.description)
+            }
+        }
+        return result
+    }
+
+    static func size(_ entry: Entry) -> (Int, Int, String) {
+        (entry.program.calls.count, ProgramText.encode(entry.program).count, name(of: entry.program))
     }
 
     /// The entry files of a directory (or the file itself), sorted.

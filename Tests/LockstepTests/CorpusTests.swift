@@ -66,3 +66,36 @@ import Testing
         }
     }
 }
+
+@Suite struct CorpusToolsTests {
+    private func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-merge-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Merge keeps the smallest program per failure signature and every passing entry.
+    @Test func mergeKeepsTheSmallestPerSignature() throws {
+        let a = try temporaryDirectory(), b = try temporaryDirectory(), out = try temporaryDirectory()
+        defer { for d in [a, b, out] { try? FileManager.default.removeItem(atPath: d) } }
+        let small = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
+        let large = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\nx1 = MmSizeOfMdl(va=0x0, length=0x2)\n")
+        let passing = try ProgramText.parse("# lockstep 1\nmachine x64\nx0 = MmSizeOfMdl(va=0x1, length=0x1)\n")
+        try Corpus.write(large, signature: "divergence:MmSizeOfMdl:value/value", header: [], to: a)
+        try Corpus.write(small, signature: "divergence:MmSizeOfMdl:value/value", header: [], to: b)
+        try Corpus.write(passing, signature: "pass", header: [], to: a)
+        let result = Corpus.merge([a, b], into: out)
+        #expect(result.written == 2 && result.failureSignatures == 1 && result.passing == 1 && result.problems.isEmpty)
+        let programs = try Corpus.files(out).map { try Corpus.read($0).program }
+        #expect(programs.contains(small) && programs.contains(passing) && !programs.contains(large))
+    }
+
+    /// `show --swift-test` output: a test that parses the entry back and asserts its recorded verdict.
+    @Test func regressionTestSourceEmbedsTheProgramAndItsVerdict() throws {
+        let program = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
+        let source = RegressionTestSource.make(Corpus.Entry(path: "x", program: program, recordedSignature: "pass"))
+        #expect(source.contains("@Test func replays_\(Corpus.name(of: program))() throws {"))
+        #expect(source.contains("#expect(report.verdict.signature == \"pass\""))
+        #expect(source.contains("        x0 = MmSizeOfMdl(va=0x0, length=0x1)"))
+    }
+}
