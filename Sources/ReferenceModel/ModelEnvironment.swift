@@ -49,8 +49,8 @@ extension ReferenceModel {
             if decide("pool.nonpaged") != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
-                    self.processes[UInt32(id)] = (0, false)
-                    self.nextProcess = UInt32(id) + 4
+                    self.processes[UInt32(truncatingIfNeeded: id)] = (0, false)
+                    self.nextProcess = UInt32(truncatingIfNeeded: id) &+ 4
                 }
             }
             return .returns(.exactly(UInt64(nextProcess)))
@@ -71,13 +71,13 @@ extension ReferenceModel {
                     self.poolBytes.nonpaged += bytes
                 }
             }
-            return poolBytes.nonpaged + 2 * machine.pageSize < machine.nonpagedBytes ? .returns(.fresh(.irp)) : .oneOf([.returns(.fresh(.irp)), .returns(.null)])
+            return poolBytes.nonpaged &+ 2 * machine.pageSize < machine.nonpagedBytes ? .returns(.fresh(.irp)) : .oneOf([.returns(.fresh(.irp)), .returns(.null)])
         case .ioFreeIrp:
             let irp = number(call, 0)
             guard irps.remove(irp) != nil, let block = removeBlock(irp) else {
                 return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
             }
-            poolBytes.nonpaged -= block.size
+            poolBytes.nonpaged = poolBytes.nonpaged >= block.size ? poolBytes.nonpaged - block.size : 0
             return .returns(.none)
         case .trimWorkingSet: return predictTrim(call)
         case .pageOut: return predictPageOut(call)
@@ -86,7 +86,8 @@ extension ReferenceModel {
 
     func predictTranslate(_ call: Call) -> Prediction {
         let names = ArgumentKind.interfaceType.symbols!
-        let type = symbol(call, 0) ?? (Int(number(call, 0)) + 1 < names.count ? names[Int(number(call, 0)) + 1] : "?")
+        let raw = number(call, 0)
+        let type = symbol(call, 0) ?? (raw < UInt64(names.count - 1) ? names[Int(raw) + 1] : "?")
         let bus = number(call, 1) & 0xFFFF_FFFF, address = number(call, 2), space = number(call, 3) & 0xFFFF_FFFF
         let memoryTop: UInt64 = machine.pointer64 ? 0xFFFF_FFFF_FFFF : 0xFFFF_FFFF
         func lookup(_ type: String) -> Prediction? {
@@ -95,7 +96,7 @@ extension ReferenceModel {
             if space == 0 {
                 for device in machine.devices where device.type == type && device.bus == bus
                     && address >= device.busAddress && address - device.busAddress < device.length {
-                    return .returns(.translated(address: address - device.busAddress + device.physical, space: 0))
+                    return .returns(.translated(address: (address - device.busAddress) &+ device.physical, space: 0))
                 }
                 let top: UInt64 = type == "Isa" ? 0xFF_FFFF : memoryTop
                 return address <= top ? .returns(.translated(address: address, space: 0)) : nil
@@ -119,7 +120,7 @@ extension ReferenceModel {
     }
 
     func predictIsValid(_ call: Call) -> Prediction {
-        if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
+        if machine.checked && irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
         if case .page(_, let protection, let residentNow) = place(number(call, 0)) { return .returns(.boolean(residentNow && protection != "NoAccess")) }
         return .returns(.boolean(false))
     }
@@ -136,13 +137,14 @@ extension ReferenceModel {
         let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
         let used = paged ? poolBytes.paged : poolBytes.nonpaged
         let rounded = machine.poolBlockSize(bytes)
-        if bytes > capacity || rounded > capacity - used { return .returns(.null) }
+        let free = capacity > used ? capacity - used : 0
+        if bytes > capacity || rounded > free { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
             self.addBlock(PoolBlock(base: address, size: rounded, paged: paged))
             if paged { self.poolBytes.paged += rounded } else { self.poolBytes.nonpaged += rounded }
         }
-        let fits = used + rounded + 2 * machine.pageSize <= capacity
+        let fits = free - rounded >= 2 * machine.pageSize
         return fits ? .returns(.fresh(.pool)) : .oneOf([.returns(.fresh(.pool)), .returns(.null)])
     }
 
@@ -160,13 +162,17 @@ extension ReferenceModel {
         for key in mdls.keys where key.process == nil && key.address >= address && key.address - address < block.size { mdls[key] = nil }
         irps.remove(address)
         removeBlock(address)
-        if block.paged { poolBytes.paged -= block.size } else { poolBytes.nonpaged -= block.size }
+        if block.paged {
+            poolBytes.paged = poolBytes.paged >= block.size ? poolBytes.paged - block.size : 0
+        } else {
+            poolBytes.nonpaged = poolBytes.nonpaged >= block.size ? poolBytes.nonpaged - block.size : 0
+        }
         return .returns(.none)
     }
 
     func predictAllocateBuffer(_ call: Call) -> Prediction {
         let size = number(call, 0)
-        if machine.checked && irql != 0 { return assertion(2, .exactly(0), .exactly(0)) }
+        if machine.checked && irql != 0 { return assertion(.exactly(0), .exactly(0)) }
         guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
         let pages = (size + machine.pageSize - 1) / machine.pageSize
         let protection = symbol(call, 1) ?? "ReadWrite"

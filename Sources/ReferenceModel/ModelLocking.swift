@@ -14,7 +14,11 @@ extension ReferenceModel {
             if irql > 2 { return verifier(0x70, .exactly(irql), parameter(call, 0), .exactly(userMode ? 1 : 0)) }
             if forbidden != 0 { return verifier(0xB0, parameter(call, 0), .exactly(UInt64(record.flags)), .exactly(UInt64(forbidden))) }
         }
-        if machine.checked && (irql > 2 || forbidden != 0 || record.byteCount == 0) { return lose("checked-build ASSERT in MmProbeAndLockPages") }
+        if machine.checked {
+            if irql > 2 { return lose("checked-build IRQL ASSERT in MmProbeAndLockPages") }
+            // ReactOS' ASSERTs (spec §2.7): ByteCount != 0 and none of the forbidden flags.
+            if forbidden != 0 || record.byteCount == 0 { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+        }
         if forbidden != 0 { return lose("re-locking an MDL on a free build") }
         let va = record.va & machine.mask
         let last = (va &+ record.byteCount) & machine.mask
@@ -98,9 +102,9 @@ extension ReferenceModel {
             if record.flags & Flag.locked == 0 { return verifier(0x7C, parameter(call, 0), .exactly(flags), .exactly(0)) }
         }
         if machine.checked {
-            if irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
-            if record.flags & Flag.locked == 0 { return assertion(20, parameter(call, 0), .exactly(flags)) }
-            if record.flags & (Flag.nonpaged | Flag.partial) != 0 { return assertion(21, parameter(call, 0), .exactly(flags)) }
+            if irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
+            if record.flags & Flag.locked == 0 { return assertion(parameter(call, 0), .exactly(flags)) }
+            if record.flags & (Flag.nonpaged | Flag.partial) != 0 { return assertion(parameter(call, 0), .exactly(flags)) }
         }
         if record.flags & Flag.mapped != 0 { releaseMapping(key, record) }
         if let refreshed = mdls[key] { record = refreshed }
@@ -120,7 +124,7 @@ extension ReferenceModel {
                 return bugCheck(0x4E, .exactly(7), .any, .any, .exactly(0))
             }
             locks[frame] = count == 1 ? nil : count - 1
-            systemLocks -= 1
+            systemLocks = systemLocks &- (systemLocks > 0 ? 1 : 0)
         }
         record.flags &= ~(Flag.locked | Flag.ioSpace)
         mdls[key] = record

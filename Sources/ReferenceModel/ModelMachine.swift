@@ -38,7 +38,7 @@ struct ModelMachine {
     var emptyPfn: UInt64 { pfnSize == 4 ? 0xFFFF_FFFF : .max }
     var verifier: Bool { mode == .verifier }
     var checked: Bool { mode == .checked }
-    var highestRamPfn: UInt64 { ramBytes / pageSize - 1 }
+    var highestRamPfn: UInt64 { ramBytes / pageSize &- 1 }
 
     init(_ line: MachineLine) throws(ModelError) {
         switch line.architecture {
@@ -63,7 +63,9 @@ struct ModelMachine {
             let digits = multiplier == 1 ? Substring(text) : text.dropLast()
             let value = digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
             guard let value else { throw ModelError(message: "bad \(key)=\(text)") }
-            return value * multiplier
+            let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(text) is larger than the model follows") }
+            return product
         }
         ramBytes = try size("ram", 16 << 20)
         nonpagedBytes = try size("nonpaged", 256 << 10)
@@ -101,7 +103,11 @@ struct ModelMachine {
     /// The size a pool block really takes (conventions): whole pages from a page up, else the pool
     /// granularity (8 bytes on 32-bit, 16 on x64).
     func poolBlockSize(_ bytes: UInt64) -> UInt64 {
-        if bytes >= pageSize { return (bytes + pageSize - 1) / pageSize * pageSize }
+        if bytes >= pageSize {
+            let pages = bytes / pageSize + (bytes % pageSize != 0 ? 1 : 0)
+            let (rounded, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+            return overflow ? .max : rounded
+        }
         let granularity: UInt64 = pointer64 ? 16 : 8
         return max(granularity, (bytes + granularity - 1) / granularity * granularity)
     }

@@ -3,7 +3,7 @@ import LockstepPrograms
 /// MmMapLockedPages*, MmGetSystemAddressForMdl*, MmUnmapLockedPages, MmMapIoSpace, MmUnmapIoSpace,
 /// MmAllocatePagesForMdl / MmFreePagesFromMdl (spec §2.9–§2.11, §2.17, §2.18, §2.20).
 extension ReferenceModel {
-    var freePtes: UInt64 { machine.ptes - ptesInUse }
+    var freePtes: UInt64 { machine.ptes > ptesInUse ? machine.ptes - ptesInUse : 0 }
 
     /// Whether a reservation of `pages` system PTEs succeeds: certain when the range is empty or too
     /// small; otherwise it depends on fragmentation, which the model does not replicate (nil).
@@ -49,13 +49,17 @@ extension ReferenceModel {
                 if machine.strictMap && legacy { return verifier(0x81, mdl, .exactly(flags), .exactly(0)) }
                 if machine.strictMap && !legacy && bugCheckOnFailure { return verifier(0x82, mdl, .exactly(flags), .exactly(0)) }
             }
-            if machine.checked && (irql > 2 || record.byteCount == 0 || record.flags & (Flag.mapped | Flag.nonpaged | Flag.partialMapped) != 0
-                || record.flags & (Flag.locked | Flag.partial) == 0) {
-                return lose("checked-build ASSERT in MmMapLockedPages")
+            if machine.checked {
+                if irql > 2 { return lose("checked-build IRQL ASSERT in MmMapLockedPages") }
+                // ReactOS' kernel-mode ASSERTs (spec §2.9).
+                if record.byteCount == 0 || record.flags & (Flag.mapped | Flag.nonpaged | Flag.partialMapped) != 0
+                    || record.flags & (Flag.locked | Flag.partial) == 0 {
+                    return assertion(mdl, .exactly(flags))
+                }
             }
         } else {
             if machine.verifier && irql > 1 { return verifier(legacy ? 0x75 : 0x77, .exactly(irql), mdl, .exactly(1)) }
-            if machine.checked && irql > 1 { return assertion(2, mdl, .exactly(0)) }
+            if machine.checked && irql > 1 { return assertion(mdl, .exactly(0)) }
         }
         guard record.pfns.count >= Int(min(pages, 4096)), pages <= 4096 else { return lose("mapping an MDL whose PFN array the model does not know") }
         let frames = Array(record.pfns.prefix(Int(pages)))
@@ -80,7 +84,7 @@ extension ReferenceModel {
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
             let usable = Array(frames.prefix { $0 != nil })
-            self.mappings[base] = Mapping(base: base, frames: usable, process: nil, mdl: key, io: false)
+            self.mappings[base] = Mapping(base: base, frames: usable, process: nil, mdl: key, io: false, ptes: pages)
             self.ptesInUse += pages
             var updated = self.mdls[key] ?? record
             updated.mappedSystemVa = (base &+ record.byteOffset) & self.machine.mask
@@ -117,7 +121,8 @@ extension ReferenceModel {
             let base = self.machine.pageAlign(value)
             self.userMappings[self.currentProcess, default: [:]][base] = Mapping(base: base, frames: usable, process: self.currentProcess, mdl: key, io: false)
         }
-        return .returns(.userMapping(mdl: name, byteOffset: record.byteOffset))
+        // Conventions: before NT 4.0 SP4 the page base comes back without the byte offset, in user mode too.
+        return .returns(.userMapping(mdl: name, byteOffset: machine.version == 0 ? 0 : record.byteOffset))
     }
 
     func overlapsUserRange(_ start: UInt64, _ end: UInt64) -> Bool {
@@ -138,7 +143,7 @@ extension ReferenceModel {
         var updated = record
         if let va = record.mappedSystemVa, let mapping = mappings[machine.pageAlign(va)], mapping.mdl == key {
             mappings[mapping.base] = nil
-            ptesInUse -= machine.span(record.va, record.byteCount)
+            ptesInUse = ptesInUse >= mapping.ptes ? ptesInUse - mapping.ptes : 0
         }
         updated.flags &= ~(Flag.mapped | Flag.partialMapped)
         mdls[key] = updated
@@ -161,7 +166,7 @@ extension ReferenceModel {
                 let page = machine.pageAlign(base)
                 guard let mapping = mappings[page], mapping.mdl == key else { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
             } else if machine.checked && (irql > 2 || record.flags & Flag.mapped == 0) {
-                return assertion(irql > 2 ? 1 : 40, mdl, .exactly(flags))
+                return assertion(mdl, .exactly(flags))
             } else if let va = record.mappedSystemVa, machine.pageAlign(va) != machine.pageAlign(base) || record.flags & Flag.mapped == 0 {
                 return lose("free-build unmap of something that is not this MDL's mapping")
             }
@@ -169,7 +174,7 @@ extension ReferenceModel {
             return .returns(.none)
         }
         if machine.verifier && irql > 1 { return verifier(0x7A, .exactly(irql), parameter(call, 0), mdl) }
-        if machine.checked && irql > 1 { return assertion(2, mdl, .exactly(0)) }
+        if machine.checked && irql > 1 { return assertion(mdl, .exactly(0)) }
         let page = machine.pageAlign(base)
         guard let views = userMappings[currentProcess],
               let mapping = views.values.first(where: { page >= $0.base && (page - $0.base) / machine.pageSize < UInt64($0.frames.count) }) else {
@@ -199,8 +204,8 @@ extension ReferenceModel {
         var frames: [Frame?] = []
         let named = physicalNamed(call)
         for index in 0..<pages {
-            let page = physical / machine.pageSize + index
-            if machine.isRam(page * machine.pageSize) {
+            let page = physical / machine.pageSize &+ index
+            if machine.isRam(page &* machine.pageSize) {
                 if index == 0, let named { frames.append(named); continue }
                 frames.append(.unknown(physicalPage: page))
             } else {
@@ -223,7 +228,7 @@ extension ReferenceModel {
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
-            self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true)
+            self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true, ptes: pages)
             self.ptesInUse += pages
         }
         let success: Prediction = .returns(.ioSpaceMapping(physical: physical))
@@ -246,7 +251,7 @@ extension ReferenceModel {
         guard let mapping = mappings[page], mapping.io else {
             if machine.verifier { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
             let inPteRange = page >= machine.pteBase && (page - machine.pteBase) / machine.pageSize < machine.ptes
-            if machine.checked && !inPteRange { return assertion(71, parameter(call, 0), .exactly(bytes)) }
+            if machine.checked && !inPteRange { return assertion(site: 71, parameter(call, 0), .exactly(bytes)) }
             return lose("MmUnmapIoSpace of something that is not an I/O-space mapping")
         }
         if UInt64(mapping.frames.count) != pages {
@@ -254,13 +259,13 @@ extension ReferenceModel {
             return lose("MmUnmapIoSpace with the wrong length")
         }
         mappings[page] = nil
-        ptesInUse -= pages
+        ptesInUse = ptesInUse >= mapping.ptes ? ptesInUse - mapping.ptes : 0
         return .returns(.none)
     }
 
     func predictAllocatePagesForMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(2, .exactly(0), .exactly(0)) }
+        if machine.checked && irql > 1 { return assertion(.exactly(0), .exactly(0)) }
         let low = number(call, 0), high = number(call, 1)
         let requested = min(number(call, 3) & machine.mask, 0x1_0000_0000 - machine.pageSize)
         let pages = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
@@ -283,6 +288,8 @@ extension ReferenceModel {
             record.processKnown = true
             record.allocatedPages = true
             record.pfns = (0..<granted).map { Frame.allocated(batch: batch, index: $0) }
+            // Each page holds one lock reference; IoPageLockLimit counts only probe-locked pages (spec §2.7,
+            // KB121965: "pages that can be probe-locked"), so these do not count toward it.
             for index in 0..<granted { self.locks[.allocated(batch: batch, index: index)] = 1 }
             return record
         }
@@ -290,7 +297,7 @@ extension ReferenceModel {
 
     func predictFreePagesFromMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(2, parameter(call, 0), .exactly(0)) }
+        if machine.checked && irql > 1 { return assertion(parameter(call, 0), .exactly(0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }
         let key = mdlKey(number(call, 0))
         guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }

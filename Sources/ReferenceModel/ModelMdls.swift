@@ -18,7 +18,7 @@ extension ReferenceModel {
     func predictInitializeMdl(_ call: Call) -> Prediction {
         let address = number(call, 0)
         if let freed = freedSpecialPool(call, 0) { return freed }
-        if machine.checked && irql > 2 { return assertion(1, parameter(call, 0), .exactly(0)) }
+        if machine.checked && irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
         let capacity: UInt64
         if let block = poolBlock(containing: address) {
             capacity = block.base + block.size - address
@@ -54,7 +54,7 @@ extension ReferenceModel {
             guard case .returns = result else { return result }
             return .returns(.exactly(given))
         }
-        if machine.checked && irql >= 2 { return assertion(2, .exactly(0), .exactly(0)) }
+        if machine.checked && irql >= 2 { return assertion(.exactly(0), .exactly(0)) }
         let bytes = machine.mdlBytes(va, len)
         if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
         return allocateMdlBlock(call, bytes: bytes) { record in self.newRecord(va, len, capacity: bytes) }
@@ -64,8 +64,9 @@ extension ReferenceModel {
     func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         if decide("pool.nonpaged") != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
-        let fits = poolBytes.nonpaged + max(bytes, 16) + 2 * machine.pageSize <= machine.nonpagedBytes
-        let impossible = bytes > machine.nonpagedBytes - poolBytes.nonpaged
+        let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
+        let impossible = bytes > free
+        let fits = !impossible && free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize
         if impossible { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
@@ -81,7 +82,7 @@ extension ReferenceModel {
     func predictIoAllocateMdl(_ call: Call) -> Prediction {
         let va = number(call, 0), len = number(call, 1) & 0xFFFF_FFFF
         let secondary = number(call, 2) != 0, irp = number(call, 4)
-        if machine.checked && irql > 2 { return assertion(1, .exactly(va), .exactly(len)) }
+        if machine.checked && irql > 2 { return assertion(.exactly(va), .exactly(len)) }
         let pages = machine.span(va, len)
         let needed = machine.headerSize + pages * machine.pfnSize
         switch machine.version {
@@ -142,8 +143,12 @@ extension ReferenceModel {
         if let freed = freedSpecialPool(call, 0) { return freed }
         let key = mdlKey(address)
         guard var record = mdls[key] else { return lose("MmBuildMdlForNonPagedPool on an unknown MDL") }
-        if machine.checked && (irql > 2 || record.byteCount == 0 || record.flags & (Flag.locked | Flag.mapped | Flag.nonpaged | Flag.partial) != 0) {
-            return lose("checked-build ASSERT in MmBuildMdlForNonPagedPool")
+        if machine.checked {
+            if irql > 2 { return lose("checked-build IRQL ASSERT in MmBuildMdlForNonPagedPool") }
+            // ReactOS' ASSERTs (spec §2.6).
+            if record.byteCount == 0 || record.flags & (Flag.locked | Flag.mapped | Flag.nonpaged | Flag.partial) != 0 {
+                return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
+            }
         }
         let pages = machine.span(record.va, record.byteCount)
         guard pages <= 4096 else { return lose("huge MmBuildMdlForNonPagedPool") }
@@ -178,7 +183,7 @@ extension ReferenceModel {
             return predictUnmapLockedPages(unmap)
         }
         if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 && machine.checked {
-            return assertion(51, parameter(call, 0), .exactly(UInt64(record.flags)))
+            return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
         }
         return .returns(.none)
     }
@@ -193,7 +198,7 @@ extension ReferenceModel {
             releaseMapping(key, record)
         } else if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 {
             if machine.verifier { return verifier(0xB8, parameter(call, 0), .exactly(UInt64(record.flags)), .exactly(0)) }
-            if machine.checked { return assertion(81, parameter(call, 0), .exactly(UInt64(record.flags))) }
+            if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
             return lose("IoFreeMdl of a mapped MDL leaks its PTEs")
         }
         // A locked MDL freed here leaks its locks: frame locks and the process count stay, as NT leaves them.
@@ -205,7 +210,7 @@ extension ReferenceModel {
             lookaside.append(address)
             return .returns(.none)
         }
-        poolBytes.nonpaged -= block.size
+        poolBytes.nonpaged = poolBytes.nonpaged >= block.size ? poolBytes.nonpaged - block.size : 0
         return .returns(.none)
     }
 
@@ -226,7 +231,9 @@ extension ReferenceModel {
         }
         let pages = machine.span(va, len)
         let size = target.size
-        if size < machine.headerSize || pages > (size - machine.headerSize) / machine.pfnSize { return bugCheck(0x40) }
+        // The target's Size as an unsigned 16-bit value; a Size below the header holds no slots.
+        let slots = size >= machine.headerSize ? (size - machine.headerSize) / machine.pfnSize : 0
+        if pages > slots { return bugCheck(0x40) }
         let first = Int(((machine.pageAlign(va) &- source.startVa) & machine.mask) / machine.pageSize)
         guard pages <= 4096, first >= 0, first + Int(pages) <= source.pfns.count else {
             return lose("IoBuildPartialMdl outside the source's PFN array")

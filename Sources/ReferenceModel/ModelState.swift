@@ -46,6 +46,8 @@ struct Mapping {
     let process: UInt32?
     let mdl: MdlKey?
     let io: Bool
+    /// System PTEs the mapping holds (the span; 0 for user mappings).
+    var ptes: UInt64 = 0
 }
 
 /// Where an MDL lives: its address, and the process for one in user memory.

@@ -186,9 +186,12 @@ public final class ReferenceModel {
         return .exactly(number(call, index))
     }
 
-    /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL, flags).
-    func assertion(_ site: UInt64, _ p3: ParameterPrediction, _ p4: ParameterPrediction) -> Prediction {
-        bugCheck(0x1E, .exactly(0x8000_0003), .exactly(site), p3, p4)
+    /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL or address,
+    /// flags or length). The conventions page documents only site 71 (MmUnmapIoSpace outside the PTE
+    /// range); every other site number is the engine's own numbering, which an independent model cannot
+    /// know, so it predicts any site there.
+    func assertion(site: UInt64? = nil, _ p3: ParameterPrediction, _ p4: ParameterPrediction) -> Prediction {
+        bugCheck(0x1E, .exactly(0x8000_0003), site.map { .exactly($0) } ?? .any, p3, p4)
     }
 
     // MARK: Where an address lands
