@@ -1,7 +1,9 @@
 // swift-tools-version:6.0
 // Lockstep: a simulated NT memory manager (the engine) and the verification framework around it.
-// Layers, top to bottom; a target imports only the targets below it:
-//   CZlib  →  MemoryManager (engine, imports nothing of ours)  →  …framework layers (later issues)
+// Layers, bottom to top; a target imports only the targets below it:
+//   CZlib, MemoryManager (the engine; imports nothing of ours), LockstepPrograms (the call vocabulary)
+//   → ReferenceModel (imports only the vocabulary) → Lockstep (runner, fuzzer, shrinker, corpus)
+//   → the `lockstep` CLI.
 import PackageDescription
 
 let package = Package(
@@ -26,11 +28,11 @@ let package = Package(
         // Programs: the call vocabulary (the one contract between engine adapter, reference model,
         // generator and encoder), the Program type and its text format. Imports nothing of ours.
         .target(name: "LockstepPrograms"),
-        // The framework: engine adapter, lockstep runner, invariants, verdicts (fuzzer, shrinker,
-        // corpus land here in later issues).
         // The independent reference model: written from the spec and docs/ENGINE_CONVENTIONS.md, never
         // from the engine; shares only the program vocabulary.
         .target(name: "ReferenceModel", dependencies: ["LockstepPrograms"]),
+        // The framework, one folder per concern: Runner/ (engine adapter, lockstep runner, invariants,
+        // verdicts), Fuzzer/ (generation, fault plans, mutation, campaigns), Shrinker/, Corpus/.
         .target(name: "Lockstep", dependencies: ["CZlib", "MemoryManager", "LockstepPrograms", "ReferenceModel"]),
         // The command-line front end.
         .executableTarget(
