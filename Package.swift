@@ -37,7 +37,7 @@ let package = Package(
         // The command-line front end.
         .executableTarget(
             name: "lockstep",
-            dependencies: ["Lockstep", "LockstepPrograms", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/LockstepCLI"
         ),
 

@@ -36,6 +36,11 @@ struct FuzzCommand: ParsableCommand {
     var systematic: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
+    @Flag(help: "Run the workers in this process, with no supervisor: a trap ends the campaign (its program is saved first and reported by the next campaign).")
+    var inProcess = false
+    @Option(help: .hidden) var sessionResult: String?
+    @Option(help: .hidden) var resume: String?
+    @OptionGroup var seededBug: SeededBugOption
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds must be positive, e.g. --seconds 60") }
@@ -45,6 +50,7 @@ struct FuzzCommand: ParsableCommand {
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
         _ = try shardParts()
         _ = try machineLine()
+        _ = try resumePositions()
     }
 
     /// `--systematic FILE`: every fault point of one program, failed in turn.
@@ -94,6 +100,21 @@ struct FuzzCommand: ParsableCommand {
 
     func run() throws {
         if let systematic { return try runSystematic(systematic) }
+        let traps = Campaign(try campaignOptions()).recoverTraps()
+        for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
+        if !quiet && sessionResult == nil {
+            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineLine())"
+                  + (inProcess ? "" : ", supervised (a trap is saved and the campaign restarts)"))
+            fflush(nil)
+        }
+        let result = inProcess || sessionResult != nil ? try runInThisProcess() : try runSupervised()
+        if sessionResult != nil { return }
+        FuzzSummary(result: result, checkDeterminism: checkDeterminism).print()
+        if let json { try FuzzSummary(result: result, checkDeterminism: checkDeterminism).writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineLine())") }
+        if !result.findings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
+    }
+
+    private func campaignOptions() throws -> CampaignOptions {
         var options = CampaignOptions()
         options.seed = seed
         options.seconds = seconds
@@ -105,49 +126,84 @@ struct FuzzCommand: ParsableCommand {
         options.jobs = jobs
         let (shardIndex, shardCount) = try shardParts()
         options.shard = (shardIndex, shardCount)
-        let quiet = self.quiet, runs = self.runs, seconds = self.seconds
-        let campaign = Campaign(options)
-        let traps = campaign.recoverTraps()
-        for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
+        options.prepareKernel = seededBug.prepareKernel
+        options.startIndices = try resumePositions()
+        // A supervised session's snapshots are what survives it if it dies: take them often.
+        if sessionResult != nil { options.progressInterval = .milliseconds(200) }
+        return options
+    }
+
+    /// The campaign in this process: with `--in-process`, or as one session of a supervised campaign
+    /// (`--session-result`), which writes its counters there every second and at the end.
+    private func runInThisProcess() throws -> SessionResult {
+        let quiet = self.quiet, runs = self.runs, seconds = self.seconds, resultFile = sessionResult
         let tty = isatty(STDOUT_FILENO) != 0
-        let budget = runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"
-        if !quiet { print("lockstep fuzz: seed \(seed), \(budget), \(options.generation.machine)") }
-        let (stats, found) = campaign.run { stats, final in
-            guard !quiet, !final else { return }
+        let printedAt = ProgressThrottle()
+        let (stats, found) = Campaign(try campaignOptions()).run { stats, final in
+            // A snapshot for the supervisor, in case this process dies before the end.
+            if let resultFile {
+                try? SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { .init(signature: $0, count: stats.signatures[$0]!, path: nil) })
+                    .write(to: resultFile)
+            }
+            guard !quiet, !final, !printedAt.tooSoon else { return }
             let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
                 + "  findings \(stats.findings) (\(stats.signatures.count) signatures)  features \(stats.features)"
                 + (runs == nil ? "  remaining \(max(0, Int(seconds - stats.elapsed))) s" : "")
-            if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { print(line) }
+            if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { Swift.print(line) }
         }
         if tty && !quiet { print("") }
-        print("summary: \(stats.programs) programs, \(stats.calls) calls in \(String(format: "%.1f", stats.elapsed)) s "
-              + "(\(Int(Double(stats.calls) / max(stats.elapsed, 0.001))) checked calls/s), \(stats.findings) failing runs, "
-              + "\(stats.signatures.count) signatures, \(stats.flaky) flaky, \(stats.features) features, \(stats.corpus) programs kept, "
-              + "\(stats.unpredictedSteps) steps the model did not predict"
-              + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : ""))
-        for signature in stats.signatures.keys.sorted() {
-            let path = found.first { $0.signature == signature }?.path ?? "(not written)"
-            print("  \(stats.signatures[signature]!)x  \(signature)  \(path)")
-        }
-        if let json {
-            let entries = stats.signatures.keys.sorted().map { signature in
-                "    {\"signature\": \"\(signature)\", \"count\": \(stats.signatures[signature]!), \"path\": \"\(found.first { $0.signature == signature }?.path ?? "")\"}"
-            }
-            let text = """
-                {
-                  "seed": \(seed), "jobs": \(jobs), "shard": "\(shard)", "machine": "\(options.generation.machine)",
-                  "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
-                  "checked_calls_per_second": \(Int(Double(stats.calls) / max(stats.elapsed, 0.001))),
-                  "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
-                  "unpredicted_steps": \(stats.unpredictedSteps), "features": \(stats.features), "corpus": \(stats.corpus),
-                  "signatures": [
-                \(entries.joined(separator: ",\n"))
-                  ]
-                }
+        let result = SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { signature in
+            .init(signature: signature, count: stats.signatures[signature]!, path: found.first { $0.signature == signature }?.path)
+        })
+        if let resultFile { try result.write(to: resultFile) }
+        return result
+    }
 
-                """
-            try Data(text.utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
+    /// The campaign in child processes, restarted after a trap (see `CampaignSupervisor`).
+    private func runSupervised() throws -> SessionResult {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath ?? CommandLine.arguments[0]
+        var base = ["fuzz", "--seed", "\(seed)", "--machine", machine, "--findings", findings, "--misuse", "\(misuse)",
+                    "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", shard] + seededBug.arguments
+        if let runs { base += ["--runs", "\(runs)"] }
+        if checkDeterminism { base.append("--check-determinism") }
+        if quiet { base.append("--quiet") }
+        let (_, shardCount) = try shardParts()
+        let supervisor = CampaignSupervisor(
+            executable: executable,
+            sessionArguments: { [seconds] resume, remaining, resultFile in
+                base + ["--seconds", "\(remaining ?? seconds)", "--session-result", resultFile]
+                    + (resume.map { ["--resume", $0.map(String.init).joined(separator: ",")] } ?? [])
+            },
+            runArguments: ["run", "--quiet"] + seededBug.arguments,
+            findingsDirectory: findings, jobs: jobs, runStep: jobs * shardCount, seconds: runs == nil ? seconds : nil)
+        do {
+            return try supervisor.run {
+                Swift.print($0)
+                fflush(nil)
+            }
+        } catch {
+            print("lockstep fuzz: cannot start a campaign process (\(error)); --in-process runs without one")
+            throw ExitCode(ExitStatus.badInput)
         }
-        if !found.isEmpty || !traps.isEmpty { throw ExitCode(1) }
+    }
+
+    private func resumePositions() throws -> [Int]? {
+        guard let resume else { return nil }
+        let positions = resume.split(separator: ",").compactMap { Int($0) }
+        guard positions.count == jobs else { throw ValidationError("--resume takes one run number per job, e.g. --resume 12,13 with --jobs 2") }
+        return positions
+    }
+}
+
+/// Progress lines at most once a second, however often the campaign reports.
+final class ProgressThrottle: @unchecked Sendable {
+    private var last: ContinuousClock.Instant?
+
+    /// True if a line was printed less than a second ago; otherwise records now and returns false.
+    var tooSoon: Bool {
+        let now = ContinuousClock.now
+        if let last, last.duration(to: now) < .seconds(1) { return true }
+        last = now
+        return false
     }
 }

@@ -31,6 +31,8 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Compare nothing against the reference model; check only the engine's invariants.")
     var invariantsOnly = false
 
+    @OptionGroup var seededBug: SeededBugOption
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one program file, e.g. lockstep run repro.txt") }
         guard checkEvery >= 1 else { throw ValidationError("--check-every must be 1 or more") }
@@ -49,7 +51,9 @@ struct RunCommand: ParsableCommand {
             }
             do {
                 let oracle: Oracle = invariantsOnly ? InvariantsOnlyOracle() : try ReferenceOracle.make(for: program)
-                let report = try LockstepRunner(checkEvery: checkEvery).run(program, oracle: oracle)
+                let kernel = try LockstepRunner.makeKernel(for: program)
+                seededBug.prepareKernel?(kernel)
+                let report = try LockstepRunner(checkEvery: checkEvery).run(program, oracle: oracle, kernel: kernel)
                 if !quiet { print(Trace.render(report, program: program)) }
                 print("\(path): \(report.verdict.isPass ? "PASS" : "FAIL \(report.verdict.signature)")")
                 if !report.verdict.isPass {

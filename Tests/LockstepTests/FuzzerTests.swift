@@ -110,7 +110,7 @@ import Testing
         #expect(traps.count == 1)
         let saved = try ProgramFiles.load(traps[0])
         #expect(saved == (try ProgramText.parse(program)))
-        #expect(try String(contentsOfFile: traps[0], encoding: .utf8).contains("# signature: trap"))
+        #expect(try Corpus.read(traps[0]).recordedSignature == "trap")
         // A campaign that ends normally leaves nothing in flight.
         _ = campaign.run { _, _ in }
         #expect(campaign.recoverTraps().isEmpty)

@@ -26,6 +26,11 @@ public struct CampaignOptions: Sendable {
     public var guided = true
     /// Candidate runs spent shrinking each new signature before it is saved (0: do not shrink).
     public var shrinkRuns = 500
+    /// Where each worker starts (its first run number), for a campaign resumed after a worker died; nil:
+    /// worker `w` starts at its first run of the shard.
+    public var startIndices: [Int]?
+    /// How often `progress` is called while the campaign runs.
+    public var progressInterval: Duration = .seconds(1)
 
     public init() {}
 }
@@ -89,7 +94,7 @@ final class WorkerResults: @unchecked Sendable {
 }
 
 /// Counters a campaign reports as it goes and at the end.
-public struct CampaignStats: Sendable {
+public struct CampaignStats: Sendable, Codable {
     public var programs = 0
     public var calls = 0
     public var findings = 0
@@ -113,12 +118,12 @@ public struct Campaign: Sendable {
 
     public init(_ options: CampaignOptions) { self.options = options }
 
-    /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.
     /// Programs that killed an earlier campaign in this findings directory, now saved as `trap` findings.
     public func recoverTraps() -> [String] {
         options.findingsDirectory.map { InFlightRecord.recoverTraps(in: $0) } ?? []
     }
 
+    /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.
     public func run(progress: @escaping @Sendable (CampaignStats, Bool) -> Void) -> (stats: CampaignStats, findings: [Finding]) {
         let shared = SharedProgress()
         let jobs = max(1, options.jobs)
@@ -128,6 +133,7 @@ public struct Campaign: Sendable {
         DispatchQueue.concurrentPerform(iterations: jobs) { worker in
             results.store(worker, work(worker: worker, jobs: jobs, start: start, clock: clock, shared: shared, progress: worker == 0 ? progress : nil))
         }
+        if let directory = options.findingsDirectory { InFlightRecord.clear(in: directory) }
         // Merge: counts add up; of each signature keep the finding with the lowest run index.
         var stats = CampaignStats()
         var bySignature: [String: Finding] = [:]
@@ -171,7 +177,7 @@ public struct Campaign: Sendable {
         let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
         var lastReport = start
         let step = options.shard.count * jobs
-        var index = (options.shard.index - 1) + worker * options.shard.count
+        var index = options.startIndices?[safe: worker] ?? (options.shard.index - 1) + worker * options.shard.count
         while true {
             let elapsed = start.duration(to: clock.now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -182,7 +188,7 @@ public struct Campaign: Sendable {
             let program = !corpus.isEmpty && options.guided && choice.chance(50)
                 ? mutator.mutate(corpus[choice.below(corpus.count)], random: &choice)
                 : generator.generate(seed: programSeed)
-            inFlight?.begin(ProgramText.encode(program))
+            inFlight?.begin(index: index, ProgramText.encode(program))
             let report = runOnce(program, runner)
             if options.guided {
                 let before = features.count
@@ -212,10 +218,10 @@ public struct Campaign: Sendable {
                 stats.signatures[signature, default: 0] += 1
                 failed = true
             }
-            inFlight?.end()
+            inFlight?.end(next: index + step)
             shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [], features: features.count)
             index += step
-            if let progress, lastReport.duration(to: clock.now) >= .seconds(1) {
+            if let progress, lastReport.duration(to: clock.now) >= options.progressInterval {
                 lastReport = clock.now
                 var snapshot = shared.snapshot
                 snapshot.elapsed = seconds
@@ -262,4 +268,8 @@ public struct Campaign: Sendable {
         }
         return try? Corpus.write(finding.shrunk?.program ?? finding.program, signature: finding.signature, header: header, to: directory)
     }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

@@ -3,7 +3,7 @@ import LockstepPrograms
 
 /// The program a worker is running right now, kept on disk so that a Swift trap in the engine (which
 /// kills the process) cannot lose it: written before the run, cleared after. A non-empty record found
-/// when a campaign starts is a program that killed an earlier campaign; it becomes a `trap` finding.
+/// after a worker died names the program (and its run number) that was running when it died.
 final class InFlightRecord: @unchecked Sendable {
     private let descriptor: Int32
     let path: String
@@ -19,33 +19,88 @@ final class InFlightRecord: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
-    /// Records `text` as running: one positioned write (the record is empty between programs).
-    func begin(_ text: String) {
-        var bytes = Array(text.utf8)
+    /// Records run `index` (program `text`) as running: one positioned write of `# run <index>` and the
+    /// text (the record is empty between programs).
+    func begin(index: Int, _ text: String) {
+        var bytes = Array("# run \(index)\n\(text)".utf8)
         _ = bytes.withUnsafeMutableBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        _ = ftruncate(descriptor, off_t(bytes.count))
     }
 
-    /// The program finished: nothing is in flight.
-    func end() { _ = ftruncate(descriptor, 0) }
+    /// The program finished; the worker's next run is `next` (past the budget when it is done). The
+    /// record keeps that position so that a supervisor can resume the worker after another one died.
+    func end(next: Int) {
+        var bytes = Array("# next \(next)\n".utf8)
+        _ = bytes.withUnsafeMutableBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        _ = ftruncate(descriptor, off_t(bytes.count))
+    }
 
-    /// Turns records left by a campaign that died into `trap` findings; returns their paths.
-    static func recoverTraps(in directory: String) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        var recovered: [String] = []
-        for name in names.sorted() where name.hasPrefix(".in-flight-") {
-            let path = "\(directory)/\(name)"
-            guard let data = FileManager.default.contents(atPath: path), !data.isEmpty, let text = String(data: data, encoding: .utf8) else { continue }
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            lines.insert(contentsOf: ["# signature: trap", "# verdict: the process died while running this program (a trap in the engine or the model)"],
-                         at: min(1, lines.count))
-            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-            let target = "\(directory)/trap-\(String(hash, radix: 16)).txt"
-            if (try? Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: target), options: .atomic)) != nil {
-                try? FileManager.default.removeItem(atPath: path)
-                recovered.append(target)
-            }
+    /// Where each worker stood when the campaign stopped or died: the run it was running (a record left
+    /// in flight) or the next it would have run; nil for a worker without a record.
+    static func positions(in directory: String, workers: Int) -> [Int?] {
+        (0..<workers).map { worker in
+            guard let data = FileManager.default.contents(atPath: "\(directory)/.in-flight-\(worker).txt"),
+                  let text = String(data: data, encoding: .utf8), let line = text.split(separator: "\n").first else { return nil }
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, parts[0] == "#", parts[1] == "run" || parts[1] == "next" else { return nil }
+            return Int(parts[2])
         }
-        return recovered
+    }
+
+    /// Removes every record (a campaign that ended normally).
+    static func clear(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(".in-flight-") { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
+    }
+
+    /// A record left behind by a worker that died.
+    struct Left: Sendable {
+        let worker: Int
+        /// The run number, when the record has one (records written by older versions do not).
+        let index: Int?
+        let text: String
+        let path: String
+    }
+
+    /// The non-empty records in `directory`, by worker number.
+    static func leftBehind(in directory: String) -> [Left] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var found: [Left] = []
+        for name in names where name.hasPrefix(".in-flight-") && name.hasSuffix(".txt") {
+            let path = "\(directory)/\(name)"
+            guard let worker = Int(name.dropFirst(".in-flight-".count).dropLast(4)),
+                  let data = FileManager.default.contents(atPath: path), !data.isEmpty,
+                  var text = String(data: data, encoding: .utf8), !text.hasPrefix("# next ") else { continue }
+            var index: Int?
+            if text.hasPrefix("# run "), let newline = text.firstIndex(of: "\n") {
+                index = Int(text[text.index(text.startIndex, offsetBy: 6)..<newline])
+                text = String(text[text.index(after: newline)...])
+            }
+            found.append(Left(worker: worker, index: index, text: text, path: path))
+        }
+        return found.sorted { $0.worker < $1.worker }
+    }
+
+    /// Saves `record` as a `trap` corpus entry (gzip, content-hash name, atomic) with `why` in its
+    /// header, then clears the record; a record whose text does not parse is kept as plain text.
+    static func saveAsTrap(_ record: Left, signature: String = "trap", why: String, extraHeader: [String] = [], to directory: String) -> String? {
+        defer { try? FileManager.default.removeItem(atPath: record.path) }
+        let header = ["verdict: " + why] + (record.index.map { ["found by: run \($0) of a campaign"] } ?? []) + extraHeader
+        if let program = try? ProgramText.parse(record.text) {
+            return try? Corpus.write(program, signature: signature, header: header, to: directory)
+        }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in record.text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        let target = "\(directory)/trap-\(String(hash, radix: 16)).txt"
+        let text = (["# verdict-signature: \(signature)"] + header.map { "# " + $0 }).joined(separator: "\n") + "\n" + record.text
+        return (try? Data(text.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)) != nil ? target : nil
+    }
+
+    /// Turns records left by a campaign that died (in-process mode, no supervisor) into `trap` findings;
+    /// returns their paths.
+    static func recoverTraps(in directory: String) -> [String] {
+        leftBehind(in: directory).compactMap {
+            saveAsTrap($0, why: "the process died while running this program (a trap in the engine or the model)", to: directory)
+        }
     }
 }

@@ -3,26 +3,29 @@ import MemoryManager
 
 /// Shrinks a failing program to a smaller one that fails with the same signature: first the calls after
 /// the failing one and the calls it does not depend on, then delta debugging over calls (large chunks to
-/// small, a removed call's dependents with it), then fault lines, then numbers (towards 0, 1, PAGE_SIZE,
-/// halves, lower `nth`), and finally dense renaming. Every candidate must keep the signature, so the
-/// shrinker never slips to another bug. Deterministic; bounded by a number of runs.
+/// small, a removed call's dependents with it), then fault lines, a simpler machine, simpler numbers
+/// (towards 0, 1, PAGE_SIZE, halves, lower `nth`), and finally dense renaming. Every candidate must keep
+/// the signature, so the shrinker never slips to another bug. Deterministic for a given run budget; a
+/// time budget only decides when to stop (the result is then whatever was best so far).
 public struct Shrinker {
     /// Stops after this many candidate runs.
     public var maxRuns: Int
-    public let runner: LockstepRunner
-    /// Called on every fresh engine before a candidate runs (the campaign's, e.g. a test's mutation).
-    public var prepareKernel: (@Sendable (Kernel) -> Void)?
+    /// Stops after this many seconds (nil: no time bound).
+    public var maxSeconds: Double?
+    /// Runs candidates (in process by default).
+    public var oracle: any FailureOracle
+    /// Called each time a smaller failing program is found, with the runs spent so far: save it here so
+    /// an interrupted shrink loses nothing (shrinking the saved program again resumes from it).
+    public var onImprovement: ((Program, Int) -> Void)?
 
     public init(maxRuns: Int = 2000, runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
-        self.maxRuns = maxRuns
-        self.runner = runner
-        self.prepareKernel = prepareKernel
+        self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(runner: runner, prepareKernel: prepareKernel))
     }
 
-    private func report(_ program: Program) -> RunReport? {
-        guard let kernel = try? LockstepRunner.makeKernel(for: program) else { return nil }
-        prepareKernel?(kernel)
-        return try? runner.run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel)
+    public init(maxRuns: Int = 2000, maxSeconds: Double? = nil, oracle: any FailureOracle) {
+        self.maxRuns = maxRuns
+        self.maxSeconds = maxSeconds
+        self.oracle = oracle
     }
 
     /// What shrinking produced.
@@ -30,165 +33,93 @@ public struct Shrinker {
         public let program: Program
         public let signature: String
         public let runs: Int
-        /// True when removing any one call (with its dependents) or fault line no longer reproduces.
+        /// True when removing any one call (with its dependents) or fault line, or simplifying any one
+        /// number or machine setting, no longer reproduces; checked at the end.
         public let oneMinimal: Bool
+        /// The run or time budget ran out before shrinking finished (the result is the best so far).
+        public let budgetExhausted: Bool
     }
 
     /// Shrinks `program`, which must fail; returns nil if it passes.
     public func shrink(_ program: Program) -> Result? {
-        var runs = 0
-        guard let signature = failure(program, &runs) else { return nil }
+        var session = Session(oracle: oracle, maxRuns: maxRuns, deadline: maxSeconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) })
+        guard let first = session.failure(program) else { return nil }
+        let signature = first.signature
         var best = program
         func keeps(_ candidate: Program) -> Bool {
-            guard runs < maxRuns, candidate != best, (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
-            return failure(candidate, &runs) == signature
+            guard session.hasBudget, candidate != best, (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
+            guard session.failure(candidate)?.signature == signature else { return false }
+            best = candidate
+            onImprovement?(best, session.runs)
+            return true
         }
         // 1. Only the calls up to the failing one, and only those it depends on (its handle closure).
-        if let step = failingStep(best), step <= best.calls.count {
+        if let step = first.step, step <= best.calls.count {
             var candidate = best
             candidate.calls = Array(best.calls.prefix(step))
-            if keeps(candidate) { best = candidate }
+            _ = keeps(candidate)
             let needed = Self.closure(of: best.calls.count - 1, in: best.calls)
             candidate = best
             candidate.calls = best.calls.indices.filter { needed.contains($0) }.map { best.calls[$0] }
-            if keeps(candidate) { best = candidate }
+            _ = keeps(candidate)
         }
-        // 2. Delta debugging over calls and faults, then number simplification, until nothing helps.
+        // 2. Delta debugging over calls, then faults, machine and numbers, until nothing helps.
         var progress = true
-        while progress && runs < maxRuns {
+        while progress && session.hasBudget {
             progress = false
             var chunk = max(1, best.calls.count / 2)
-            while chunk >= 1 && runs < maxRuns {
+            while chunk >= 1 && session.hasBudget {
                 var start = 0
-                while start < best.calls.count {
-                    let candidate = Self.removing(Array(start..<min(start + chunk, best.calls.count)), from: best)
-                    if keeps(candidate) { best = candidate; progress = true } else { start += chunk }
+                while start < best.calls.count && session.hasBudget {
+                    if keeps(Self.removing(Array(start..<min(start + chunk, best.calls.count)), from: best)) { progress = true } else { start += chunk }
                 }
                 chunk /= 2
             }
             var fault = 0
-            while fault < best.faults.count {
+            while fault < best.faults.count && session.hasBudget {
                 var candidate = best
                 candidate.faults.remove(at: fault)
-                if keeps(candidate) { best = candidate; progress = true } else { fault += 1 }
+                if keeps(candidate) { progress = true } else { fault += 1 }
             }
-            for candidate in simplifications(of: best) where keeps(candidate) {
-                best = candidate
+            for candidate in Self.machineSimplifications(of: best) + Self.simplifications(of: best) where keeps(candidate) {
                 progress = true
                 break
             }
         }
-        let renamed = Self.renamedDensely(best)
-        if keeps(renamed) { best = renamed }
-        return Result(program: best, signature: signature, runs: runs, oneMinimal: isOneMinimal(best, signature, &runs))
+        _ = keeps(Self.renamedDensely(best))
+        let exhausted = !session.hasBudget
+        let minimal = !exhausted && isOneMinimal(best, signature, &session)
+        return Result(program: best, signature: signature, runs: session.runs, oneMinimal: minimal, budgetExhausted: exhausted)
     }
 
-    private func failure(_ program: Program, _ runs: inout Int) -> String? {
-        runs += 1
-        guard let report = report(program), !report.verdict.isPass else { return nil }
-        return report.verdict.signature
-    }
-
-    private func failingStep(_ program: Program) -> Int? {
-        guard let report = report(program) else { return nil }
-        switch report.verdict {
-        case .pass: return nil
-        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _): return step
-        }
-    }
-
-    /// Removing any single call (with its dependents) or fault line loses the failure.
-    private func isOneMinimal(_ program: Program, _ signature: String, _ runs: inout Int) -> Bool {
-        for index in program.calls.indices where failure(Self.removing([index], from: program), &runs) == signature { return false }
+    /// Removing any single call (with its dependents) or fault line, or any single simplification, loses
+    /// the failure. Not bounded by the budget: this is the certificate.
+    private func isOneMinimal(_ program: Program, _ signature: String, _ session: inout Session) -> Bool {
+        var candidates = program.calls.indices.map { Self.removing([$0], from: program) }
         for index in program.faults.indices {
             var candidate = program
             candidate.faults.remove(at: index)
-            if failure(candidate, &runs) == signature { return false }
+            candidates.append(candidate)
+        }
+        candidates += Self.machineSimplifications(of: program) + Self.simplifications(of: program)
+        for candidate in candidates where (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate {
+            if session.failure(candidate)?.signature == signature { return false }
         }
         return true
     }
 
-    /// The calls `index` depends on through the names it reads, transitively, itself included.
-    static func closure(of index: Int, in calls: [Call]) -> Set<Int> {
-        var needed: Set<Int> = [index]
-        var queue = [index]
-        let producer = Dictionary(calls.indices.compactMap { i in calls[i].result.map { ($0, i) } }, uniquingKeysWith: { first, _ in first })
-        while let next = queue.popLast() {
-            for name in calls[next].references {
-                if let source = producer[name], needed.insert(source).inserted { queue.append(source) }
-            }
-        }
-        return needed
-    }
+    /// One shrink's budget and run count.
+    private struct Session {
+        var oracle: any FailureOracle
+        let maxRuns: Int
+        let deadline: ContinuousClock.Instant?
+        var runs = 0
 
-    /// `program` without the calls at `indices` and every call that reads (transitively) what they bound.
-    static func removing(_ indices: [Int], from program: Program) -> Program {
-        var removed = Set(indices)
-        var names = Set(indices.compactMap { program.calls[$0].result })
-        for index in program.calls.indices where !removed.contains(index) && program.calls[index].references.contains(where: names.contains) {
-            removed.insert(index)
-            if let result = program.calls[index].result { names.insert(result) }
-        }
-        var result = program
-        result.calls = program.calls.indices.filter { !removed.contains($0) }.map { program.calls[$0] }
-        return result
-    }
+        var hasBudget: Bool { runs < maxRuns && deadline.map { ContinuousClock.now < $0 } ?? true }
 
-    /// Candidates with one number made simpler: literals towards 0, 1, a page, half; offsets towards 0;
-    /// a fault's nth lower.
-    private func simplifications(of program: Program) -> [Program] {
-        var candidates: [Program] = []
-        for (c, call) in program.calls.enumerated() {
-            for (a, argument) in call.arguments.enumerated() {
-                switch argument {
-                case .expression(.literal(let value)) where value > 1:
-                    for simpler in [0, 1, 0x1000, value / 2] as [UInt64] where simpler < value {
-                        var candidate = program
-                        candidate.calls[c].arguments[a] = .expression(.literal(simpler))
-                        candidates.append(candidate)
-                    }
-                case .expression(.reference(let name, let offset)) where offset != 0:
-                    var candidate = program
-                    candidate.calls[c].arguments[a] = .expression(.reference(name, offset: 0))
-                    candidates.append(candidate)
-                default: break
-                }
-            }
+        mutating func failure(_ program: Program) -> ShrinkFailure? {
+            runs += 1
+            return oracle.failure(of: program)
         }
-        for (f, fault) in program.faults.enumerated() {
-            for (s, setting) in fault.settings.enumerated() where ["nth", "after"].contains(setting.key) {
-                guard let value = Int(setting.value), value > (setting.key == "nth" ? 1 : 0) else { continue }
-                var candidate = program
-                candidate.faults[f].settings[s].value = "\(value - 1)"
-                candidates.append(candidate)
-            }
-        }
-        return candidates
-    }
-
-    /// Names renumbered in order of appearance (m0, b1, v2 … become m0, b1, v2 with no gaps), fault
-    /// `page=` expressions included.
-    static func renamedDensely(_ program: Program) -> Program {
-        var mapping: [String: String] = [:]
-        var result = program
-        for index in result.calls.indices {
-            if let name = result.calls[index].result {
-                let prefix = String(name.prefix { $0.isLetter })
-                mapping[name] = "\(prefix)\(mapping.count)"
-                result.calls[index].result = mapping[name]
-            }
-            result.calls[index].arguments = result.calls[index].arguments.map { argument in
-                guard case .expression(.reference(let name, let offset)) = argument, let renamed = mapping[name] else { return argument }
-                return .expression(.reference(renamed, offset: offset))
-            }
-        }
-        for f in result.faults.indices {
-            for s in result.faults[f].settings.indices where result.faults[f].settings[s].key == "page" {
-                if case .reference(let name, let offset)? = Expression(parsing: result.faults[f].settings[s].value), let renamed = mapping[name] {
-                    result.faults[f].settings[s].value = Expression.reference(renamed, offset: offset).description
-                }
-            }
-        }
-        return result
     }
 }

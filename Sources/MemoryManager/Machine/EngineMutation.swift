@@ -21,6 +21,18 @@ public struct EngineMutation: OptionSet, Sendable {
     public static let pagedOutCountsAsValid = EngineMutation(rawValue: 1 << 6)
     /// MmGetSystemAddressForMdl maps again even when MDL_MAPPED_TO_SYSTEM_VA is set.
     public static let remapsMappedMdl = EngineMutation(rawValue: 1 << 7)
+    /// MmSizeOfMdl computes its last page as `Length - 1` in checked arithmetic: Length 0 overflows and
+    /// the process dies with a Swift runtime trap (how a campaign's crash isolation is tested).
+    public static let sizeOfMdlTrapsOnZeroLength = EngineMutation(rawValue: 1 << 8)
+
+    /// The slips by name, for `lockstep fuzz --seeded-bug NAME` (framework self-tests).
+    public static let byName: [(name: String, mutation: EngineMutation)] = [
+        ("unlock-keeps-lock-counts", .unlockKeepsLockCounts), ("byte-offset-off-by-one", .byteOffsetOffByOne),
+        ("partial-mdl-skips-first-pfn", .partialMdlSkipsFirstPfn), ("unmap-keeps-ptes", .unmapKeepsPtes),
+        ("trim-ignores-locks", .trimIgnoresLocks), ("modify-access-not-write", .modifyAccessNotWrite),
+        ("paged-out-counts-as-valid", .pagedOutCountsAsValid), ("remaps-mapped-mdl", .remapsMappedMdl),
+        ("size-of-mdl-traps-on-zero-length", .sizeOfMdlTrapsOnZeroLength),
+    ]
 }
 
 extension Kernel {

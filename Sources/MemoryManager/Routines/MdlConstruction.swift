@@ -8,6 +8,7 @@ extension MemoryManagerRoutines {
     /// never fails; Base is used only for its page offset. Any IRQL.
     public func sizeOfMdl(base: VirtualAddress, length: UInt64) throws(KernelError) -> UInt64 {
         try kernel.enter("MmSizeOfMdl")
+        if kernel.activeMutations.contains(.sizeOfMdlTrapsOnZeroLength) { _ = (base & 0xFFF) + (length - 1) }
         return kernel.constants.mdlBytes(for: base, length: kernel.lengthParameter(length))
     }
 

@@ -1,0 +1,252 @@
+import Foundation
+import LockstepPrograms
+
+/// What one campaign session (a child process) reports to its supervisor, and what a supervised
+/// campaign reports in the end: the counters and each signature's saved entry.
+public struct SessionResult: Codable, Sendable {
+    /// One signature found, with how many failing runs had it and where its entry was written.
+    public struct Saved: Codable, Sendable {
+        public var signature: String
+        public var count: Int
+        public var path: String?
+
+        public init(signature: String, count: Int, path: String?) {
+            self.signature = signature
+            self.count = count
+            self.path = path
+        }
+    }
+
+    public var stats: CampaignStats
+    public var findings: [Saved]
+
+    public init(stats: CampaignStats, findings: [Saved]) {
+        self.stats = stats
+        self.findings = findings
+    }
+
+    /// Written atomically, so a supervisor never reads half a file.
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    public static func read(_ path: String) -> SessionResult? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(SessionResult.self, from: $0) }
+    }
+}
+
+/// Crash isolation for campaigns: runs the campaign in a child process and, when the child dies (a Swift
+/// runtime trap in the engine or the model kills the whole process), turns the program it was running
+/// into a `trap` finding and starts a new child that resumes every worker where it stood. The program in
+/// flight is on disk before it runs (`InFlightRecord`), so no trap is ever lost.
+///
+/// A dead child's in-flight programs are each re-run alone in a fresh child first: only the ones that
+/// kill it again are traps (with several workers, the other workers' programs were merely running at
+/// the time); a program that does not reproduce is saved as `flaky:trap`. Confirmed traps are shrunk
+/// with child processes as the oracle.
+public struct CampaignSupervisor {
+    /// The `lockstep` executable.
+    public let executable: String
+    /// Arguments for one session: `(resume positions or nil, seconds left or nil, result file)`.
+    public let sessionArguments: ([Int]?, Double?, String) -> [String]
+    /// Arguments that run one program file alone (`run --quiet …`), to which the file path is appended.
+    public let runArguments: [String]
+    public let findingsDirectory: String
+    public let jobs: Int
+    /// The distance between one worker's consecutive runs (jobs × shard count).
+    public let runStep: Int
+    /// The time budget (nil: a run budget, which resumed sessions keep as it is).
+    public let seconds: Double?
+    /// A campaign whose children keep dying stops after this many restarts.
+    public var maxRestarts = 20
+    /// Candidate runs (each a child process) spent shrinking a trap.
+    public var shrinkRuns = 300
+
+    public init(executable: String, sessionArguments: @escaping ([Int]?, Double?, String) -> [String], runArguments: [String],
+                findingsDirectory: String, jobs: Int, runStep: Int, seconds: Double?) {
+        self.executable = executable
+        self.sessionArguments = sessionArguments
+        self.runArguments = runArguments
+        self.findingsDirectory = findingsDirectory
+        self.jobs = jobs
+        self.runStep = runStep
+        self.seconds = seconds
+    }
+
+    /// Runs sessions until one ends normally (or the restarts run out); `log` gets one line per event.
+    /// The result merges every session's counters (a dead session's from its last progress snapshot).
+    public func run(log: (String) -> Void) throws -> SessionResult {
+        try FileManager.default.createDirectory(atPath: findingsDirectory, withIntermediateDirectories: true)
+        let resultFile = "\(findingsDirectory)/.session-\(getpid()).json"
+        // The child's standard error: its crash report when it dies, passed through otherwise.
+        let crashReport = "\(findingsDirectory)/.session-\(getpid()).stderr"
+        defer {
+            try? FileManager.default.removeItem(atPath: resultFile)
+            try? FileManager.default.removeItem(atPath: crashReport)
+        }
+        var merged = SessionResult(stats: CampaignStats(), findings: [])
+        var resume: [Int]?
+        var remaining = seconds
+        let clock = ContinuousClock()
+        let campaignStart = clock.now
+        for restart in 0...maxRestarts {
+            try? FileManager.default.removeItem(atPath: resultFile)
+            let started = clock.now
+            let (status, signalled) = try Self.spawn(executable, sessionArguments(resume, remaining, resultFile), quiet: false, stderr: crashReport)
+            let session = SessionResult.read(resultFile)
+            if let session { merged.add(session) }
+            merged.stats.elapsed = Self.seconds(from: campaignStart, clock)
+            if !signalled, session != nil || status == 0 {
+                forward(crashReport)
+                return merged
+            }
+            remaining = remaining.map { $0 - Self.seconds(from: started, clock) }
+            let how = signalled ? "signal \(status)" : "exit status \(status) without a result"
+            let records = InFlightRecord.leftBehind(in: findingsDirectory)
+            guard !records.isEmpty else {
+                log("trap: the campaign process died (\(how)) outside any program; stopping")
+                merged.findings.append(.init(signature: "trap", count: 1, path: nil))
+                return merged
+            }
+            var positions = InFlightRecord.positions(in: findingsDirectory, workers: jobs)
+            let confirmed = records.map { reproducesAlone($0) }
+            for (record, program) in zip(records, confirmed) {
+                // A program merely in flight beside a trap is innocent: it runs again after the restart.
+                if program == nil && confirmed.contains(where: { $0 != nil }) {
+                    try? FileManager.default.removeItem(atPath: record.path)
+                    continue
+                }
+                let path = program.map { save($0, record, how: how, crashReport: crashReport) }
+                    ?? InFlightRecord.saveAsTrap(record, signature: "flaky:trap", why: "the process died (\(how)) while this program ran, but it does not kill a process on its own", to: findingsDirectory)
+                let signature = program == nil ? "flaky:trap" : "trap"
+                log("\(signature): the campaign process died (\(how)) running run \(record.index.map(String.init) ?? "?") → \(path ?? "(not written)")")
+                var trap = CampaignStats()
+                trap.findings = 1
+                trap.flaky = program == nil ? 1 : 0
+                trap.signatures[signature] = 1
+                merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path)]))
+                // Skip the program that traps (or may trap); the campaign goes on after it.
+                if record.worker < positions.count, let index = record.index { positions[record.worker] = index + runStep }
+            }
+            if let remaining, remaining <= 0 { return merged }
+            if restart == maxRestarts { break }
+            resume = positions.enumerated().map { worker, position in position ?? Int.max / 2 - worker }
+            log("restarting the campaign (restart \(restart + 1) of at most \(maxRestarts))")
+        }
+        log("trap: too many restarts; stopping")
+        return merged
+    }
+
+
+    /// The record's program if, run alone in a fresh child, it kills that child too.
+    private func reproducesAlone(_ record: InFlightRecord.Left) -> Program? {
+        guard let program = try? ProgramText.parse(record.text) else { return nil }
+        return trapOracle.failure(of: program) != nil ? program : nil
+    }
+
+    private var trapOracle: ChildProcessTrapOracle {
+        ChildProcessTrapOracle(executable: executable, runArguments: runArguments, scratchDirectory: findingsDirectory)
+    }
+
+    /// Shrinks a confirmed trap with child processes as the oracle and saves it with signature `trap`,
+    /// saying whose trap it is: one that survives `--invariants-only` (no model) is the engine's.
+    private func save(_ program: Program, _ record: InFlightRecord.Left, how: String, crashReport: String) -> String? {
+        var engineOnly = trapOracle
+        engineOnly.runArguments += ["--invariants-only"]
+        let side = engineOnly.failure(of: program) != nil ? "the engine" : "the reference model (the engine alone survives it)"
+        let shrunk = Shrinker(maxRuns: shrinkRuns, maxSeconds: 60, oracle: trapOracle).shrink(program)
+        let final = InFlightRecord.Left(worker: record.worker, index: record.index, text: ProgramText.encode(shrunk?.program ?? program), path: record.path)
+        let stats = shrunk.map { ["shrunk from \(program.calls.count) calls and \(program.faults.count) faults in \($0.runs) child runs; 1-minimal: \($0.oneMinimal ? "yes" : "no")"] } ?? []
+        // The dying session's crash report (its backtrace) is kept beside the entry.
+        let reportPath = FileManager.default.fileExists(atPath: crashReport) ? [(crashReport as NSString).lastPathComponent] : []
+        let path = InFlightRecord.saveAsTrap(final, why: "a Swift runtime trap in \(side) kills the process (\(how)); reproduced alone",
+                                             extraHeader: stats + reportPath.map { _ in "crash report of the campaign process: the .crash file of the same name" }, to: findingsDirectory)
+        if let path, !reportPath.isEmpty {
+            let target = (path as NSString).deletingPathExtension + ".crash"
+            try? FileManager.default.removeItem(atPath: target)
+            try? FileManager.default.copyItem(atPath: crashReport, toPath: target)
+        }
+        return path
+    }
+
+    /// Passes a finished child's standard error on (warnings, usage errors), then empties the file.
+    private func forward(_ path: String) {
+        if let data = FileManager.default.contents(atPath: path), !data.isEmpty { FileHandle.standardError.write(data) }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    private static func seconds(from start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
+        let elapsed = start.duration(to: clock.now)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Runs `executable arguments`, waits, and says how it ended: (exit status or signal, died by a signal).
+    static func spawn(_ executable: String, _ arguments: [String], quiet: Bool, stderr: String? = nil) throws -> (Int32, Bool) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let stderr {
+            FileManager.default.createFile(atPath: stderr, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderr)
+        }
+        if quiet {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            // No crash report for probe runs: they are expected to die, many times when shrinking.
+            var environment = ProcessInfo.processInfo.environment
+            environment["SWIFT_BACKTRACE"] = "enable=no"
+            process.environment = environment
+        }
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, process.terminationReason == .uncaughtSignal)
+    }
+}
+
+/// A shrink oracle for traps: runs each candidate alone in a child process (`lockstep run --quiet FILE`)
+/// and reports `trap` when the child dies by a signal.
+public struct ChildProcessTrapOracle: FailureOracle {
+    public let executable: String
+    public var runArguments: [String]
+    public let scratchDirectory: String
+
+    public init(executable: String, runArguments: [String], scratchDirectory: String) {
+        self.executable = executable
+        self.runArguments = runArguments
+        self.scratchDirectory = scratchDirectory
+    }
+
+    public func failure(of program: Program) -> ShrinkFailure? {
+        let file = "\(scratchDirectory)/.trap-candidate-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        guard (try? Data(ProgramText.encode(program).utf8).write(to: URL(fileURLWithPath: file))) != nil,
+              let (_, signalled) = try? CampaignSupervisor.spawn(executable, runArguments + [file], quiet: true), signalled else { return nil }
+        return ShrinkFailure(signature: "trap", step: nil)
+    }
+}
+
+extension SessionResult {
+    /// Adds another session's counters and findings (signature counts add up; the first path wins).
+    mutating func add(_ other: SessionResult) {
+        stats.programs += other.stats.programs
+        stats.calls += other.stats.calls
+        stats.findings += other.stats.findings
+        stats.flaky += other.stats.flaky
+        stats.nondeterministic += other.stats.nondeterministic
+        stats.unpredictedSteps += other.stats.unpredictedSteps
+        stats.corpus = max(stats.corpus, other.stats.corpus)
+        stats.features = max(stats.features, other.stats.features)
+        stats.elapsed += other.stats.elapsed
+        for (signature, count) in other.stats.signatures { stats.signatures[signature, default: 0] += count }
+        for finding in other.findings {
+            if let index = findings.firstIndex(where: { $0.signature == finding.signature }) {
+                findings[index].count += finding.count
+                if findings[index].path == nil { findings[index].path = finding.path }
+            } else {
+                findings.append(finding)
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import LockstepPrograms
+import MemoryManager
+
+/// How a candidate program fails: its signature and the step that failed (nil when the failure has no
+/// step, e.g. a process that died).
+public struct ShrinkFailure: Sendable, Equatable {
+    public let signature: String
+    public let step: Int?
+
+    public init(signature: String, step: Int?) {
+        self.signature = signature
+        self.step = step
+    }
+}
+
+/// The shrinker's only view of the system under test: runs a candidate and says how it fails, or nil
+/// if it passes. The in-process lockstep runner is one; a child process that reports a trap is another.
+public protocol FailureOracle {
+    mutating func failure(of program: Program) -> ShrinkFailure?
+}
+
+/// Runs candidates in this process, in lockstep against the reference model.
+public struct LockstepFailureOracle: FailureOracle {
+    public let runner: LockstepRunner
+    /// Called on every fresh engine before a candidate runs (the campaign's, e.g. a test's mutation).
+    public var prepareKernel: (@Sendable (Kernel) -> Void)?
+
+    public init(runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
+        self.runner = runner
+        self.prepareKernel = prepareKernel
+    }
+
+    public func failure(of program: Program) -> ShrinkFailure? {
+        guard let kernel = try? LockstepRunner.makeKernel(for: program) else { return nil }
+        prepareKernel?(kernel)
+        guard let report = try? runner.run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel) else { return nil }
+        switch report.verdict {
+        case .pass: return nil
+        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _):
+            return ShrinkFailure(signature: report.verdict.signature, step: step)
+        }
+    }
+}
