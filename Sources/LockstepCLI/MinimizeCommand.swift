@@ -11,11 +11,15 @@ struct MinimizeCommand: ParsableCommand {
         discussion: """
             Drops the calls after the failing one and those it does not depend on, then removes chunks of \
             calls, fault lines, and simplifies numbers, keeping only candidates that fail with the same \
-            signature; finally checks that the result is 1-minimal.
+            signature; finally checks that the result is 1-minimal (no single removal or simplification \
+            still fails the same way).
+
+            With -o, the best program so far is written (atomically) each time it improves, so an \
+            interrupted or time-bounded shrink loses nothing: minimize the output again to resume.
 
             Examples:
-              lockstep minimize corpora/findings/divergence-….txt -o repro.txt
-              lockstep minimize crash.txt --max-runs 5000
+              lockstep minimize corpora/findings/<entry>.gz -o repro.txt
+              lockstep minimize crash.txt --max-runs 5000 --max-seconds 30 -o repro.txt
 
             Exit status: 0 shrunk (or already minimal), 1 the program does not fail, 2 bad input.
             """
@@ -24,9 +28,19 @@ struct MinimizeCommand: ParsableCommand {
     @ArgumentParser.Argument(help: "A failing program (text or gzip).") var file: String
     @Option(name: .shortAndLong, help: "Write the shrunk program here (default: print it).") var output: String?
     @Option(help: "Stop after this many candidate runs.") var maxRuns = 2000
+    @Option(help: "Stop after this many seconds (the best program so far is the result).") var maxSeconds: Double?
+    @Flag(name: .shortAndLong, help: "No progress lines.") var quiet = false
+    @OptionGroup var seededBug: SeededBugOption
 
     func validate() throws {
         guard maxRuns > 0 else { throw ValidationError("--max-runs must be positive, e.g. --max-runs 2000") }
+        if let maxSeconds, maxSeconds <= 0 { throw ValidationError("--max-seconds must be positive, e.g. --max-seconds 30") }
+    }
+
+    /// The entry text: the program with the signature and shrink statistics in its header.
+    private func text(_ program: Program, signature: String, stats: String) -> String {
+        let lines = ProgramText.encode(program).split(separator: "\n", omittingEmptySubsequences: false)
+        return lines[0] + "\n# signature: \(signature)\n# \(stats)\n" + lines.dropFirst().joined(separator: "\n")
     }
 
     func run() throws {
@@ -35,17 +49,33 @@ struct MinimizeCommand: ParsableCommand {
             print(error.description)
             throw ExitCode(ExitStatus.badInput)
         }
-        guard let result = Shrinker(maxRuns: maxRuns).shrink(program) else {
+        var shrinker = Shrinker(maxRuns: maxRuns, runner: LockstepRunner(), prepareKernel: seededBug.prepareKernel)
+        shrinker.maxSeconds = maxSeconds
+        let clock = ContinuousClock(), start = clock.now
+        var lastLine = start
+        let original = program, output = self.output, quiet = self.quiet
+        shrinker.onImprovement = { best, signature, runs in
+            if let output {
+                let stats = "shrinking (in progress) from \(original.calls.count) calls: \(best.calls.count) calls, \(best.faults.count) faults after \(runs) runs"
+                try? Data(text(best, signature: signature, stats: stats).utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            }
+            if !quiet, lastLine.duration(to: clock.now) >= .seconds(1) {
+                lastLine = clock.now
+                FileHandle.standardError.write(Data("  \(runs) runs: \(best.calls.count) calls, \(best.faults.count) faults\n".utf8))
+            }
+        }
+        guard let result = shrinker.shrink(program) else {
             print("\(file): the program passes; nothing to shrink")
             throw ExitCode(ExitStatus.failingVerdict)
         }
-        let text = ProgramText.encode(result.program)
-        let header = "# signature: \(result.signature)\n# shrunk from \(program.calls.count) calls and \(program.faults.count) faults in \(result.runs) runs; 1-minimal: \(result.oneMinimal ? "yes" : "no")\n"
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let full = lines[0] + "\n" + header + lines.dropFirst().joined(separator: "\n")
+        let seconds = Double(start.duration(to: clock.now).components.attoseconds) / 1e18 + Double(start.duration(to: clock.now).components.seconds)
+        let minimality = result.budgetExhausted ? "not checked (the budget ran out; minimize the output again to go on)" : result.oneMinimal ? "yes" : "no"
+        let stats = "shrunk from \(program.calls.count) calls and \(program.faults.count) faults in \(result.runs) runs; 1-minimal: \(minimality)"
+        let full = text(result.program, signature: result.signature, stats: stats)
         if let output {
             try Data(full.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-            print("\(file): \(program.calls.count) → \(result.program.calls.count) calls, \(program.faults.count) → \(result.program.faults.count) faults, \(result.runs) runs, 1-minimal: \(result.oneMinimal ? "yes" : "no") → \(output)")
+            print("\(file): \(program.calls.count) → \(result.program.calls.count) calls, \(program.faults.count) → \(result.program.faults.count) faults, "
+                  + "\(result.runs) runs in \(String(format: "%.2f", seconds)) s, 1-minimal: \(minimality) → \(output)")
         } else {
             print(full, terminator: "")
         }

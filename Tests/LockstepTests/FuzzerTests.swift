@@ -157,4 +157,45 @@ import Testing
         #expect(result.program.calls.map(\.routine) == [.allocateUserBuffer, .ioAllocateMdl, .mmGetMdlByteOffset])
         #expect(result.oneMinimal)
     }
+
+    static let offsetRead = """
+        # lockstep 1
+        machine x64 ram=32M mode=checked
+        b0 = AllocateUserBuffer(size=0x3000, protect=ReadWrite)
+        x1 = MmIsAddressValid(b0)
+        m2 = IoAllocateMdl(va=b0+0x10, length=0x2000, secondary=false, quota=false, irp=none)
+        x3 = MmGetMdlByteCount(m2)
+        x4 = MmGetMdlByteOffset(m2)
+        IoFreeMdl(m2)
+        """
+
+    /// The machine shrinks too: x86 instead of x64, each setting back to its default, when the failure
+    /// does not need them (a ByteOffset slip shows on any machine).
+    @Test func shrinkingSimplifiesTheMachine() throws {
+        let shrinker = Shrinker(maxRuns: 500, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        let result = try #require(shrinker.shrink(try ProgramText.parse(Self.offsetRead)))
+        #expect(result.program.machine.description == "machine x86")
+        #expect(result.program.calls.count == 3)
+        #expect(result.oneMinimal && !result.budgetExhausted)
+    }
+
+    /// A run budget stops the shrink early with the best program so far, reported as improvements went
+    /// by (each smaller than the last and still failing the same way), and not called 1-minimal.
+    @Test func aBudgetStopsWithTheBestSoFarAndEveryImprovementIsReported() throws {
+        var shrinker = Shrinker(maxRuns: 4, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        let program = try ProgramText.parse(Self.offsetRead)
+        final class Seen: @unchecked Sendable { var programs: [Program] = [] }
+        let seen = Seen()
+        shrinker.onImprovement = { best, signature, _ in
+            #expect(signature.hasPrefix("divergence"))
+            seen.programs.append(best)
+        }
+        let result = try #require(shrinker.shrink(program))
+        #expect(result.budgetExhausted && !result.oneMinimal)
+        #expect(!seen.programs.isEmpty && seen.programs.last == result.program)
+        #expect(result.program.calls.count < program.calls.count)
+        // Resuming from the saved best finishes the job.
+        let resumed = try #require(Shrinker(maxRuns: 500, prepareKernel: { $0.mutations = .byteOffsetOffByOne }).shrink(result.program))
+        #expect(resumed.oneMinimal && resumed.signature == result.signature)
+    }
 }

@@ -14,9 +14,9 @@ public struct Shrinker {
     public var maxSeconds: Double?
     /// Runs candidates (in process by default).
     public var oracle: any FailureOracle
-    /// Called each time a smaller failing program is found, with the runs spent so far: save it here so
-    /// an interrupted shrink loses nothing (shrinking the saved program again resumes from it).
-    public var onImprovement: ((Program, Int) -> Void)?
+    /// Called each time a smaller failing program is found, with its signature and the runs spent so far:
+    /// save it here so an interrupted shrink loses nothing (shrinking the saved program again resumes).
+    public var onImprovement: ((Program, String, Int) -> Void)?
 
     public init(maxRuns: Int = 2000, runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
         self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(runner: runner, prepareKernel: prepareKernel))
@@ -50,7 +50,7 @@ public struct Shrinker {
             guard session.hasBudget, candidate != best, (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
             guard session.failure(candidate)?.signature == signature else { return false }
             best = candidate
-            onImprovement?(best, session.runs)
+            onImprovement?(best, signature, session.runs)
             return true
         }
         // 1. Only the calls up to the failing one, and only those it depends on (its handle closure).
