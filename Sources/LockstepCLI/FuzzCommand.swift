@@ -17,8 +17,10 @@ struct FuzzCommand: ParsableCommand {
               swift run -c release lockstep fuzz
               lockstep fuzz --seed 7 --runs 2000 --machine x64
               lockstep fuzz --seconds 300 --check-determinism
+              lockstep fuzz --corpus corpora/fuzz --jobs 2
 
-            Exit status: 0 no finding, 1 findings, 2 usage error.
+            Exit status: 0 no finding, 1 findings, 2 usage error or a bad --corpus entry (reported and \
+            skipped; the campaign still runs).
             """
     )
 
@@ -27,6 +29,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Stop after this many programs instead of a time budget.") var runs: Int?
     @Option(help: "Architecture (x86, x64, alpha) or a whole machine line in quotes.") var machine = "x86"
     @Option(help: "Directory for findings.") var findings = "corpora/findings"
+    @Option(help: "A corpus directory: its entries seed the campaign's feature corpus, and the passing programs that reach new features are added to it.")
+    var corpus: String?
     @Option(help: "Percent of programs that end in a deliberate misuse.") var misuse = 30
     @Option(name: .customLong("check-every"), help: "Check invariants every N steps.") var checkEvery = 1
     @Option(help: "Worker threads.") var jobs = 1
@@ -100,7 +104,9 @@ struct FuzzCommand: ParsableCommand {
 
     func run() throws {
         if let systematic { return try runSystematic(systematic) }
-        let traps = Campaign(try campaignOptions()).recoverTraps()
+        var recovery = CampaignOptions()
+        recovery.findingsDirectory = findings
+        let traps = Campaign(recovery).recoverTraps()
         for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
         if !quiet && sessionResult == nil {
             print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineLine())"
@@ -112,6 +118,10 @@ struct FuzzCommand: ParsableCommand {
         FuzzSummary(result: result, checkDeterminism: checkDeterminism).print()
         if let json { try FuzzSummary(result: result, checkDeterminism: checkDeterminism).writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineLine())") }
         if !result.findings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
+        // Bad corpus entries were reported and skipped; the campaign ran, but the input was not clean.
+        if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }), FileManager.default.fileExists(atPath: corpus) {
+            throw ExitCode(ExitStatus.badInput)
+        }
     }
 
     private func campaignOptions() throws -> CampaignOptions {
@@ -127,6 +137,10 @@ struct FuzzCommand: ParsableCommand {
         let (shardIndex, shardCount) = try shardParts()
         options.shard = (shardIndex, shardCount)
         options.prepareKernel = seededBug.prepareKernel
+        if let corpus {
+            options.seedPrograms = loadCorpus(corpus, architecture: options.generation.machine.architecture)
+            options.corpusDirectory = corpus
+        }
         options.startIndices = try resumePositions()
         // A supervised session's snapshots are what survives it if it dies: take them often.
         if sessionResult != nil { options.progressInterval = .milliseconds(200) }
@@ -165,6 +179,7 @@ struct FuzzCommand: ParsableCommand {
         var base = ["fuzz", "--seed", "\(seed)", "--machine", machine, "--findings", findings, "--misuse", "\(misuse)",
                     "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", shard] + seededBug.arguments
         if let runs { base += ["--runs", "\(runs)"] }
+        if let corpus { base += ["--corpus", corpus] }
         if checkDeterminism { base.append("--check-determinism") }
         if quiet { base.append("--quiet") }
         let (_, shardCount) = try shardParts()
@@ -185,6 +200,25 @@ struct FuzzCommand: ParsableCommand {
             print("lockstep fuzz: cannot start a campaign process (\(error)); --in-process runs without one")
             throw ExitCode(ExitStatus.badInput)
         }
+    }
+
+    /// The entries of `directory` for this architecture; a bad entry is one line and is skipped.
+    private func loadCorpus(_ directory: String, architecture: String) -> [Program] {
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        var programs: [Program] = []
+        var otherMachines = 0
+        for path in Corpus.files(directory) {
+            do {
+                let entry = try Corpus.read(path)
+                if entry.program.machine.architecture == architecture { programs.append(entry.program) } else { otherMachines += 1 }
+            } catch {
+                FileHandle.standardError.write(Data("\(error.description) (skipped)\n".utf8))
+            }
+        }
+        if !quiet && sessionResult == nil {
+            print("corpus \(directory): \(programs.count) entries" + (otherMachines > 0 ? ", \(otherMachines) for other architectures skipped" : ""))
+        }
+        return programs
     }
 
     private func resumePositions() throws -> [Int]? {

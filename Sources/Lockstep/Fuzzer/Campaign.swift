@@ -29,6 +29,11 @@ public struct CampaignOptions: Sendable {
     /// Where each worker starts (its first run number), for a campaign resumed after a worker died; nil:
     /// worker `w` starts at its first run of the shard.
     public var startIndices: [Int]?
+    /// Programs every worker's feature corpus starts from (`--corpus DIR`); run once each before the
+    /// campaign's own programs, not counted as runs.
+    public var seedPrograms: [Program] = []
+    /// Where the passing programs that reached new features are written at the end (nil: nowhere).
+    public var corpusDirectory: String?
     /// How often `progress` is called while the campaign runs.
     public var progressInterval: Duration = .seconds(1)
 
@@ -76,21 +81,29 @@ final class SharedProgress: @unchecked Sendable {
 /// Each worker's result, stored from its own thread.
 final class WorkerResults: @unchecked Sendable {
     private let lock = NSLock()
-    private var results: [(stats: CampaignStats, findings: [Finding])?]
+    private var results: [WorkerOutput?]
 
     init(count: Int) { results = Array(repeating: nil, count: count) }
 
-    func store(_ worker: Int, _ result: (stats: CampaignStats, findings: [Finding])) {
+    func store(_ worker: Int, _ result: WorkerOutput) {
         lock.lock()
         results[worker] = result
         lock.unlock()
     }
 
-    var all: [(stats: CampaignStats, findings: [Finding])] {
+    var all: [WorkerOutput] {
         lock.lock()
         defer { lock.unlock() }
         return results.compactMap { $0 }
     }
+}
+
+/// What one worker brings back.
+struct WorkerOutput {
+    var stats: CampaignStats
+    var findings: [Finding]
+    /// Passing programs that reached a feature no earlier program of this worker had.
+    var kept: [Program]
 }
 
 /// Counters a campaign reports as it goes and at the end.
@@ -161,12 +174,17 @@ public struct Campaign: Sendable {
             }
             findings[index].path = save(findings[index])
         }
+        if let directory = options.corpusDirectory {
+            for program in results.all.flatMap(\.kept) {
+                _ = try? Corpus.write(program, signature: "pass", header: ["kept by lockstep fuzz --seed \(options.seed): it reached new features"], to: directory)
+            }
+        }
         progress(stats, true)
         return (stats, findings)
     }
 
     private func work(worker: Int, jobs: Int, start: ContinuousClock.Instant, clock: ContinuousClock, shared: SharedProgress,
-                      progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> (stats: CampaignStats, findings: [Finding]) {
+                      progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> WorkerOutput {
         let generator = ProgramGenerator(options.generation)
         let runner = LockstepRunner(checkEvery: options.checkEvery, recordFaultSites: true)
         let mutator = ProgramMutator(pageSize: options.generation.machine.architecture == "alpha" ? 0x2000 : 0x1000)
@@ -174,6 +192,14 @@ public struct Campaign: Sendable {
         var findings: [String: Finding] = [:]
         var features = Set<String>()
         var corpus: [Program] = []
+        var kept: [Program] = []
+        // The seed corpus: its features count as reached, its programs are there to mutate.
+        for program in options.seedPrograms {
+            let report = runOnce(program, runner)
+            for step in report.steps { features.insert("\(step.call.routine.name)/\(Verdict.outcomeClass(step.outcome))") }
+            for site in report.faultSites { features.insert(Self.siteFeature(site)) }
+            corpus.append(program)
+        }
         let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
         var lastReport = start
         let step = options.shard.count * jobs
@@ -194,7 +220,10 @@ public struct Campaign: Sendable {
                 let before = features.count
                 for step in report.steps { features.insert("\(step.call.routine.name)/\(Verdict.outcomeClass(step.outcome))") }
                 for site in report.faultSites { features.insert(Self.siteFeature(site)) }
-                if features.count > before && corpus.count < 4096 { corpus.append(program) }
+                if features.count > before && corpus.count < 4096 {
+                    corpus.append(program)
+                    if report.verdict.isPass { kept.append(program) }
+                }
                 stats.features = features.count
                 stats.corpus = corpus.count
             }
@@ -228,7 +257,7 @@ public struct Campaign: Sendable {
                 progress(snapshot, false)
             }
         }
-        return (stats, findings.keys.sorted().map { findings[$0]! })
+        return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
     }
 
     /// `kind@routine#nth[!]` with nth capped at 8: fault-site coverage.
