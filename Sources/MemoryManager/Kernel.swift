@@ -14,7 +14,9 @@ public final class Kernel {
 
     let physical: PhysicalMemory
     let pagefile = Pagefile()
-    var systemPageTable: [UInt64: PageTableEntry] = [:]
+    var systemPageTable: [UInt64: PageTableEntry] = [:] { didSet { systemPageTableWrites &+= 1 } }
+    /// Writes to the system page table so far.
+    private(set) var systemPageTableWrites: UInt64 = 0
     var processes: [UInt32: Process] = [:]
     var processByEprocess: [VirtualAddress: UInt32] = [:]
     /// The process whose user space is current (KeGetCurrentProcess / attached process).

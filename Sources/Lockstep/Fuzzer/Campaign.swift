@@ -190,14 +190,12 @@ public struct Campaign: Sendable {
         let mutator = ProgramMutator(pageSize: options.generation.machine.architecture == "alpha" ? 0x2000 : 0x1000)
         var stats = CampaignStats()
         var findings: [String: Finding] = [:]
-        var features = Set<String>()
+        var features = FeatureSet()
         var corpus: [Program] = []
         var kept: [Program] = []
         // The seed corpus: its features count as reached, its programs are there to mutate.
         for program in options.seedPrograms {
-            let report = runOnce(program, runner)
-            for step in report.steps { features.insert("\(step.call.routine.name)/\(Verdict.outcomeClass(step.outcome))") }
-            for site in report.faultSites { features.insert(Self.siteFeature(site)) }
+            features.insert(runOnce(program, runner))
             corpus.append(program)
         }
         let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
@@ -217,10 +215,7 @@ public struct Campaign: Sendable {
             inFlight?.begin(index: index, ProgramText.encode(program))
             let report = runOnce(program, runner)
             if options.guided {
-                let before = features.count
-                for step in report.steps { features.insert("\(step.call.routine.name)/\(Verdict.outcomeClass(step.outcome))") }
-                for site in report.faultSites { features.insert(Self.siteFeature(site)) }
-                if features.count > before && corpus.count < 4096 {
+                if features.insert(report) > 0 && corpus.count < 4096 {
                     corpus.append(program)
                     if report.verdict.isPass { kept.append(program) }
                 }
@@ -258,12 +253,6 @@ public struct Campaign: Sendable {
             }
         }
         return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
-    }
-
-    /// `kind@routine#nth[!]` with nth capped at 8: fault-site coverage.
-    static func siteFeature(_ site: String) -> String {
-        guard let hash = site.firstIndex(of: "#"), let ordinal = Int(site[site.index(after: hash)...].filter(\.isNumber)) else { return site }
-        return "\(site[..<hash])#\(min(ordinal, 8))\(site.hasSuffix("!") ? "!" : "")"
     }
 
     private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {

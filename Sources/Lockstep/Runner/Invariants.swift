@@ -65,6 +65,11 @@ final class InvariantChecker {
     private var leakedFrameLocks: [PageFrameNumber: Int] = [:]
     private var leakedProcessPages: [VirtualAddress: Int64] = [:]
     private var shadow: [ShadowPage: WrittenBytes] = [:]
+    /// What each shadow page's memory looked like when it last matched (its PTE state and content
+    /// stamp): a page whose memory cannot have changed since is not read again.
+    private var verified: [ShadowPage: (state: PageTableEntry.State?, stamp: UInt64)] = [:]
+    /// The page tables and PFN database last found free of PTEs that map free frames.
+    private var noDanglingAt: UInt64?
 
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
@@ -73,6 +78,7 @@ final class InvariantChecker {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
             shadow[key, default: WrittenBytes(pageSize: Int(c.pageSize))].record(byte, at: Int(c.byteOffset(address)))
+            verified[key] = nil
         }
     }
 
@@ -83,7 +89,10 @@ final class InvariantChecker {
         var address = c.pageAlign(va)
         let end = va &+ bytes
         while address < end {
-            if let key = shadowKey(kernel, address) { shadow[key] = nil }
+            if let key = shadowKey(kernel, address) {
+                shadow[key] = nil
+                verified[key] = nil
+            }
             address &+= c.pageSize
         }
     }
@@ -171,23 +180,41 @@ final class InvariantChecker {
             let page = shadow[key]!
             guard page.high >= page.low else { continue }
             let count = page.high - page.low + 1
+            let memory: (state: PageTableEntry.State?, stamp: UInt64)
+            switch key {
+            case .user(let process, let vpn):
+                let state = inspect.pte(vpn << c.pageShift, processId: process)?.state
+                memory = (state, state.map(inspect.contentStamp) ?? 0)
+            case .device(let pfn): memory = (nil, inspect.contentStamp(frame: pfn))
+            }
+            if let last = verified[key], last.state == memory.state, last.stamp == memory.stamp { continue }
             let current: [UInt8]?
             switch key {
             case .user(let process, let vpn): current = inspect.peek((vpn << c.pageShift) + UInt64(page.low), count: count, processId: process)
             case .device(let pfn): current = inspect.physicalBytes((pfn << c.pageShift) + UInt64(page.low), count: count)
             }
-            guard let current else { shadow[key] = nil; continue }
+            guard let current else {
+                shadow[key] = nil
+                verified[key] = nil
+                continue
+            }
             for index in 0..<count where page.written[page.low + index] && current[index] != page.bytes[page.low + index] {
                 let offset = UInt64(page.low + index)
                 return InvariantViolation(invariant: .dataIntegrity,
                                           detail: "\(key) offset \(hex(offset)) reads \(hex(UInt64(current[index]))), \(hex(UInt64(page.bytes[page.low + index]))) was written")
             }
+            verified[key] = memory
         }
 
         // 6. No dangling frames.
-        if let dangling = inspect.firstPteMappingAFreeFrame {
-            let owner = dangling.processId.map { "process \($0) " } ?? ""
-            return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(owner)\(hex(dangling.va)) maps free frame \(hex(dangling.pfn))")
+        // The PTE scan is skipped when no page table and no frame changed since it last came out clean.
+        let generation = inspect.mappingGeneration
+        if noDanglingAt != generation {
+            if let dangling = inspect.firstPteMappingAFreeFrame {
+                let owner = dangling.processId.map { "process \($0) " } ?? ""
+                return InvariantViolation(invariant: .noDanglingFrames, detail: "valid PTE for \(owner)\(hex(dangling.va)) maps free frame \(hex(dangling.pfn))")
+            }
+            noDanglingAt = generation
         }
         for (location, mdl) in locked.sorted(by: { $0.key < $1.key }) {
             for pfn in mdl.pfns where inspect.frame(pfn)?.use == .free {

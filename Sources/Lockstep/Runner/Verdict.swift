@@ -84,23 +84,32 @@ public struct Step: Sendable {
 /// A whole run: every step executed and the verdict.
 public struct RunReport: Sendable {
     public let steps: [Step]
-    /// Resource decisions the run passed, as `kind@routine#nth` (`!` marks one the plan failed);
-    /// recorded when the runner's `recordFaultSites` is on.
-    public var faultSites: [String] = []
+    /// Resource decisions the run passed; recorded when the runner's `recordFaultSites` is on.
+    public var faultSites: [FaultSiteVisit] = []
     public let verdict: Verdict
 
-    public init(steps: [Step], faultSites: [String] = [], verdict: Verdict) {
+    public init(steps: [Step], faultSites: [FaultSiteVisit] = [], verdict: Verdict) {
         self.steps = steps
         self.faultSites = faultSites
         self.verdict = verdict
     }
 }
 
+/// One resource decision a run passed: printed `kind@routine#nth` (`!` marks one the plan failed).
+public struct FaultSiteVisit: Sendable, Hashable, CustomStringConvertible {
+    public let kind: ResourceKind
+    public let routine: String
+    public let ordinal: UInt64
+    public let failed: Bool
+
+    public var description: String { "\(kind.rawValue)@\(routine)#\(ordinal)\(failed ? "!" : "")" }
+}
+
 /// Collects fault sites while a program runs.
 final class FaultSiteLog: @unchecked Sendable {
-    private(set) var entries: [String] = []
+    private(set) var entries: [FaultSiteVisit] = []
 
     func record(_ site: FaultSite, failed: Bool) {
-        entries.append("\(site.kind.rawValue)@\(site.routine)#\(site.ordinal)\(failed ? "!" : "")")
+        entries.append(FaultSiteVisit(kind: site.kind, routine: site.routine, ordinal: site.ordinal, failed: failed))
     }
 }

@@ -42,6 +42,31 @@ public struct KernelInspector {
         return kernel.processes[processId ?? kernel.currentProcessId]?.pageTable[c.pageNumber(va)]
     }
 
+    /// A value that changes whenever the bytes a PTE in state `state` reads may have changed: the frame's
+    /// content stamp when resident, the pagefile's store count when paged out. Lets an observer skip
+    /// re-reading memory that cannot have changed since it last looked.
+    public func contentStamp(_ state: PageTableEntry.State) -> UInt64 {
+        switch state {
+        case .valid(let pfn): return kernel.physical.contentStamp(pfn)
+        case .pagedOut: return kernel.pagefile.stores
+        case .demandZero: return 0
+        }
+    }
+
+    /// The content stamp of a physical frame (RAM or device memory); see `contentStamp(_:)`.
+    public func contentStamp(frame pfn: PageFrameNumber) -> UInt64 { kernel.physical.contentStamp(pfn) }
+
+    /// A value that changes whenever any page table or the PFN database may have changed (a PTE written,
+    /// a process created or ended, a frame allocated, freed, locked or unlocked): an observer that saw
+    /// the same value before may reuse what it derived from them then.
+    public var mappingGeneration: UInt64 {
+        var generation = kernel.systemPageTableWrites &+ kernel.physical.recordChanges &* 0x9E37_79B9
+        for (id, process) in kernel.processes {
+            generation &+= (process.pageTableWrites &+ UInt64(id) &+ (process.terminated ? 1 << 40 : 0)) &* 0x1000_0000_01B3
+        }
+        return generation
+    }
+
     /// Valid system PTEs in address order (va, entry).
     public var systemPtes: [(va: VirtualAddress, entry: PageTableEntry)] {
         kernel.systemPageTable.keys.sorted().map { ($0 << kernel.constants.pageShift, kernel.systemPageTable[$0]!) }
@@ -190,7 +215,19 @@ extension Kernel {
     }
 
     func peekInteger(_ va: VirtualAddress, width: Int, processId: UInt32? = nil) -> UInt64? {
-        peekBytes(va, count: width, processId: processId).map { $0.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        let c = constants
+        // Within one resident page (the usual case): one translation, no buffer.
+        if Int(c.byteOffset(va)) + width <= Int(c.pageSize) {
+            let table = c.isUserAddress(va) ? processes[processId ?? currentProcessId]?.pageTable : systemPageTable
+            if case .valid(let pfn)? = table?[c.pageNumber(va)]?.state {
+                return physical.readInteger(pfn, offset: Int(c.byteOffset(va)), width: width)
+            }
+        }
+        return peekBytes(va, count: width, processId: processId).map { bytes in
+            var value: UInt64 = 0
+            for byte in bytes.reversed() { value = value << 8 | UInt64(byte) }
+            return value
+        }
     }
 
     /// The MDL header at `mdl`, read without faulting.
@@ -199,7 +236,9 @@ extension Kernel {
         let l = c.mdlLayout
         guard let bytes = peekBytes(mdl, count: Int(c.mdlHeaderSize), processId: processId) else { throw KernelError.raised(.accessViolation) }
         func field(_ offset: UInt64, _ width: UInt64) -> UInt64 {
-            (0..<Int(width)).reversed().reduce(0) { $0 << 8 | UInt64(bytes[Int(offset) + $1]) }
+            var value: UInt64 = 0
+            for index in stride(from: Int(offset) + Int(width) - 1, through: Int(offset), by: -1) { value = value << 8 | UInt64(bytes[index]) }
+            return value
         }
         return MdlHeader(next: field(l.next, l.pointerBytes), size: Int16(truncatingIfNeeded: field(l.size, 2)),
                          flags: MdlFlags(rawValue: UInt16(field(l.mdlFlags, 2))), process: field(l.process, l.pointerBytes),

@@ -33,8 +33,11 @@ final class Pagefile {
     private var nextSlot = 0
 
     var slotsInUse: Int { slots.count }
+    /// Pages stored so far: a slot's contents can change only when this does.
+    private(set) var stores: UInt64 = 0
 
     func store(_ bytes: [UInt8]?) -> Int {
+        stores &+= 1
         let slot = freeSlots.popLast() ?? { nextSlot += 1; return nextSlot - 1 }()
         slots[slot] = .some(bytes)
         return slot
@@ -68,7 +71,9 @@ final class Process {
     let id: UInt32
     /// The EPROCESS address (a nonpaged pool block) that MDLs store in their Process field.
     let eprocess: VirtualAddress
-    var pageTable: [UInt64: PageTableEntry] = [:]
+    var pageTable: [UInt64: PageTableEntry] = [:] { didSet { pageTableWrites &+= 1 } }
+    /// Writes to this page table so far.
+    private(set) var pageTableWrites: UInt64 = 0
     /// Sorted by start.
     var vads: [VirtualAddressDescriptor] = []
     /// `NumberOfLockedPages`.

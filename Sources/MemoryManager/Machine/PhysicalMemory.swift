@@ -31,9 +31,16 @@ final class PhysicalMemory {
     let pageShift: UInt64
     /// Number of PFNs covered by RAM (including the legacy hole, which is not in the database).
     let ramFrameCount: UInt64
-    private(set) var frames: [FrameRecord]
+    private(set) var frames: [FrameRecord] { didSet { recordChanges &+= 1 } }
+    /// Changes to the PFN database so far (any frame's use or lock count).
+    private(set) var recordChanges: UInt64 = 0
     private var contents: [[UInt8]?]
     private var deviceContents: [UInt64: [UInt8]] = [:]
+    /// Content changes so far; each frame keeps the count at its last change (its content stamp), so
+    /// an observer can tell in O(1) that a frame's bytes are unchanged since it last looked.
+    private var contentChanges: UInt64 = 0
+    private var contentStamps: [UInt64]
+    private var deviceContentStamps: [UInt64: UInt64] = [:]
     /// Free frames as a stack whose top is the lowest PFN: allocation order is deterministic.
     private var freeList: [PageFrameNumber]
     private let holeFirst: UInt64, holeEnd: UInt64
@@ -49,6 +56,7 @@ final class PhysicalMemory {
         holeEnd = 0x10_0000 >> constants.pageShift
         frames = Array(repeating: FrameRecord(use: .free, lockCount: 0), count: Int(ramFrameCount))
         contents = Array(repeating: nil, count: Int(ramFrameCount))
+        contentStamps = Array(repeating: 0, count: Int(ramFrameCount))
         deviceFrames = devices.map { ($0.physicalAddress >> constants.pageShift,
                                       ($0.physicalAddress &+ $0.length &+ constants.pageSize &- 1) >> constants.pageShift) }
         freeList = []
@@ -78,7 +86,19 @@ final class PhysicalMemory {
         guard let pfn = freeList.popLast() else { return nil }
         frames[Int(pfn)] = FrameRecord(use: use, lockCount: 0)
         contents[Int(pfn)] = nil
+        stamp(pfn)
         return pfn
+    }
+
+    /// Records that `pfn`'s bytes changed.
+    @inline(__always) private func stamp(_ pfn: PageFrameNumber) {
+        contentChanges &+= 1
+        if isInDatabase(pfn) { contentStamps[Int(pfn)] = contentChanges } else { deviceContentStamps[pfn] = contentChanges }
+    }
+
+    /// A value that changes whenever `pfn`'s bytes may have changed (RAM or device memory).
+    func contentStamp(_ pfn: PageFrameNumber) -> UInt64 {
+        isInDatabase(pfn) ? contentStamps[Int(pfn)] : deviceContentStamps[pfn] ?? 0
     }
 
     /// Returns a frame to the free list (or marks it pending if it is still locked).
@@ -160,6 +180,7 @@ final class PhysicalMemory {
     }
 
     func write(_ pfn: PageFrameNumber, offset: Int, from buffer: [UInt8], at start: Int, count: Int) {
+        stamp(pfn)
         if isInDatabase(pfn) {
             if contents[Int(pfn)] == nil { contents[Int(pfn)] = [UInt8](repeating: 0, count: pageSize) }
             contents[Int(pfn)]!.withUnsafeMutableBufferPointer { page in
@@ -181,11 +202,13 @@ final class PhysicalMemory {
     /// Restores a frame's contents (a page-in).
     func restore(_ pfn: PageFrameNumber, _ bytes: [UInt8]?) {
         guard isInDatabase(pfn) else { return }
+        stamp(pfn)
         contents[Int(pfn)] = bytes
     }
 
     func zero(_ pfn: PageFrameNumber) {
         guard isInDatabase(pfn) else { return }
+        stamp(pfn)
         contents[Int(pfn)] = nil
     }
 }
@@ -208,6 +231,7 @@ extension PhysicalMemory {
     /// Writes a little-endian integer of `width` bytes that lies within one frame.
     func writeInteger(_ pfn: PageFrameNumber, offset: Int, width: Int, _ value: UInt64) {
         if isInDatabase(pfn) {
+            stamp(pfn)
             if contents[Int(pfn)] == nil { contents[Int(pfn)] = [UInt8](repeating: 0, count: pageSize) }
             contents[Int(pfn)]!.withUnsafeMutableBufferPointer { page in
                 for i in 0..<width { page[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
