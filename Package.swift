@@ -11,6 +11,9 @@ let package = Package(
     products: [
         .library(name: "MemoryManager", targets: ["MemoryManager"]),
         .library(name: "LockstepPrograms", targets: ["LockstepPrograms"]),
+        .library(name: "ReferenceModel", targets: ["ReferenceModel"]),
+        .library(name: "Lockstep", targets: ["Lockstep"]),
+        .executable(name: "lockstep", targets: ["lockstep"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

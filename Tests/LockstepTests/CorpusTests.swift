@@ -53,17 +53,36 @@ import Testing
         #expect(errors.count == 1 && errors[0].hasPrefix(bad) && errors[0].contains("corrupt gzip"))
     }
 
-    /// The checked-in regression corpus keeps every recorded verdict (what CI's replay step checks).
-    @Test func regressionCorpusReplaysAsRecorded() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("corpora/regressions").path
-        let files = Corpus.files(directory)
-        #expect(files.count >= 18)
-        for file in files {
-            let entry = try Corpus.read(file)
-            let verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program)).verdict
-            #expect(verdict.signature == entry.recordedSignature, "\(file)")
-        }
+    static let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("corpora/regressions").path
+
+    /// The checked-in regression corpus keeps every recorded verdict (what CI's replay step checks),
+    /// one test case per entry so that a failure names it.
+    @Test(arguments: Corpus.entries(CorpusTests.regressions))
+    func regressionEntryReplaysAsRecorded(_ entry: Corpus.Entry) throws {
+        try entry.replay()
+    }
+
+    @Test func theRegressionCorpusIsAllThere() {
+        #expect(Corpus.entries(Self.regressions).count >= 18)
+    }
+
+    /// A verdict that changed is a failure that shows the entry, both verdicts and the command.
+    @Test func aChangedVerdictFailsWithTheProgramAndTheCommand() throws {
+        let entry = try #require(Corpus.entries(Self.regressions).first)
+        let changed = Corpus.Entry(path: entry.path, program: entry.program, recordedSignature: "divergence:MmProbeAndLockPages")
+        let failure = try #require(throws: LockstepFailure.self) { try changed.replay() }
+        #expect(failure.description.contains("recorded divergence:MmProbeAndLockPages, now pass"))
+        #expect(failure.description.contains("lockstep run \(entry.path)"))
+        #expect(failure.description.contains(ProgramText.encode(entry.program)))
+    }
+
+    /// The test-framework helper: a bounded campaign that the correct engine passes, and that rejects
+    /// a machine it cannot parse with what to type instead.
+    @Test func checkPassesOnTheEngineAndExplainsABadMachine() throws {
+        try check(runs: 150, seed: 7)
+        let failure = try #require(throws: LockstepFailure.self) { try check(runs: 1, machine: "vax") }
+        #expect(failure.description.contains("use x86, x64, alpha"))
     }
 }
 

@@ -14,16 +14,20 @@ public enum Corpus {
 
     /// One entry as read back.
     public struct Entry: Sendable {
-        public init(path: String, program: Program, recordedSignature: String?) {
+        public init(path: String, program: Program, recordedSignature: String?, problem: String? = nil) {
             self.path = path
             self.program = program
             self.recordedSignature = recordedSignature
+            self.problem = problem
         }
 
         public let path: String
         public let program: Program
         /// The recorded verdict signature (`pass` or a failure signature); nil if the header has none.
         public let recordedSignature: String?
+        /// Why the entry could not be read (set only by `Corpus.entries`, which keeps bad entries so
+        /// that a parameterized test fails on them by name).
+        public let problem: String?
     }
 
     /// FNV-1a 64 of the canonical program text, as 16 hex digits: the entry's name.

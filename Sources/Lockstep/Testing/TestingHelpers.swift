@@ -1,0 +1,64 @@
+import Foundation
+import LockstepPrograms
+
+/// A failed check from a test: the minimized program, what went wrong, and the command that
+/// reproduces it. Thrown by `check(runs:seed:machine:)` and `Corpus.Entry.replay()`, so a Swift Testing
+/// (or XCTest) failure shows all of it.
+public struct LockstepFailure: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Runs a bounded campaign from a test: `@Test func engineHolds() throws { try Lockstep.check(runs: 2_000, seed: 7) }`.
+/// Throws a `LockstepFailure` naming each failure signature with its shrunk program and the command
+/// that reproduces the campaign. Deterministic: same runs, seed and machine, same verdict.
+public func check(runs: Int, seed: UInt64 = 1, machine: String = "x86", misusePercent: Int = 30) throws {
+    var options = CampaignOptions()
+    options.runs = runs
+    options.seed = seed
+    let line = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
+    guard let parsed = try? ProgramText.parse("# lockstep 1\n\(line)\n"), (try? LockstepRunner.makeKernel(for: parsed)) != nil else {
+        throw LockstepFailure(description: "machine \"\(machine)\" does not parse; use x86, x64, alpha or e.g. \"x64 mode=free\"")
+    }
+    options.generation = GenerationOptions(machine: parsed.machine, misusePercent: misusePercent)
+    let (_, findings) = Campaign(options).run { _, _ in }
+    guard !findings.isEmpty else { return }
+    let machineFlag = machine == "x86" ? "" : " --machine \"\(machine)\""
+    var text = "\(findings.count) failure signature(s) in \(runs) runs; reproduce with: lockstep fuzz --seed \(seed) --runs \(runs)\(machineFlag) --in-process\n"
+    for finding in findings {
+        let program = finding.shrunk?.program ?? finding.program
+        text += "\n\(finding.signature) (run \(finding.index)\(finding.shrunk.map { ", shrunk to \($0.program.calls.count) calls" } ?? "")):\n"
+        text += ProgramText.encode(program)
+    }
+    throw LockstepFailure(description: text)
+}
+
+extension Corpus {
+    /// Every entry of a corpus directory, for a parameterized test:
+    /// `@Test(arguments: Corpus.entries("corpora/regressions")) func replays(_ entry: Corpus.Entry) throws { try entry.replay() }`.
+    /// A relative path is resolved against the current directory (the package root under `swift test`).
+    /// An entry that cannot be read becomes an argument whose `replay()` throws its error, so it fails
+    /// by name instead of vanishing.
+    public static func entries(_ directory: String) -> [Entry] {
+        files(directory).map { path in
+            do { return try read(path) } catch {
+                return Entry(path: path, program: Program(machine: MachineLine(), faults: [], calls: []), recordedSignature: nil, problem: "\(error)")
+            }
+        }
+    }
+}
+
+extension Corpus.Entry: CustomStringConvertible {
+    /// The entry's file name: what a parameterized test shows for it.
+    public var description: String { (path as NSString).lastPathComponent }
+
+    /// Runs the entry in lockstep and throws a `LockstepFailure` if its verdict differs from the recorded
+    /// one (`pass` when none is recorded), with the program and the `lockstep run` command.
+    public func replay() throws {
+        if let problem { throw LockstepFailure(description: problem) }
+        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        let expected = recordedSignature ?? "pass"
+        guard report.verdict.signature != expected else { return }
+        throw LockstepFailure(description: "\(path): recorded \(expected), now \(report.verdict.signature)\n\(report.verdict)\n"
+                              + "reproduce with: lockstep run \(path)\n" + ProgramText.encode(program))
+    }
+}
