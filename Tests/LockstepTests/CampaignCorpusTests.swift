@@ -1,6 +1,7 @@
 import Foundation
 import LockstepPrograms
 import Testing
+@_spi(Mutations) import MemoryManager
 @testable import Lockstep
 
 /// `lockstep fuzz --corpus DIR`: a campaign starts from a directory's programs and adds to it.
@@ -35,5 +36,23 @@ import Testing
         var unseeded = second
         unseeded.seedPrograms = []
         #expect(Campaign(unseeded).run { _, _ in }.stats.features < secondRun.stats.features)
+    }
+
+    /// Campaigns that write to one findings directory keep one entry per signature, the smallest.
+    @Test func findingsAreDedupedBySignatureAcrossCampaigns() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var signaturesFound = Set<String>()
+        for seed in [1, 2] as [UInt64] {
+            var options = CampaignOptions()
+            options.seed = seed
+            options.runs = 80
+            options.findingsDirectory = directory
+            options.prepareKernel = { $0.mutations = .byteOffsetOffByOne }
+            signaturesFound.formUnion(Campaign(options).run { _, _ in }.findings.map(\.signature))
+        }
+        let recorded = try Corpus.files(directory).map { try #require(try Corpus.read($0).recordedSignature) }
+        #expect(recorded.count == Set(recorded).count)
+        #expect(Set(recorded) == signaturesFound)
     }
 }

@@ -125,9 +125,15 @@ public enum Corpus {
         return result
     }
 
-    static func size(_ entry: Entry) -> (Int, Int, String) {
-        (entry.program.calls.count, ProgramText.encode(entry.program).count, name(of: entry.program))
+    static func size(_ entry: Entry) -> (Int, Int, String) { size(entry.program) }
+
+    static func size(_ program: Program) -> (Int, Int, String) {
+        (program.calls.count, ProgramText.encode(program).count, name(of: program))
     }
+
+    /// The order merge and campaigns keep the smallest program by: fewest calls, then shortest text,
+    /// then name.
+    public static func isSmaller(_ a: Program, than b: Program) -> Bool { size(a) < size(b) }
 
     /// The entry files of a directory (or the file itself), sorted.
     public static func files(_ path: String) -> [String] {

@@ -284,7 +284,13 @@ public struct Campaign: Sendable {
             header.append("shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
                           + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
         }
-        return try? Corpus.write(finding.shrunk?.program ?? finding.program, signature: finding.signature, header: header, to: directory)
+        let program = finding.shrunk?.program ?? finding.program
+        // Dedup against what the directory already holds: keep the smallest program per signature.
+        let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.recordedSignature == finding.signature }
+        if let smaller = existing.first(where: { Corpus.isSmaller($0.program, than: program) || $0.program == program }) { return smaller.path }
+        guard let path = try? Corpus.write(program, signature: finding.signature, header: header, to: directory) else { return nil }
+        for larger in existing where larger.path != path { try? FileManager.default.removeItem(atPath: larger.path) }
+        return path
     }
 }
 
