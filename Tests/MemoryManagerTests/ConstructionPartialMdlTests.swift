@@ -182,6 +182,23 @@ import Testing
         #expect(check.parameterList == [0, 0, 0, 0])   // TARGET_MDL_TOO_SMALL has no parameters
     }
 
+    /// Spec silent: a target whose Size is below the header holds no PFN slots, and a zero-page range
+    /// needs none, so the inferred predicate (span > slots) does not fire (docs/ENGINE_CONVENTIONS.md).
+    @Test func specUnsureTargetSizeBelowHeaderWithZeroSpanIsNotBugCheck40() throws {
+        let f = try fixture()
+        let k = f.k
+        let target = try Construction.garbageBlock(k, bytes: 64)
+        try k.mm.initializeMdl(target, baseVa: 0, length: 0x1000)
+        try k.env.writeMemory(target + 4, [0x10, 0x00])                      // Size 16 < sizeof(MDL) 28
+        // A source that ends on a page boundary, asked for its end with Length 0: the length defaults
+        // to what is left (nothing) and the page-aligned empty range spans 0 pages.
+        let source = try #require(try Construction.allocate(k, f.buffer + 0x1000, 0x1000))
+        try k.mm.probeAndLockPages(source, accessMode: .kernelMode, operation: .ioReadAccess)
+        try k.io.buildPartialMdl(source: source, target: target, virtualAddress: f.buffer + 0x2000, length: 0)
+        #expect(k.haltedBy == nil)
+        #expect(try Construction.header(k, target).byteCount == 0)
+    }
+
     @Test func targetExactlyBigEnoughIsAccepted() throws {
         let f = try fixture()
         let k = f.k

@@ -87,8 +87,10 @@ extension IoManagerRoutines {
             if outside { throw k.bugCheck(BugCheck(BugCheck.invalidMdlRange, source, target, virtualAddress, length)) }
         }
         let pages = c.spanPages(virtualAddress, length)
-        let capacity = (UInt64(UInt16(bitPattern: targetHeader.size)) &- c.mdlHeaderSize) / c.pfnSize
-        if UInt64(UInt16(bitPattern: targetHeader.size)) < c.mdlHeaderSize || pages > capacity {
+        // A Size below the header holds no PFN slots; a zero-page span still fits in none (conventions).
+        let size = UInt64(UInt16(bitPattern: targetHeader.size))
+        let capacity = size < c.mdlHeaderSize ? 0 : (size - c.mdlHeaderSize) / c.pfnSize
+        if pages > capacity {
             throw k.bugCheck(BugCheck(BugCheck.targetMdlTooSmall))
         }
         try k.setStartVa(t, c.pageAlign(virtualAddress))
