@@ -34,7 +34,11 @@ final class PhysicalMemory {
     private(set) var frames: [FrameRecord] { didSet { recordChanges &+= 1 } }
     /// Changes to the PFN database so far (any frame's use or lock count).
     private(set) var recordChanges: UInt64 = 0
-    private var contents: [[UInt8]?]
+    /// RAM bytes: frame → slot in `pages` (-1: never written since it was last zeroed, reads as
+    /// zeros). A trivial index table plus only the pages in use keeps machine set-up and tear-down cheap.
+    private var pageSlot: [Int32]
+    private var pages: [[UInt8]] = []
+    private var spareSlots: [Int32] = []
     private var deviceContents: [UInt64: [UInt8]] = [:]
     /// Content changes so far; each frame keeps the count at its last change (its content stamp), so
     /// an observer can tell in O(1) that a frame's bytes are unchanged since it last looked.
@@ -55,7 +59,7 @@ final class PhysicalMemory {
         holeFirst = 0xA_0000 >> constants.pageShift
         holeEnd = 0x10_0000 >> constants.pageShift
         frames = Array(repeating: FrameRecord(use: .free, lockCount: 0), count: Int(ramFrameCount))
-        contents = Array(repeating: nil, count: Int(ramFrameCount))
+        pageSlot = Array(repeating: -1, count: Int(ramFrameCount))
         contentStamps = Array(repeating: 0, count: Int(ramFrameCount))
         deviceFrames = devices.map { ($0.physicalAddress >> constants.pageShift,
                                       ($0.physicalAddress &+ $0.length &+ constants.pageSize &- 1) >> constants.pageShift) }
@@ -85,7 +89,7 @@ final class PhysicalMemory {
     func allocate(for use: FrameUse) -> PageFrameNumber? {
         guard let pfn = freeList.popLast() else { return nil }
         frames[Int(pfn)] = FrameRecord(use: use, lockCount: 0)
-        contents[Int(pfn)] = nil
+        releaseSlot(pfn)
         stamp(pfn)
         return pfn
     }
@@ -165,8 +169,11 @@ final class PhysicalMemory {
 
     func read(_ pfn: PageFrameNumber, offset: Int, into buffer: inout [UInt8], at start: Int, count: Int) {
         if isInDatabase(pfn) {
-            if let page = contents[Int(pfn)] {
-                for i in 0..<count { buffer[start + i] = page[offset + i] }
+            let slot = Int(pageSlot[Int(pfn)])
+            if slot >= 0 {
+                pages[slot].withUnsafeBufferPointer { page in
+                    for i in 0..<count { buffer[start + i] = page[offset + i] }
+                }
             } else {
                 for i in 0..<count { buffer[start + i] = 0 }
             }
@@ -182,8 +189,8 @@ final class PhysicalMemory {
     func write(_ pfn: PageFrameNumber, offset: Int, from buffer: [UInt8], at start: Int, count: Int) {
         stamp(pfn)
         if isInDatabase(pfn) {
-            if contents[Int(pfn)] == nil { contents[Int(pfn)] = [UInt8](repeating: 0, count: pageSize) }
-            contents[Int(pfn)]!.withUnsafeMutableBufferPointer { page in
+            let slot = ensureSlot(pfn)
+            pages[slot].withUnsafeMutableBufferPointer { page in
                 for i in 0..<count { page[offset + i] = buffer[start + i] }
             }
         } else if deviceBacked(pfn) {
@@ -196,20 +203,48 @@ final class PhysicalMemory {
 
     /// A frame's whole contents (zeros if never written): what a page-out saves.
     func snapshot(_ pfn: PageFrameNumber) -> [UInt8]? {
-        isInDatabase(pfn) ? contents[Int(pfn)] : deviceContents[pfn]
+        guard isInDatabase(pfn) else { return deviceContents[pfn] }
+        let slot = Int(pageSlot[Int(pfn)])
+        return slot >= 0 ? pages[slot] : nil
     }
 
     /// Restores a frame's contents (a page-in).
     func restore(_ pfn: PageFrameNumber, _ bytes: [UInt8]?) {
         guard isInDatabase(pfn) else { return }
         stamp(pfn)
-        contents[Int(pfn)] = bytes
+        guard let bytes else { return releaseSlot(pfn) }
+        pages[ensureSlot(pfn)] = bytes
     }
 
     func zero(_ pfn: PageFrameNumber) {
         guard isInDatabase(pfn) else { return }
         stamp(pfn)
-        contents[Int(pfn)] = nil
+        releaseSlot(pfn)
+    }
+
+    /// The slot holding `pfn`'s bytes, taking a zeroed one if it has none.
+    private func ensureSlot(_ pfn: PageFrameNumber) -> Int {
+        let existing = Int(pageSlot[Int(pfn)])
+        if existing >= 0 { return existing }
+        let slot: Int
+        if let spare = spareSlots.popLast() {
+            slot = Int(spare)
+            // A spare page may still be shared with a pagefile snapshot: this write copies, as it must.
+            pages[slot].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        } else {
+            slot = pages.count
+            pages.append([UInt8](repeating: 0, count: pageSize))
+        }
+        pageSlot[Int(pfn)] = Int32(slot)
+        return slot
+    }
+
+    /// Forgets `pfn`'s bytes (it reads as zeros again); its page is kept for reuse.
+    private func releaseSlot(_ pfn: PageFrameNumber) {
+        let slot = pageSlot[Int(pfn)]
+        guard slot >= 0 else { return }
+        pageSlot[Int(pfn)] = -1
+        spareSlots.append(slot)
     }
 }
 
@@ -218,8 +253,11 @@ extension PhysicalMemory {
     func readInteger(_ pfn: PageFrameNumber, offset: Int, width: Int) -> UInt64 {
         var value: UInt64 = 0
         if isInDatabase(pfn) {
-            guard let page = contents[Int(pfn)] else { return 0 }
-            for i in stride(from: width - 1, through: 0, by: -1) { value = value << 8 | UInt64(page[offset + i]) }
+            let slot = Int(pageSlot[Int(pfn)])
+            guard slot >= 0 else { return 0 }
+            pages[slot].withUnsafeBufferPointer { page in
+                for i in stride(from: width - 1, through: 0, by: -1) { value = value << 8 | UInt64(page[offset + i]) }
+            }
             return value
         }
         var buffer = [UInt8](repeating: 0, count: width)
@@ -232,8 +270,7 @@ extension PhysicalMemory {
     func writeInteger(_ pfn: PageFrameNumber, offset: Int, width: Int, _ value: UInt64) {
         if isInDatabase(pfn) {
             stamp(pfn)
-            if contents[Int(pfn)] == nil { contents[Int(pfn)] = [UInt8](repeating: 0, count: pageSize) }
-            contents[Int(pfn)]!.withUnsafeMutableBufferPointer { page in
+            pages[ensureSlot(pfn)].withUnsafeMutableBufferPointer { page in
                 for i in 0..<width { page[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
             }
             return
