@@ -232,7 +232,8 @@ public struct Campaign: Sendable {
             if !report.verdict.isPass {
                 let again = runOnce(program, runner)
                 let flaky = again.verdict.signature != report.verdict.signature
-                let signature = flaky ? "flaky:" + report.verdict.signature : report.verdict.signature
+                let misuse = flaky ? nil : Self.verifierStop(program, before: report.verdict, runner: runner)
+                let signature = (flaky ? "flaky:" : misuse != nil ? "misuse:" : "") + report.verdict.signature
                 stats.findings += 1
                 if flaky { stats.flaky += 1 }
                 if findings[signature] == nil {
@@ -253,6 +254,27 @@ public struct Campaign: Sendable {
             }
         }
         return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
+    }
+
+    /// For a failure on a free or checked build: the same program under Driver Verifier. If Verifier
+    /// bug-checks it at or before the failing step, the failure is corruption the program caused (a
+    /// driver bug the build does not catch), not an engine inconsistency: returns where Verifier stops it.
+    static func verifierStop(_ program: Program, before verdict: Verdict, runner: LockstepRunner) -> String? {
+        guard let mode = program.machine["mode"], mode != "verifier", let failing = verdict.step else { return nil }
+        var verified = program
+        verified.machine.settings = program.machine.settings.filter { $0.key != "mode" } + [Setting("mode", "verifier")]
+        guard let kernel = try? LockstepRunner.makeKernel(for: verified),
+              let report = try? runner.run(verified, oracle: ReferenceOracle.make(for: verified), kernel: kernel),
+              report.verdict.isPass, let last = report.steps.last, last.index <= failing,
+              case .bugCheck(let code, let parameters) = last.outcome else { return nil }
+        return "Driver Verifier stops this program at step \(last.index) (\(last.call.routine.rawValue)) with bug check \(hex(UInt64(code)))"
+            + (code == 0xC4 ? "/\(hex(parameters.first ?? 0))" : "") + ": corruption the program causes on a \(mode) build, not an engine inconsistency"
+    }
+
+    private static func verdict(of program: Program) -> Verdict {
+        guard let kernel = try? LockstepRunner.makeKernel(for: program),
+              let report = try? LockstepRunner().run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel) else { return .pass }
+        return report.verdict
     }
 
     private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {
@@ -285,10 +307,18 @@ public struct Campaign: Sendable {
                           + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
         }
         let program = finding.shrunk?.program ?? finding.program
+        // A program-induced failure replays with its plain signature; the class is in the header.
+        var recorded = finding.signature
+        if recorded.hasPrefix("misuse:") {
+            recorded.removeFirst("misuse:".count)
+            if let stop = Self.verifierStop(program, before: finding.shrunk.map { _ in Self.verdict(of: program) } ?? finding.verdict, runner: LockstepRunner()) {
+                header.append("program-induced: " + stop)
+            }
+        }
         // Dedup against what the directory already holds: keep the smallest program per signature.
-        let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.recordedSignature == finding.signature }
+        let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.recordedSignature == recorded }
         if let smaller = existing.first(where: { Corpus.isSmaller($0.program, than: program) || $0.program == program }) { return smaller.path }
-        guard let path = try? Corpus.write(program, signature: finding.signature, header: header, to: directory) else { return nil }
+        guard let path = try? Corpus.write(program, signature: recorded, header: header, to: directory) else { return nil }
         for larger in existing where larger.path != path { try? FileManager.default.removeItem(atPath: larger.path) }
         return path
     }

@@ -13,6 +13,14 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
 
     public var isPass: Bool { self == .pass }
 
+    /// The 1-based step that failed (0 for an invariant broken before any call); nil for a pass.
+    public var step: Int? {
+        switch self {
+        case .pass: return nil
+        case .divergence(let step, _, _, _, _), .invariant(let step, _, _), .bugcheck(let step, _, _, _): return step
+        }
+    }
+
     /// A stable signature for deduplication: kind, routine, and the outcome classes or invariant, with
     /// no addresses, so the same bug found twice gets the same signature.
     public var signature: String {
