@@ -86,13 +86,12 @@ struct PredictionMatcher {
         }
     }
 
-    /// A mapping at `value` must carry the byte offset and translate page by page to the MDL's PFNs.
+    /// A mapping at `value` must carry the predicted byte offset (the oracle's: 0 before NT 4.0 SP4) and
+    /// translate page by page to the MDL's PFNs.
     private func mappingMismatch(_ value: UInt64, mdl name: String, byteOffset: UInt64) -> String? {
         let c = kernel.constants
-        let version = kernel.configuration.version
-        let expectedOffset = version.rawValue == "4.0sp3" ? 0 : byteOffset
-        guard c.byteOffset(value) == expectedOffset else {
-            return "returned \(hex(value)) with byte offset \(hex(c.byteOffset(value))), expected \(hex(expectedOffset))"
+        guard c.byteOffset(value) == byteOffset else {
+            return "returned \(hex(value)) with byte offset \(hex(c.byteOffset(value))), expected \(hex(byteOffset))"
         }
         let mdl = adapter.evaluate(.reference(name, offset: 0))
         guard let header = inspect.mdl(mdl) else { return "the MDL \(name) is not readable" }
