@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Lockstep
 import LockstepPrograms
+@_spi(Mutations) import MemoryManager
 
 /// `lockstep bench`
 struct BenchCommand: ParsableCommand {
@@ -25,12 +26,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Check invariants only (no reference model): the cost of the invariants alone.")
     var invariantsOnly = false
 
+    @Flag(help: "Instead: shrink the findings of a fixed-seed campaign against each deliberate engine slip, timed.")
+    var shrink = false
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard ["x86", "x64", "alpha"].contains(architecture) else { throw ValidationError("--architecture must be x86, x64 or alpha") }
     }
 
     func run() throws {
+        if shrink { return runShrinkBenchmark() }
         let program = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
         let clock = ContinuousClock()
         var bareCalls = 0
@@ -48,7 +53,27 @@ struct BenchCommand: ParsableCommand {
         print("checked/bare:  \(String(format: "%.3f", seconds(bare) / seconds(checked) * Double(checkedCalls) / Double(max(1, bareCalls))))")
     }
 
+    private func runShrinkBenchmark() {
+        let slips = EngineMutation.byName.filter { $0.mutation != .sizeOfMdlTrapsOnZeroLength }.map { slip in
+            (name: slip.name, prepare: { @Sendable (kernel: Kernel) in kernel.mutations = slip.mutation })
+        }
+        let rows = ShrinkBenchmark.run(slips: slips)
+        print("slip | signature | calls before → after | faults before → after | candidate runs | ms | 1-minimal")
+        for row in rows {
+            print("\(row.slip) | \(row.signature) | \(row.callsBefore) → \(row.callsAfter) | \(row.faultsBefore) → \(row.faultsAfter) | "
+                  + "\(row.runs) | \(String(format: "%.1f", row.seconds * 1000)) | \(row.oneMinimal ? "yes" : "NO")")
+        }
+        let lengths = rows.map(\.callsAfter).sorted()
+        print("\(rows.count) findings; median shrink time \(String(format: "%.1f", ShrinkBenchmark.medianSeconds(rows) * 1000)) ms; "
+              + "median length \(lengths.isEmpty ? 0 : lengths[lengths.count / 2]) calls (from median \(rows.map(\.callsBefore).sorted()[safe: rows.count / 2] ?? 0)); "
+              + "1-minimal \(rows.filter(\.oneMinimal).count) of \(rows.count)")
+    }
+
     private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
     private func format(_ d: Duration) -> String { String(format: "%.3f", seconds(d)) }
     private func rate(_ calls: Int, _ d: Duration) -> Int { Int(Double(calls) / max(seconds(d), 1e-9)) }
+}
+
+extension Array {
+    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }
