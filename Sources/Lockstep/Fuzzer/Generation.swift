@@ -57,6 +57,10 @@ struct ProgramBuilder {
         var bufferReadOnly = false
         /// For a partial MDL, the MDL it was built from.
         var source: String?
+        /// Caller-allocated (ExAllocatePoolWithTag + MmInitializeMdl): freed with ExFreePool.
+        var poolBlock = false
+        /// The IRP the MDL was allocated with (IoAllocateMdl's Irp argument).
+        var irp: String?
     }
     struct View { let name: String; let mdl: String?; let length: UInt64; let io: Bool; var user = false }
 
@@ -70,13 +74,16 @@ struct ProgramBuilder {
     var mdls: [Mdl] = []
     var views: [View] = []
     var irps: [String] = []
+    /// IRPs already freed with IoFreeIrp.
+    var freedIrps: Set<String> = []
     var physical: [String] = []
     var enabled: [(Action, Int)] = []
 
     enum Action: CaseIterable {
         case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
              unmap, buildNonPaged, partial, prepareReuse, freeMdl, queryMdl, sizeOf, physicalAddress, isValid, ioSpace, unmapIoSpace,
-             translate, allocatePages, freePages, trim, pageOut, protect, irp, dispatchInterlude
+             translate, allocatePages, freePages, trim, pageOut, protect, irp, dispatchInterlude,
+             initializeMdl, freeBuffer, freeIrp, processInterlude
     }
 
     init(options: GenerationOptions, random: SeededRandom) {
@@ -204,11 +211,25 @@ struct ProgramBuilder {
             dropViews(of: mdls[index].name, systemOnly: true)
             mdls[index].mapping = nil
         case .mapSafe, .mapLegacy:
+            // Legal and common in drivers: asking again for an MDL that is already mapped returns its
+            // MappedSystemVa (no second mapping, no PTEs).
+            if action == .mapSafe, random.chance(20),
+               let index = liveMdls.filter({ mdls[$0].mapping != nil && !mdls[$0].nonpaged }).randomElement(using: &random) {
+                if random.chance(50) {
+                    append(nil, .mmGetSystemAddressForMdl, [ref(mdls[index].name)], result: "v")
+                } else {
+                    append(nil, .mmGetSystemAddressForMdlSafe, [ref(mdls[index].name), .symbol("NormalPagePriority")], result: "v")
+                }
+                return
+            }
             guard let index = liveMdls.filter({ (mdls[$0].locked || mdls[$0].partial) && mdls[$0].mapping == nil && !mdls[$0].nonpaged })
                 .randomElement(using: &random) else { return }
             let mdl = mdls[index].name
             if action == .mapSafe {
                 append(nil, .mmGetSystemAddressForMdlSafe, [ref(mdl), .symbol(random.pick(["LowPagePriority", "NormalPagePriority", "HighPagePriority"]))], result: "v")
+            } else if random.chance(40) {
+                // The legacy macro: maps with MmMapLockedPages, which bug-checks (0x3F) when out of PTEs.
+                append(nil, .mmGetSystemAddressForMdl, [ref(mdl)], result: "v")
             } else {
                 append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
                                                              .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
@@ -256,7 +277,7 @@ struct ProgramBuilder {
             guard let index = liveMdls.filter({ (!mdls[$0].locked || mdls[$0].partial) && (mdls[$0].mapping == nil || mdls[$0].partial) && !mdls[$0].allocatedPages })
                 .randomElement(using: &random) else { return }
             releasePartials(of: mdls[index].name)
-            append(nil, .ioFreeMdl, [ref(mdls[index].name)])
+            append(nil, mdls[index].poolBlock ? .exFreePool : .ioFreeMdl, [ref(mdls[index].name)])
             mdls[index].alive = false
             dropViews(of: mdls[index].name, systemOnly: false)
         case .queryMdl:
@@ -317,9 +338,43 @@ struct ProgramBuilder {
             let irp = lastName
             guard let index = liveBuffers.randomElement(using: &random) else { return }
             append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(false), .boolean(false), ref(irp)], result: "m")
-            mdls.append(Mdl(name: lastName, base: .reference(buffers[index].name, offset: 0), length: 0x100, span: 1, overPool: false, capacity: 23,
-                            bufferReadOnly: buffers[index].readOnly))
+            var mdl = Mdl(name: lastName, base: .reference(buffers[index].name, offset: 0), length: 0x100, span: 1, overPool: false, capacity: 23,
+                          bufferReadOnly: buffers[index].readOnly)
+            mdl.irp = irp
+            mdls.append(mdl)
             irps.append(irp)
+        case .initializeMdl:
+            // A caller-allocated MDL: MmSizeOfMdl bytes of nonpaged pool, then MmInitializeMdl.
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let buffer = buffers[index]
+            let (offset, length) = offsetAndLength(within: buffer.size)
+            let pages = span(offset, length)
+            let wide = options.machine.architecture == "x64"
+            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal((wide ? 0x30 : 0x1C) + pages * (wide ? 8 : 4)))], result: "p")
+            let block = lastName
+            append(nil, .mmInitializeMdl, [ref(block), ref(buffer.name, offset), .expression(.literal(length))])
+            var mdl = Mdl(name: block, base: .reference(buffer.name, offset: Int64(offset)), length: length, span: pages,
+                          overPool: false, capacity: pages, bufferReadOnly: buffer.readOnly)
+            mdl.poolBlock = true
+            mdls.append(mdl)
+        case .freeBuffer:
+            // Only a buffer no live MDL describes (b0 stays: fault plans name it).
+            guard let index = liveBuffers.filter({ index in
+                index > 0 && !mdls.contains { mdl in
+                    guard mdl.alive, case .reference(let name, _) = mdl.base else { return false }
+                    return name == buffers[index].name
+                }
+            }).randomElement(using: &random) else { return }
+            append(nil, .freeUserBuffer, [ref(buffers[index].name)], result: "x")
+            buffers[index].alive = false
+        case .freeIrp:
+            // An IRP whose MDLs are all freed.
+            guard let irp = irps.filter({ irp in !freedIrps.contains(irp) && !mdls.contains { $0.alive && $0.irp == irp } })
+                .randomElement(using: &random) else { return }
+            append(nil, .ioFreeIrp, [ref(irp)])
+            freedIrps.insert(irp)
+        case .processInterlude:
+            processInterlude()
         case .dispatchInterlude:
             // A short stretch at DISPATCH_LEVEL with calls that are legal there on resident memory.
             append(nil, .keRaiseIrql, [.symbol("DISPATCH_LEVEL")])
@@ -356,26 +411,6 @@ struct ProgramBuilder {
         views.removeAll { $0.mdl == mdl }
     }
 
-    /// One or two fault lines: the nth (or every after the nth) decision of a kind fails, or page-ins of
-    /// one page of the first buffer fail.
-    mutating func faultPlan() -> [FaultLine] {
-        var lines: [FaultLine] = []
-        for _ in 0..<(1 + random.below(2)) {
-            let kind = random.pick(["pool.nonpaged", "pool.nonpaged", "ptes", "frame", "frame", "pagein", "pool.paged"])
-            var settings: [Setting]
-            if kind == "pagein" && random.chance(50) {
-                settings = [Setting("page", "b0+\(hex(UInt64(random.below(4)) * pageSize))")]
-            } else if random.chance(25) {
-                settings = [Setting("after", "\(random.below(6))")]
-            } else {
-                settings = [Setting("nth", "\(1 + random.below(kind == "frame" ? 10 : 4))")]
-            }
-            if kind == "pagein" && random.chance(50) { settings.append(Setting("status", "STATUS_DEVICE_DATA_ERROR")) }
-            lines.append(FaultLine(kind: kind, settings: settings))
-        }
-        return lines
-    }
-
     /// Releases what is still held, in the order a careful driver would.
     mutating func cleanUp() {
         for view in views where view.io { append(nil, .mmUnmapIoSpace, [ref(view.name), .expression(.literal(view.length))]) }
@@ -394,41 +429,12 @@ struct ProgramBuilder {
                 continue
             }
             if mdl.locked { append(nil, .mmUnlockPages, [ref(mdl.name)]) }
-            append(nil, .ioFreeMdl, [ref(mdl.name)])
+            append(nil, mdl.poolBlock ? .exFreePool : .ioFreeMdl, [ref(mdl.name)])
         }
+        for irp in irps where !freedIrps.contains(irp) { append(nil, .ioFreeIrp, [ref(irp)]) }
+        freedIrps.formUnion(irps)
         views = []
         for index in mdls.indices { mdls[index].alive = false }
-    }
-
-    /// One deliberately wrong call at the end of the program.
-    mutating func misuse() {
-        let kinds = ["unlockUnlocked", "freeTwice", "unmapWrong", "highIrql", "readOnlyWrite", "limitLength", "userModeKernelAddress"]
-        switch random.pick(kinds) {
-        case "unlockUnlocked":
-            guard let mdl = mdls.first(where: { $0.alive && !$0.locked && !$0.overPool }) else { fallthrough }
-            append(nil, .mmUnlockPages, [ref(mdl.name)])
-        case "freeTwice":
-            guard let mdl = mdls.first(where: { !$0.alive && !$0.allocatedPages }) else { fallthrough }
-            append(nil, .ioFreeMdl, [ref(mdl.name)])
-        case "unmapWrong":
-            guard let mdl = mdls.first(where: { $0.alive && $0.locked && $0.mapping == nil }) else { fallthrough }
-            append(nil, .mmUnmapLockedPages, [.expression(.literal(0xC100_0000)), ref(mdl.name)])
-        case "highIrql":
-            append(nil, .keRaiseIrql, [.symbol("HIGH_LEVEL")])
-            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0000)), .expression(.literal(0x10)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-        case "readOnlyWrite":
-            append(nil, .allocateUserBuffer, [.expression(.literal(pageSize)), .symbol("ReadOnly")], result: "b")
-            let buffer = lastName
-            append(nil, .ioAllocateMdl, [ref(buffer), .expression(.literal(pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("KernelMode"), .symbol("IoWriteAccess")])
-        case "limitLength":
-            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0001)), .expression(.literal(random.pick([0, 0xFFFF_FFFF, 0xFFFF_F001, 0x3FF_8000]))),
-                                         .boolean(false), .boolean(false), .expression(.null)], result: "m")
-        default:
-            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(0x100))], result: "p")
-            append(nil, .ioAllocateMdl, [ref(lastName), .expression(.literal(0x100)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("UserMode"), .symbol("IoReadAccess")])
-        }
     }
 }
 

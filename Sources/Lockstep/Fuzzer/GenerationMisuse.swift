@@ -1,0 +1,68 @@
+import LockstepPrograms
+
+/// The deliberate part of a program: one wrong call at the end (a tunable share of programs) and the
+/// fault plan.
+extension ProgramBuilder {
+    /// One deliberately wrong call at the end of the program.
+    mutating func misuse() {
+        let kinds = ["unlockUnlocked", "freeTwice", "unmapWrong", "highIrql", "readOnlyWrite", "limitLength", "userModeKernelAddress",
+                     "endProcessWithLockedPages"]
+        switch random.pick(kinds) {
+        case "unlockUnlocked":
+            guard let mdl = mdls.first(where: { $0.alive && !$0.locked && !$0.overPool }) else { fallthrough }
+            append(nil, .mmUnlockPages, [ref(mdl.name)])
+        case "freeTwice":
+            guard let mdl = mdls.first(where: { !$0.alive && !$0.allocatedPages }) else { fallthrough }
+            append(nil, mdl.poolBlock ? .exFreePool : .ioFreeMdl, [ref(mdl.name)])
+        case "unmapWrong":
+            guard let mdl = mdls.first(where: { $0.alive && $0.locked && $0.mapping == nil }) else { fallthrough }
+            append(nil, .mmUnmapLockedPages, [.expression(.literal(0xC100_0000)), ref(mdl.name)])
+        case "highIrql":
+            append(nil, .keRaiseIrql, [.symbol("HIGH_LEVEL")])
+            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0000)), .expression(.literal(0x10)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        case "readOnlyWrite":
+            append(nil, .allocateUserBuffer, [.expression(.literal(pageSize)), .symbol("ReadOnly")], result: "b")
+            let buffer = lastName
+            append(nil, .ioAllocateMdl, [ref(buffer), .expression(.literal(pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("KernelMode"), .symbol("IoWriteAccess")])
+        case "endProcessWithLockedPages":
+            // A process ends while a driver still has its pages locked (PROCESS_HAS_LOCKED_PAGES).
+            append(nil, .createProcess, [], result: "r")
+            let process = lastName
+            append(nil, .attachProcess, [ref(process)], result: "x")
+            append(nil, .allocateUserBuffer, [.expression(.literal(2 * pageSize)), .symbol("ReadWrite")], result: "b")
+            let buffer = lastName
+            append(nil, .ioAllocateMdl, [ref(buffer, 0x10), .expression(.literal(pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("KernelMode"), .symbol("IoReadAccess")])
+            append(nil, .attachProcess, [.expression(.literal(8))], result: "x")
+            append(nil, .terminateProcess, [ref(process)], result: "x")
+        case "limitLength":
+            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0001)), .expression(.literal(random.pick([0, 0xFFFF_FFFF, 0xFFFF_F001, 0x3FF_8000]))),
+                                         .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        default:
+            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(0x100))], result: "p")
+            append(nil, .ioAllocateMdl, [ref(lastName), .expression(.literal(0x100)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("UserMode"), .symbol("IoReadAccess")])
+        }
+    }
+
+    /// One or two fault lines: the nth (or every after the nth) decision of a kind fails, or page-ins of
+    /// one page of the first buffer fail.
+    mutating func faultPlan() -> [FaultLine] {
+        var lines: [FaultLine] = []
+        for _ in 0..<(1 + random.below(2)) {
+            let kind = random.pick(["pool.nonpaged", "pool.nonpaged", "ptes", "frame", "frame", "pagein", "pool.paged"])
+            var settings: [Setting]
+            if kind == "pagein" && random.chance(50) {
+                settings = [Setting("page", "b0+\(hex(UInt64(random.below(4)) * pageSize))")]
+            } else if random.chance(25) {
+                settings = [Setting("after", "\(random.below(6))")]
+            } else {
+                settings = [Setting("nth", "\(1 + random.below(kind == "frame" ? 10 : 4))")]
+            }
+            if kind == "pagein" && random.chance(50) { settings.append(Setting("status", "STATUS_DEVICE_DATA_ERROR")) }
+            lines.append(FaultLine(kind: kind, settings: settings))
+        }
+        return lines
+    }
+}
