@@ -222,6 +222,9 @@ public enum MdlOrigin: String, Sendable {
     case mmCreateMdl = "MmCreateMdl"
     case mmInitializeMdl = "MmInitializeMdl"
     case mmAllocatePagesForMdl = "MmAllocatePagesForMdl"
+    /// Memory the program handed to a routine as an MDL without making it one (stale bytes of a freed
+    /// MDL, garbage): tracked so that the locks and mappings it takes are accounted for.
+    case usedAsMdl = "used as an MDL"
 }
 
 /// Where system space regions sit, per architecture.

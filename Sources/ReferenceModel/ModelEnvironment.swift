@@ -49,6 +49,7 @@ extension ReferenceModel {
             if decide("pool.nonpaged") != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
+                    self.hiddenPoolAllocation()
                     self.processes[UInt32(truncatingIfNeeded: id)] = (0, false)
                     self.nextProcess = UInt32(truncatingIfNeeded: id) &+ 4
                 }
@@ -153,7 +154,9 @@ extension ReferenceModel {
         let paged = address >= machine.pagedBase && address - machine.pagedBase < machine.pagedBytes
         if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, 0)) }
         if machine.verifier && !paged && irql > 2 && inPoolRegion(address) { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
+        if lookaside.contains(address) { return lose("ExFreePool of an MDL block on the lookaside list (freed twice)") }
         guard let block = pool[address] else {
+            if let unsure = maybeReused(address) { return unsure }
             return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
         }
         if mdls.contains(where: { $0.key.process == nil && $0.key.address >= address && $0.key.address - address < block.size && $0.value.flags & (Flag.locked | Flag.mapped) != 0 }) {

@@ -23,7 +23,14 @@ extension ReferenceModel {
         let va = record.va & machine.mask
         let last = (va &+ record.byteCount) & machine.mask
         let pages = machine.span(va, record.byteCount)
+        // Special pool: a PFN slot past the MDL's pool block faults as the probe writes it (0xD6).
+        func slotBeyondBlock(_ index: UInt64) -> Prediction? {
+            let slot = (address &+ machine.headerSize &+ index &* machine.pfnSize) & machine.mask
+            guard machine.verifier, machine.headerSize &+ (index &+ 1) &* machine.pfnSize > record.capacity else { return nil }
+            return bugCheck(0xD6, .exactly(slot), .exactly(1), .exactly(0), .exactly(0))
+        }
         if userMode && (last > machine.probeAddress || va >= last) {
+            if let beyond = slotBeyondBlock(0) { return beyond }
             record.pfns = [nil] + record.pfns.dropFirst()
             mdls[key] = record
             return .raises(status: Status.accessViolation)
@@ -33,6 +40,7 @@ extension ReferenceModel {
         let user = machine.isUser(va)
         var frames: [Frame] = []
         for index in 0..<pages {
+            if let beyond = slotBeyondBlock(index) { return beyond }
             let pageVa = index == 0 ? va : (machine.pageAlign(va) &+ index * machine.pageSize) & machine.mask
             switch place(pageVa) {
             case .unmapped:

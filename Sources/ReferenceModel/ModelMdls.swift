@@ -73,6 +73,8 @@ extension ReferenceModel {
             self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
             self.poolBytes.nonpaged += bytes
             var record = make(address)
+            // Special pool bounds the MDL by its whole block, rounded to the pool granularity.
+            record.capacity = bytes
             if fixedSize { record.flags |= Flag.fixedSize }
             self.mdls[MdlKey(address: address, process: nil)] = record
         }
@@ -112,7 +114,7 @@ extension ReferenceModel {
         }
         if !machine.verifier && fixed, let recycled = lookaside.popLast() {
             // The lookaside hands back the last freed block, Process and MappedSystemVa as they were.
-            var record = newRecord(va, len, capacity: block)
+            var record = newRecord(va, len, capacity: machine.poolBlockSize(block))
             record.flags = Flag.fixedSize
             mdls[MdlKey(address: recycled, process: nil)] = record
             addBlock(PoolBlock(base: recycled, size: block, paged: false))
@@ -204,12 +206,12 @@ extension ReferenceModel {
         // A locked MDL freed here leaks its locks: frame locks and the process count stay, as NT leaves them.
         mdls[key] = nil
         guard let block = pool[address] else { return lose("IoFreeMdl of an MDL that is not a pool block start") }
-        removeBlock(address)
         if record.flags & Flag.fixedSize != 0 && !machine.verifier && lookaside.count < 128 {
             // Back to the lookaside list: still allocated from the pool's point of view.
             lookaside.append(address)
             return .returns(.none)
         }
+        removeBlock(address)
         poolBytes.nonpaged = poolBytes.nonpaged >= block.size ? poolBytes.nonpaged - block.size : 0
         return .returns(.none)
     }

@@ -25,6 +25,9 @@ public final class ReferenceModel {
     var irps: Set<UInt64> = []
     /// Pool block addresses freed and not handed out again.
     var freedBlocks: Set<UInt64> = []
+    /// Freed block addresses that a hidden allocation (an EPROCESS, whose address no call returns) may
+    /// have taken since: first fit may place it there, and the model cannot see where it went.
+    var maybeReusedBlocks: Set<UInt64> = []
     /// Irp->MdlAddress per IRP, and each MDL's Next link (for IoAllocateMdl's chaining).
     var irpHead: [UInt64: UInt64] = [:]
     var nextLink: [UInt64: UInt64] = [:]
@@ -262,6 +265,16 @@ public final class ReferenceModel {
     func addBlock(_ block: PoolBlock) {
         pool[block.base] = block
         freedBlocks.remove(block.base)
+        maybeReusedBlocks.remove(block.base)
+    }
+
+    /// A pool allocation the model cannot observe: every freed block may now be (part of) it.
+    func hiddenPoolAllocation() { maybeReusedBlocks.formUnion(freedBlocks) }
+
+    /// Gives up on a call that touches freed pool a hidden allocation may have reused: the engine may
+    /// find a live block there (and use it) or the freed memory; both are NT-correct for its layout.
+    func maybeReused(_ address: UInt64) -> Prediction? {
+        maybeReusedBlocks.contains(address) ? lose("freed pool at \(String(address, radix: 16)) may now hold an EPROCESS (a hidden allocation)") : nil
     }
 
     /// Removes a pool block and remembers its address as freed.
@@ -287,6 +300,7 @@ public final class ReferenceModel {
     func freedSpecialPool(_ call: Call, _ index: Int) -> Prediction? {
         let va = number(call, index)
         guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
+        if let unsure = maybeReused(va) { return unsure }
         let freed = bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
         return freedBlocks.contains(va) ? freed : .oneOf([freed, bugCheck(0xD6, .any, .any, .exactly(0), .exactly(0))])
     }

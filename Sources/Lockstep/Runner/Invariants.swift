@@ -153,8 +153,8 @@ final class InvariantChecker {
         }
 
         // 3. MDL headers and mappings.
-        for (location, _) in mdls {
-            if let violation = checkMdl(kernel, location) { return violation }
+        for (location, origin) in mdls {
+            if let violation = checkMdl(kernel, location, wellFormed: origin != .usedAsMdl) { return violation }
         }
 
         // 4. System PTE and pool accounting.
@@ -268,7 +268,9 @@ final class InvariantChecker {
         }
     }
 
-    private func checkMdl(_ kernel: Kernel, _ location: MdlLocation) -> InvariantViolation? {
+    /// `wellFormed`: the header must be one the engine wrote (not memory the program merely passed as
+    /// an MDL, whose bytes are whatever they were).
+    private func checkMdl(_ kernel: Kernel, _ location: MdlLocation, wellFormed: Bool) -> InvariantViolation? {
         let c = kernel.constants
         let inspect = kernel.inspect
         let address = location.address
@@ -277,6 +279,7 @@ final class InvariantChecker {
         func violation(_ text: String) -> InvariantViolation {
             InvariantViolation(invariant: .mdlConsistency, detail: "MDL \(hex(address)) (\(flags)): \(text)")
         }
+        if !wellFormed { return mappingViolation(kernel, location, header) }
         if c.byteOffset(header.startVa) != 0 { return violation("StartVa \(hex(header.startVa)) is not page aligned") }
         if UInt64(header.byteOffset) >= c.pageSize { return violation("ByteOffset \(hex(UInt64(header.byteOffset))) is not below PAGE_SIZE") }
         let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
@@ -288,6 +291,16 @@ final class InvariantChecker {
         if flags.contains(.partialHasBeenMapped) && !flags.isSuperset(of: [.partial, .mappedToSystemVa]) {
             return violation("PARTIAL_HAS_BEEN_MAPPED without PARTIAL and MAPPED_TO_SYSTEM_VA")
         }
+        return mappingViolation(kernel, location, header)
+    }
+
+    /// An MDL's own system mapping translates, page by page, to its PFN array.
+    private func mappingViolation(_ kernel: Kernel, _ location: MdlLocation, _ header: MdlHeader) -> InvariantViolation? {
+        let c = kernel.constants
+        let inspect = kernel.inspect
+        let address = location.address
+        let flags = header.flags
+        let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
         let ownMapping = flags.contains(.mappedToSystemVa) && !flags.contains(.sourceIsNonpagedPool)
             && (!flags.contains(.partial) || flags.contains(.partialHasBeenMapped))
         if ownMapping {
@@ -296,7 +309,8 @@ final class InvariantChecker {
                 guard let pfn = inspect.pfn(address, index, processId: location.processId), pfn != c.emptyPfn else { break }
                 let frame = inspect.pte(c.add(base, index * c.pageSize))?.frame
                 if frame != pfn {
-                    return violation("mapping page \(index) at \(hex(c.add(base, index * c.pageSize))) maps \(frame.map(hex) ?? "nothing"), PFN array says \(hex(pfn))")
+                    return InvariantViolation(invariant: .mdlConsistency, detail: "MDL \(hex(address)) (\(flags)): mapping page \(index) at "
+                        + "\(hex(c.add(base, index * c.pageSize))) maps \(frame.map(hex) ?? "nothing"), PFN array says \(hex(pfn))")
                 }
             }
         }

@@ -73,9 +73,14 @@ public struct LockstepRunner {
                 return RunReport(steps: steps, faultSites: sites.entries, verdict: .divergence(step: stepNumber, call: call, engine: outcome, expected: expectation,
                                                                     reason: diff.isEmpty ? reason : reason + "\n" + diff))
             }
-            if call.routine == .writeMemory, case .returned = outcome, case .expression(let va) = call.arguments[0],
-               case .bytes(let data) = call.arguments[1] {
-                invariants.recordWrite(adapter.kernel, at: adapter.evaluate(va), data)
+            if call.routine == .writeMemory, case .expression(let va) = call.arguments[0], case .bytes(let data) = call.arguments[1] {
+                if case .returned = outcome {
+                    invariants.recordWrite(adapter.kernel, at: adapter.evaluate(va), data)
+                } else {
+                    // A write that faulted part way (a failed page-in) has written some bytes: which ones is
+                    // not the checker's to know, so it stops vouching for the pages it touched.
+                    invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(va), bytes: UInt64(data.count))
+                }
             }
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }

@@ -76,6 +76,8 @@ extension IoManagerRoutines {
         try k.checkedAssert(k.irql <= (k.configuration.version <= .nt40 ? .passiveLevel : .dispatchLevel), .irqlAtMostDispatch, target)
         let s = try k.openMdl(source)
         let t = try k.openMdl(target)
+        k.track(source, .usedAsMdl, replacing: false)
+        k.track(target, .usedAsMdl, replacing: false)
         let sourceHeader = try k.header(s)
         let targetHeader = try k.header(t)
         let sourceVa = k.virtualAddress(of: sourceHeader)

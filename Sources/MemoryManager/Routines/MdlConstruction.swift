@@ -72,6 +72,7 @@ extension MemoryManagerRoutines {
         try kernel.enter("MmBuildMdlForNonPagedPool")
         try kernel.checkedAssert(kernel.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
         let m = try kernel.openMdl(mdl)
+        kernel.track(mdl, .usedAsMdl, replacing: false)
         let header = try kernel.header(m)
         let c = kernel.constants
         try kernel.checkedAssert(header.byteCount != 0, .buildNonPagedByteCountNonZero, mdl, UInt64(header.flags.rawValue))

@@ -11,6 +11,7 @@ extension MemoryManagerRoutines {
         let c = k.constants
         try k.enter("MmProbeAndLockPages")
         let m = try k.openMdl(mdl)
+        k.track(mdl, .usedAsMdl, replacing: false)
         let header = try k.header(m)
         let irql = UInt64(k.irql.rawValue)
         try k.verifierCheck(k.irql > .dispatchLevel, 0x70, irql, mdl, UInt64(accessMode.rawValue))
