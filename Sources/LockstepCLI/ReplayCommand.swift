@@ -12,9 +12,13 @@ struct ReplayCommand: ParsableCommand {
             FIXED; one that fails differently is CHANGED. A corrupt entry is reported on one line and the \
             others still run.
 
+            With --add-to DIR, every entry (or plain program file) is also written into DIR recording the \
+            verdict it has now: how a fixed finding becomes a regression that must keep passing.
+
             Examples:
               lockstep replay corpora/regressions
               lockstep replay corpora/findings/0123456789abcdef.gz
+              lockstep replay --add-to corpora/regressions corpora/findings/0123456789abcdef.gz
 
             Exit status: 0 every verdict as recorded, 1 any REGRESSION/FIXED/CHANGED, 2 a bad entry.
             """
@@ -22,6 +26,7 @@ struct ReplayCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "Corpus directories or entry files.") var paths: [String]
     @Flag(name: .shortAndLong, help: "Print only entries whose verdict changed.") var quiet = false
+    @Option(name: .customLong("add-to"), help: "Also write each entry into this corpus with its current verdict.") var addTo: String?
 
     func validate() throws {
         guard !paths.isEmpty else { throw ValidationError("give a corpus directory, e.g. lockstep replay corpora/regressions") }
@@ -47,6 +52,15 @@ struct ReplayCommand: ParsableCommand {
             }
             let recorded = entry.recordedSignature ?? "pass"
             let now = verdict.signature
+            if let addTo {
+                do {
+                    let path = try Corpus.write(entry.program, signature: now, header: ["added from \(file) (recorded then: \(recorded))"], to: addTo)
+                    print("\(file): added to \(path) recording \(now)")
+                } catch {
+                    print(error.description)
+                    worst = max(worst, ExitStatus.badInput)
+                }
+            }
             if now == recorded {
                 counts.same += 1
                 if !quiet { print("\(file): \(now) (as recorded)") }

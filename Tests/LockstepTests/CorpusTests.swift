@@ -53,6 +53,32 @@ import Testing
         #expect(errors.count == 1 && errors[0].hasPrefix(bad) && errors[0].contains("corrupt gzip"))
     }
 
+    /// Every kind of bad entry is one line naming the file and the reason; the good entry still reads.
+    @Test func badEntriesAreEachNamedWithTheirReason() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-bad-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Corpus.write(Self.program, signature: "pass", header: [], to: directory)
+        let whole = Gzip.compress(Array(ProgramText.encode(Self.program).utf8))
+        let cases: [(name: String, bytes: [UInt8], reason: String)] = [
+            ("truncated.gz", Array(whole.prefix(whole.count / 2)), "corrupt gzip"),
+            // 17 MiB of zeros compresses to a few KiB: the decompression cap (16 MiB) stops it.
+            ("bomb.gz", Gzip.compress([UInt8](repeating: 0, count: 17 << 20)), "larger than"),
+            ("future.gz", Gzip.compress(Array("# lockstep 2\nmachine x86\n".utf8)), "unsupported format version"),
+            ("garbage.txt", Array("this is not a program\n".utf8), "expected '# lockstep 1'"),
+        ]
+        for bad in cases { try Data(bad.bytes).write(to: URL(fileURLWithPath: "\(directory)/\(bad.name)")) }
+        var errors: [String] = []
+        var read = 0
+        for file in Corpus.files(directory) {
+            do { _ = try Corpus.read(file); read += 1 } catch { errors.append(error.description) }
+        }
+        #expect(read == 1)
+        for bad in cases {
+            #expect(errors.contains { $0.hasPrefix("\(directory)/\(bad.name)") && $0.contains(bad.reason) && !$0.contains("\n") }, "\(bad.name): \(errors)")
+        }
+    }
+
     static let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("corpora/regressions").path
 

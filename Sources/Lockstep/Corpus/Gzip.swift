@@ -31,7 +31,7 @@ public enum Gzip {
     }
 
     /// Decompresses a whole gzip stream (at most `limit` bytes of output).
-    public static func decompress(_ input: [UInt8], limit: Int = 64 << 20) throws(CorruptData) -> [UInt8] {
+    public static func decompress(_ input: [UInt8], limit: Int = 16 << 20) throws(CorruptData) -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw CorruptData(description: "zlib could not start")
