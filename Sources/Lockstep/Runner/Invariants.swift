@@ -112,7 +112,9 @@ final class InvariantChecker {
         let inspect = kernel.inspect
         let c = kernel.constants
         let mdls = inspect.knownMdls
-        let locked = currentLockedMdls(kernel, mdls)
+        // Each MDL header is decoded once per check.
+        let headers = mdls.map { inspect.mdl($0.location.address, processId: $0.location.processId) }
+        let locked = currentLockedMdls(kernel, mdls, headers)
         settleLeaks(locked, after: call, succeeded: outcome == .returned(.none), adapter: adapter)
         lockedLastStep = locked
 
@@ -153,8 +155,9 @@ final class InvariantChecker {
         }
 
         // 3. MDL headers and mappings.
-        for (location, origin) in mdls {
-            if let violation = checkMdl(kernel, location, wellFormed: origin != .usedAsMdl) { return violation }
+        for ((location, origin), header) in zip(mdls, headers) {
+            guard let header else { continue }
+            if let violation = checkMdl(kernel, location, header, wellFormed: origin != .usedAsMdl) { return violation }
         }
 
         // 4. System PTE and pool accounting.
@@ -224,13 +227,13 @@ final class InvariantChecker {
         return nil
     }
 
-    private func currentLockedMdls(_ kernel: Kernel, _ mdls: [(location: MdlLocation, origin: MdlOrigin)]) -> [MdlLocation: LockedMdl] {
+    private func currentLockedMdls(_ kernel: Kernel, _ mdls: [(location: MdlLocation, origin: MdlOrigin)], _ headers: [MdlHeader?]) -> [MdlLocation: LockedMdl] {
         let inspect = kernel.inspect
         let c = kernel.constants
         var result: [MdlLocation: LockedMdl] = [:]
-        for (location, _) in mdls {
+        for ((location, _), header) in zip(mdls, headers) {
             let address = location.address
-            guard let header = inspect.mdl(address, processId: location.processId), header.flags.contains(.pagesLocked) else { continue }
+            guard let header, header.flags.contains(.pagesLocked) else { continue }
             let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
             var pfns: [PageFrameNumber] = []
             for index in 0..<min(span, 1 << 16) {
@@ -270,11 +273,9 @@ final class InvariantChecker {
 
     /// `wellFormed`: the header must be one the engine wrote (not memory the program merely passed as
     /// an MDL, whose bytes are whatever they were).
-    private func checkMdl(_ kernel: Kernel, _ location: MdlLocation, wellFormed: Bool) -> InvariantViolation? {
+    private func checkMdl(_ kernel: Kernel, _ location: MdlLocation, _ header: MdlHeader, wellFormed: Bool) -> InvariantViolation? {
         let c = kernel.constants
-        let inspect = kernel.inspect
         let address = location.address
-        guard let header = inspect.mdl(address, processId: location.processId) else { return nil }
         let flags = header.flags
         func violation(_ text: String) -> InvariantViolation {
             InvariantViolation(invariant: .mdlConsistency, detail: "MDL \(hex(address)) (\(flags)): \(text)")
