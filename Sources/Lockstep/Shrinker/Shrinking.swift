@@ -13,16 +13,36 @@ public struct Shrinker {
     /// Called on every fresh engine before a candidate runs (the campaign's, e.g. a test's mutation).
     public var prepareKernel: (@Sendable (Kernel) -> Void)?
 
+    /// Runs a candidate instead of the lockstep runner and says how it fails (signature, 1-based failing
+    /// step), or nil when it passes: how programs another harness runs (driver-under-test mode) shrink.
+    public var judge: (@Sendable (Program) -> (signature: String, step: Int)?)?
+
     public init(maxRuns: Int = 2000, runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
         self.maxRuns = maxRuns
         self.runner = runner
         self.prepareKernel = prepareKernel
     }
 
+    /// A shrinker whose candidates `judge` runs (see ``judge``).
+    public init(maxRuns: Int = 2000, judge: @escaping @Sendable (Program) -> (signature: String, step: Int)?) {
+        self.init(maxRuns: maxRuns)
+        self.judge = judge
+    }
+
     private func report(_ program: Program) -> RunReport? {
         guard let kernel = try? LockstepRunner.makeKernel(for: program) else { return nil }
         prepareKernel?(kernel)
         return try? runner.run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel)
+    }
+
+    /// How a candidate fails (signature and step), or nil when it passes.
+    private func judgement(_ program: Program) -> (signature: String, step: Int)? {
+        if let judge { return judge(program) }
+        guard let report = report(program) else { return nil }
+        switch report.verdict {
+        case .pass: return nil
+        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _): return (report.verdict.signature, step)
+        }
     }
 
     /// What shrinking produced.
@@ -85,17 +105,10 @@ public struct Shrinker {
 
     private func failure(_ program: Program, _ runs: inout Int) -> String? {
         runs += 1
-        guard let report = report(program), !report.verdict.isPass else { return nil }
-        return report.verdict.signature
+        return judgement(program)?.signature
     }
 
-    private func failingStep(_ program: Program) -> Int? {
-        guard let report = report(program) else { return nil }
-        switch report.verdict {
-        case .pass: return nil
-        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _): return step
-        }
-    }
+    private func failingStep(_ program: Program) -> Int? { judgement(program)?.step }
 
     /// Removing any single call (with its dependents) or fault line loses the failure.
     private func isOneMinimal(_ program: Program, _ signature: String, _ runs: inout Int) -> Bool {
