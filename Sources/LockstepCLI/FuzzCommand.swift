@@ -34,6 +34,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
     @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
     var systematic: String?
+    @Option(help: "Fuzz a registered driver under test instead of the engine (see docs/DRIVER_HARNESS.md); 'list' lists them.")
+    var driver: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
 
@@ -93,6 +95,7 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let driver { return try runDriver(driver) }
         if let systematic { return try runSystematic(systematic) }
         var options = CampaignOptions()
         options.seed = seed
