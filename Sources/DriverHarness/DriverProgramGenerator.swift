@@ -170,7 +170,8 @@ struct DriverProgramBuilder {
         let lengths: [UInt64] = [0, 1, 0x10, 0x200, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, room, room, room + pageSize]
         let length = random.pick(lengths)
         let size = options.deviceSize
-        let positions: [UInt64] = [0, 0, 0x10 * UInt64(random.below(Int(size / 0x10))), size - 0x10, size - 1, size, size + pageSize]
+        let inside = 0x10 * UInt64(random.below(Int(size / 0x10)))
+        let positions: [UInt64] = [0, 0, inside, inside, size - 0x10, size - 1, size, size + pageSize]
         let position = random.pick(positions)
         let transfer: [Argument] = [reference(buffer.name, offset), literal(length), literal(position), .symbol(method)]
         let name: String

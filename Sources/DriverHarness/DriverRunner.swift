@@ -160,7 +160,7 @@ final class DriverRun {
         }
         loaded = false
         guard monitor.finding == nil else { return }
-        note("      DriverUnload → returned")
+        note("\(stepLabel)  DriverUnload → returned")
         checkLeaks(moment: "at DriverUnload")
     }
 
@@ -183,7 +183,7 @@ final class DriverRun {
                 recordEngineError(error, "ending process \(process.id)")
             }
         }
-        if monitor.finding == nil { note("   end  user processes ended") }
+        if monitor.finding == nil { note("\(stepLabel)  end of program: requests drained, user processes ended") }
         if monitor.finding == nil { unloadDriver() }
     }
 

@@ -27,7 +27,8 @@ extension FuzzCommand {
         options.seed = seed
         options.seconds = seconds
         options.runs = runs
-        options.findingsDirectory = findings
+        // One directory per driver: two drivers can fail on the same program text, and entries are named by it.
+        options.findingsDirectory = "\(findings)/drivers/\(name)"
         let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
         options.generation.machine = (try? ProgramText.parse("# lockstep 1\n\(text)\n"))?.machine ?? MachineLine()
         let budget = runs.map { "\($0) programs" } ?? "\(Int(seconds)) s"
