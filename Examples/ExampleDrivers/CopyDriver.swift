@@ -21,8 +21,10 @@ open class CopyDriver: Driver {
     /// The device registers, mapped at DriverEntry.
     public private(set) var registers: VirtualAddress = 0
 
+    /// A driver that has not been loaded yet.
     public init() {}
 
+    /// Allocates the device extension and maps the registers; frees the extension if the mapping fails.
     open func driverEntry(_ services: DriverServices) throws(KernelError) -> NTStatus {
         let kernel = services.kernel
         guard let block = try kernel.env.allocatePool(.nonPagedPool, bytes: 0x40) else { return .insufficientResources }
@@ -38,6 +40,7 @@ open class CopyDriver: Driver {
         return .success
     }
 
+    /// Unmaps the registers and frees the extension.
     open func unload(_ services: DriverServices) throws(KernelError) {
         if registers != 0 { try services.kernel.mm.unmapIoSpace(registers, numberOfBytes: services.registersBytes) }
         try services.kernel.env.freePool(deviceExtension)
@@ -45,14 +48,17 @@ open class CopyDriver: Driver {
         deviceExtension = 0
     }
 
+    /// Starts a read (see ``start(_:_:)``).
     open func dispatchRead(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         try start(request, services)
     }
 
+    /// Starts a write (see ``start(_:_:)``).
     open func dispatchWrite(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         try start(request, services)
     }
 
+    /// Starts a device-read or device-write control; other codes are invalid.
     open func dispatchDeviceControl(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         guard request.readsDevice || request.writesDevice else { return .failure(.invalidDeviceRequest) }
         return try start(request, services)
@@ -110,6 +116,7 @@ open class CopyDriver: Driver {
         return true
     }
 
+    /// The transfer, at DISPATCH_LEVEL: acknowledge the device, find a system address, move the bytes, release, complete.
     open func completionDpc(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         if registers != 0 { try services.kernel.env.writeMemory(registers, [0x01, 0x00, 0x00, 0x00]) }  // acknowledge the interrupt
         guard let address = try systemAddress(request, services.kernel) else {
@@ -148,6 +155,7 @@ open class CopyDriver: Driver {
         try kernel.env.freePool(transfer.context)
     }
 
+    /// Releases what the request holds and completes it with STATUS_CANCELLED.
     open func cancel(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         try release(request, services.kernel)
         return .failure(.cancelled)
@@ -157,10 +165,14 @@ open class CopyDriver: Driver {
 /// What a METHOD_NEITHER request holds while it is pending: the driver's MDL for the caller's buffer,
 /// the system mapping of it, and a nonpaged context block allocated with the MDL.
 public final class NeitherTransfer {
+    /// The driver's MDL for the caller's buffer.
     public let mdl: VirtualAddress
+    /// The nonpaged context block allocated with it.
     public let context: VirtualAddress
+    /// The system mapping of the locked buffer (0 until mapped).
     public var systemAddress: VirtualAddress = 0
 
+    /// A transfer whose MDL and context block are allocated but not yet locked or mapped.
     public init(mdl: VirtualAddress, context: VirtualAddress) {
         self.mdl = mdl
         self.context = context

@@ -45,10 +45,12 @@ public protocol Driver: AnyObject {
 }
 
 extension Driver {
+    /// Completes with STATUS_INVALID_DEVICE_REQUEST.
     public func dispatchDeviceControl(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult {
         .failure(.invalidDeviceRequest)
     }
 
+    /// Leaves the request to its DPC.
     public func cancel(_ request: Request, _ services: DriverServices) throws(KernelError) -> RequestResult { .pending }
 }
 
@@ -79,10 +81,14 @@ public struct DriverRegistry: Sendable {
     /// One registered driver: its name, a one-line description and how to make a fresh instance
     /// (every run gets its own).
     public struct Entry: Sendable {
+        /// The name `--driver` takes.
         public let name: String
+        /// One line: what the driver does (or which bug it has).
         public let summary: String
+        /// A fresh instance for one run.
         public let make: @Sendable () -> any Driver
 
+        /// An entry; `make` is called once per run.
         public init(name: String, summary: String, make: @escaping @Sendable () -> any Driver) {
             self.name = name
             self.summary = summary
@@ -93,6 +99,7 @@ public struct DriverRegistry: Sendable {
     /// Entries in registration order.
     public let entries: [Entry]
 
+    /// A registry of these entries (names should be unique; the first wins).
     public init(_ entries: [Entry]) { self.entries = entries }
 
     /// The entry with this name.

@@ -4,11 +4,13 @@ import LockstepPrograms
 
 /// How a driver campaign runs.
 public struct DriverCampaignOptions: Sendable {
+    /// The campaign seed: program `i` is generated from `SeededRandom.derive(seed, i)`.
     public var seed: UInt64 = 1
     /// Stop after this many programs (nil: run until `seconds`).
     public var runs: Int?
     /// Stop after this many seconds (the budget decides only when to stop, never what runs).
     public var seconds: Double = 60
+    /// How programs are generated (machine, requests per program, fault plans).
     public var generation = DriverGenerationOptions()
     /// Percent of programs without a fault plan that also run systematically: once per fault point
     /// the driver passes, each failed in turn.
@@ -20,6 +22,7 @@ public struct DriverCampaignOptions: Sendable {
     /// End the campaign at the first failing run (tests).
     public var stopAtFirstFinding = false
 
+    /// The defaults: seed 1, 60 s, half the plan-less programs systematic, findings shrunk.
     public init() {}
 }
 
@@ -37,21 +40,26 @@ public struct DriverCampaignStats: Sendable {
     public var failingRuns = 0
     /// Failing runs per signature.
     public var signatures: [String: Int] = [:]
+    /// Seconds since the campaign started.
     public var elapsed: Double = 0
 }
 
 /// One finding of a campaign: the first program (or systematic variant) that failed with its signature.
 public struct DriverCampaignFinding: Sendable {
+    /// What the first failing run found.
     public let finding: DriverFinding
+    /// The program (or systematic variant) that failed.
     public let program: Program
     /// The campaign's run number and the program's own seed.
     public let index: Int
+    /// The seed the program was generated from.
     public let programSeed: UInt64
     /// The program after shrinking (same signature), when the campaign shrank it.
     public var shrunk: Shrinker.Result?
     /// Where it was written, if it was.
     public var path: String?
 
+    /// The finding's signature.
     public var signature: String { finding.signature }
 }
 
@@ -59,9 +67,12 @@ public struct DriverCampaignFinding: Sendable {
 /// every fault point in turn), keeps the first program of each finding signature, shrinks it to a
 /// minimal request sequence and fault plan, and writes it as a corpus entry.
 public struct DriverCampaign: Sendable {
+    /// The driver under test.
     public let driver: DriverRegistry.Entry
+    /// How the campaign runs.
     public let options: DriverCampaignOptions
 
+    /// A campaign against `driver`.
     public init(driver: DriverRegistry.Entry, options: DriverCampaignOptions) {
         self.driver = driver
         self.options = options

@@ -12,6 +12,7 @@ public struct DriverGenerationOptions: Sendable {
     /// Bytes of device storage (positions are chosen around its end).
     public var deviceSize: UInt64
 
+    /// The defaults: x86, 2 to 10 requests, a fault plan in 30 % of programs, the standard device.
     public init(machine: MachineLine = MachineLine(architecture: "x86"), requests: ClosedRange<Int> = 2...10, faultPercent: Int = 30,
                 deviceSize: UInt64 = DriverRunner.deviceSize) {
         self.machine = machine
@@ -27,8 +28,10 @@ public struct DriverGenerationOptions: Sendable {
 /// requests outstanding at once and completed, cancelled or left for the end in a generated order, and
 /// randomized fault plans. Same seed, same program, byte for byte.
 public struct DriverProgramGenerator: Sendable {
+    /// How it generates.
     public let options: DriverGenerationOptions
 
+    /// A generator with these options.
     public init(_ options: DriverGenerationOptions = DriverGenerationOptions()) { self.options = options }
 
     /// The program for one seed.

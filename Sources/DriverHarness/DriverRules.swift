@@ -128,17 +128,21 @@ public enum DriverPhase: String, Sendable {
 public struct DriverFinding: Sendable, Equatable, CustomStringConvertible {
     /// The registered name of the driver that broke it.
     public let driver: String
+    /// The rule broken.
     public let rule: DriverRule
     /// The bug check Windows would raise (code and parameters), nil for silent data corruption.
     public let bugCheck: BugCheck?
     /// The 1-based program step; 0 for DriverEntry before the first call, `calls + 1` for the end of
     /// the program (draining, process end, unload).
     public let step: Int
+    /// Where in the run.
     public let phase: DriverPhase
     /// The request involved, if any (`q2`).
     public let request: String?
+    /// What happened, with the addresses involved.
     public let detail: String
 
+    /// A finding (the harness makes them; tests and tools may too).
     public init(driver: String, rule: DriverRule, bugCheck: BugCheck?, step: Int, phase: DriverPhase, request: String?, detail: String) {
         self.driver = driver
         self.rule = rule
@@ -162,6 +166,7 @@ public struct DriverFinding: Sendable, Equatable, CustomStringConvertible {
         return bugCheck.description.replacingOccurrences(of: "BUGCHECK", with: name)
     }
 
+    /// Three lines: what and where, the rule, the Windows bug check.
     public var description: String {
         let code = windowsText
         let place = step == 0 ? "at load" : "at step \(step)"

@@ -20,6 +20,7 @@ public struct DriverRunner: Sendable {
     /// Bytes of device storage.
     public static let deviceSize: UInt64 = 0x1_0000
 
+    /// A runner for the driver `make` creates, named `name` in findings.
     public init(name: String = "driver", driver make: @escaping @Sendable () -> any Driver, recordTrace: Bool = false) {
         self.name = name
         self.make = make
@@ -33,6 +34,7 @@ public struct DriverRunner: Sendable {
 
     /// Why a program could not be run (its machine line or fault plan is not valid).
     public struct SetupError: Error, CustomStringConvertible {
+        /// One line: what is wrong with the machine line or the fault plan.
         public let description: String
     }
 
@@ -135,7 +137,6 @@ final class DriverRun {
 
     private func load() {
         monitor.step = 0
-        baseline = ResourceSnapshot(kernel.inspect)
         let status = runDriver(.driverEntry, nil, atDispatch: false, process: kernel.systemProcessId) { () throws(KernelError) in
             try driver.driverEntry(services)
         }
@@ -326,7 +327,7 @@ final class DriverRun {
         }
     }
 
-    /// The program writes or frees memory a pending request uses: that request's data cannot be judged.
+    /// The program writes memory a pending request uses, or frees a buffer: that request's data cannot be judged.
     private func taintBuffers(for call: Call) {
         let process = kernel.currentProcessId
         switch call.routine {
@@ -337,7 +338,8 @@ final class DriverRun {
                 let r = states[index].request
                 if start < r.userBuffer &+ r.length && r.userBuffer < start &+ UInt64(data.count) { states[index].tainted = true }
             }
-        case .freeUserBuffer, .protectUserBuffer, .allocateUserBuffer:
+        case .freeUserBuffer:
+            // The range may be handed out again and refilled: nothing of it can be judged any more.
             for index in states.indices where states[index].completedStep == nil && states[index].request.processId == process {
                 states[index].tainted = true
             }

@@ -7,8 +7,11 @@ import MemoryManager
 public enum DriverSystematicFaults {
     /// One run: the fault point failed (nil for the baseline), the program that ran and what it found.
     public struct Variant: Sendable {
+        /// The fault line added (nil: the baseline).
         public let fault: FaultLine?
+        /// The program that ran (the original plus the fault line).
         public let program: Program
+        /// What the run found.
         public let report: DriverReport
     }
 

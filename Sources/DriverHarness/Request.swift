@@ -38,9 +38,11 @@ public final class Request {
     public let name: String
     /// 0-based issue order.
     public let index: Int
+    /// Which dispatch routine it goes to.
     public let major: MajorFunction
     /// The I/O control code (device control requests; 0 otherwise).
     public let controlCode: UInt32
+    /// How the buffer reaches the driver.
     public let method: TransferMethod
     /// The caller's buffer, a user address in the requesting process.
     public let userBuffer: VirtualAddress
