@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .library(name: "MemoryManager", targets: ["MemoryManager"]),
         .library(name: "LockstepPrograms", targets: ["LockstepPrograms"]),
+        // For packages that test their own drivers against the engine (docs/DRIVER_HARNESS.md).
+        .library(name: "DriverHarness", targets: ["DriverHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
