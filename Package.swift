@@ -3,7 +3,8 @@
 // Layers, bottom to top; a target imports only the targets below it:
 //   CZlib, MemoryManager (the engine; imports nothing of ours), LockstepPrograms (the call vocabulary)
 //   → ReferenceModel (imports only the vocabulary) → Lockstep (runner, fuzzer, shrinker, corpus)
-//   → the `lockstep` CLI.
+//   → the `lockstep` CLI. Driver-under-test mode sits beside the CLI: DriverHarness (imports Lockstep; the
+//   engine never imports it) and the example drivers built on it.
 import PackageDescription
 
 let package = Package(
@@ -13,6 +14,8 @@ let package = Package(
         .library(name: "LockstepPrograms", targets: ["LockstepPrograms"]),
         .library(name: "ReferenceModel", targets: ["ReferenceModel"]),
         .library(name: "Lockstep", targets: ["Lockstep"]),
+        // For packages that test their own drivers against the engine (docs/DRIVER_HARNESS.md).
+        .library(name: "DriverHarness", targets: ["DriverHarness"]),
         .executable(name: "lockstep", targets: ["lockstep"]),
     ],
     dependencies: [
@@ -37,10 +40,16 @@ let package = Package(
         // The framework, one folder per concern: Runner/ (engine adapter, lockstep runner, invariants,
         // verdicts), Fuzzer/ (generation, fault plans, mutation, campaigns), Shrinker/, Corpus/.
         .target(name: "Lockstep", dependencies: ["CZlib", "MemoryManager", "LockstepPrograms", "ReferenceModel"]),
+        // Driver-under-test mode: a driver written against the engine's kernel API, driven by request
+        // programs and fault plans, checked against Driver Verifier's MDL rules.
+        .target(name: "DriverHarness", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
+        // Example drivers for the harness: one correct, several with one classic bug each.
+        .target(name: "ExampleDrivers", dependencies: ["DriverHarness", "MemoryManager"], path: "Examples/ExampleDrivers"),
         // The command-line front end.
         .executableTarget(
             name: "lockstep",
-            dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager", "DriverHarness", "ExampleDrivers",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/LockstepCLI"
         ),
 
@@ -56,6 +65,7 @@ let package = Package(
         .testTarget(name: "LockstepProgramsTests", dependencies: ["LockstepPrograms"]),
         .testTarget(name: "ReferenceModelTests", dependencies: ["ReferenceModel", "LockstepPrograms"]),
         .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"], exclude: ["Programs"]),
+        .testTarget(name: "DriverHarnessTests", dependencies: ["DriverHarness", "ExampleDrivers", "Lockstep", "LockstepPrograms", "MemoryManager"]),
     ],
     swiftLanguageModes: [.v6]
 )

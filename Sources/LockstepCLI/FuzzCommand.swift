@@ -38,6 +38,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
     @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
     var systematic: String?
+    @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --systematic, --quiet. See docs/DRIVER_HARNESS.md.")
+    var driver: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
     @Flag(help: "Run the workers in this process, with no supervisor: a trap ends the campaign (its program is saved first and reported by the next campaign).")
@@ -103,6 +105,7 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let driver { return try runDriver(driver) }
         if let systematic { return try runSystematic(systematic) }
         var recovery = CampaignOptions()
         recovery.findingsDirectory = findings

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DriverHarness
 import Lockstep
 import LockstepPrograms
 
@@ -41,6 +42,10 @@ struct ReplayCommand: ParsableCommand {
                 print(error.description)
                 counts.bad += 1
                 worst = max(worst, ExitStatus.badInput)
+                continue
+            }
+            if let driver = DriverCorpus.driverName(inSignature: entry.recordedSignature ?? "") {
+                worst = max(worst, replayDriverEntry(file, entry, driver: driver, quiet: quiet, counts: &counts))
                 continue
             }
             let verdict: Verdict

@@ -19,6 +19,8 @@ public enum ArgumentKind: String, Sendable, CaseIterable {
     case poolType
     case protection
     case irql
+    /// A driver request's transfer method: METHOD_BUFFERED, direct I/O (an MDL), METHOD_NEITHER.
+    case transferMethod
 
     /// The symbols an enumeration kind accepts, as NT spells them; nil for non-enumeration kinds.
     /// Numbers are accepted too (for out-of-range values such as a cache type of 7).
@@ -35,6 +37,7 @@ public enum ArgumentKind: String, Sendable, CaseIterable {
         case .poolType: ["NonPagedPool", "PagedPool"]
         case .protection: ["ReadWrite", "ReadOnly", "NoAccess"]
         case .irql: ["PASSIVE_LEVEL", "APC_LEVEL", "DISPATCH_LEVEL", "HIGH_LEVEL"]
+        case .transferMethod: ["Buffered", "Direct", "Neither"]
         default: nil
         }
     }

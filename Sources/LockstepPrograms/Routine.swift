@@ -47,6 +47,15 @@ public enum Routine: String, CaseIterable, Sendable, Comparable {
     case ioFreeIrp = "IoFreeIrp"
     case trimWorkingSet = "TrimWorkingSet"
     case pageOut = "PageOut"
+    // Driver-harness requests (driver-under-test mode): not engine calls. The DriverHarness target runs
+    // them against a driver under test; on the engine alone they do nothing, and the reference model
+    // stops predicting at the first one. The engine fuzzer never generates them.
+    case driverRead = "DriverRead"
+    case driverWrite = "DriverWrite"
+    case driverDeviceControl = "DriverDeviceControl"
+    case driverCompleteDpc = "DriverCompleteDpc"
+    case driverCancel = "DriverCancel"
+    case driverUnload = "DriverUnload"
 
     /// The routine's NT (or environment) name, as programs spell it.
     public var name: String { rawValue }
@@ -55,6 +64,15 @@ public enum Routine: String, CaseIterable, Sendable, Comparable {
 
     /// True for the routines of the NT API (the first 25), false for environment actions.
     public var isNtRoutine: Bool { Routine.allCases.firstIndex(of: self)! < 25 }
+
+    /// True for the driver-harness requests (`DriverRead` … `DriverUnload`), which only a driver
+    /// under test can carry out.
+    public var isDriverRequest: Bool {
+        switch self {
+        case .driverRead, .driverWrite, .driverDeviceControl, .driverCompleteDpc, .driverCancel, .driverUnload: true
+        default: false
+        }
+    }
 
     /// Parameters and result of the call.
     public var signature: Signature { Signature.table[self]! }
@@ -78,6 +96,8 @@ public struct Signature: Sendable, Hashable {
         let length = P("length", .length)
         let mode = P("mode", .processorMode, labeled: false)
         let priority = P("priority", .pagePriority, labeled: false)
+        // A driver request's user buffer, its length, the device offset and the transfer method.
+        let transfer = [P("buffer", .address), length, P("position", .length), P("method", .transferMethod, labeled: false)]
         return [
             .halTranslateBusAddress: Signature([P("interface", .interfaceType, labeled: false), P("bus", .number),
                                                 P("address", .address), P("space", .number)], .physicalAddress),
@@ -122,6 +142,12 @@ public struct Signature: Sendable, Hashable {
             .ioFreeIrp: Signature([P("irp", .handle, labeled: false)]),
             .trimWorkingSet: Signature([P("process", .handle, labeled: false)], .value),
             .pageOut: Signature([P("va", .address, labeled: false)], .value),
+            .driverRead: Signature(transfer, .request),
+            .driverWrite: Signature(transfer, .request),
+            .driverDeviceControl: Signature([P("code", .number)] + transfer, .request),
+            .driverCompleteDpc: Signature([P("request", .handle, labeled: false)]),
+            .driverCancel: Signature([P("request", .handle, labeled: false)]),
+            .driverUnload: Signature([]),
         ]
     }()
 }
@@ -152,6 +178,8 @@ public enum ResultKind: String, Sendable, CaseIterable {
     case process = "r"
     case value = "x"
     case data = "d"
+    /// A request sent to a driver under test (driver-harness programs only).
+    case request = "q"
 
     /// The name prefix results of this kind carry.
     public var prefix: String { rawValue }
@@ -168,6 +196,7 @@ public enum ResultKind: String, Sendable, CaseIterable {
         case .process: "a process"
         case .value: "a value"
         case .data: "bytes"
+        case .request: "a driver request"
         }
     }
 }

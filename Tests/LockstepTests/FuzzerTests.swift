@@ -102,7 +102,7 @@ import Testing
         let generator = ProgramGenerator(GenerationOptions(machine: MachineLine(architecture: architecture)))
         var seen = Set<Routine>()
         for seed in 0..<600 as Range<UInt64> { for call in generator.generate(seed: seed).calls { seen.insert(call.routine) } }
-        let missing = Routine.allCases.filter { !seen.contains($0) }
+        let missing = Routine.allCases.filter { !$0.isDriverRequest && !seen.contains($0) }
         #expect(missing.isEmpty, "never generated: \(missing.map(\.name))")
     }
 }

@@ -167,6 +167,10 @@ public struct EngineAdapter {
         case .ioFreeIrp: try env.freeIrp(n(0)); return .none
         case .trimWorkingSet: return .number(UInt64(try env.trimWorkingSet(UInt32(truncatingIfNeeded: n(0)))))
         case .pageOut: return .boolean(try env.pageOut(n(0)))
+        case .driverRead, .driverWrite, .driverDeviceControl, .driverCompleteDpc, .driverCancel, .driverUnload:
+            // Driver-harness requests are not engine calls: without a driver under test they do nothing
+            // (DriverHarness carries them out). A request name binds 0.
+            return .none
         }
     }
 }

@@ -41,3 +41,22 @@ public struct LockstepFailureOracle: FailureOracle {
         }
     }
 }
+
+/// Runs candidates through a closure: how programs another harness runs (driver-under-test mode) shrink.
+public struct ClosureFailureOracle: FailureOracle {
+    public let judge: @Sendable (Program) -> (signature: String, step: Int)?
+
+    public init(_ judge: @escaping @Sendable (Program) -> (signature: String, step: Int)?) { self.judge = judge }
+
+    public func failure(of program: Program) -> ShrinkFailure? {
+        judge(program).map { ShrinkFailure(signature: $0.signature, step: $0.step) }
+    }
+}
+
+extension Shrinker {
+    /// A shrinker whose candidates `judge` runs: it says how a candidate fails (signature, 1-based
+    /// failing step), or nil when it passes.
+    public init(maxRuns: Int = 2000, judge: @escaping @Sendable (Program) -> (signature: String, step: Int)?) {
+        self.init(maxRuns: maxRuns, oracle: ClosureFailureOracle(judge))
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import DriverHarness
+import ExampleDrivers
+import Foundation
+import Lockstep
+import LockstepPrograms
+
+/// The drivers `lockstep fuzz --driver NAME` can run: the examples, then your own. To add one, write a
+/// class conforming to `Driver` (see Examples/ExampleDrivers/CopyDriver.swift), put its target in the
+/// `lockstep` product's dependencies in Package.swift, and append an entry here, e.g.
+/// `.init(name: "mydriver", summary: "what it does") { MyDriver() }`.
+let registeredDrivers = DriverRegistry(ExampleDrivers.registry.entries + [])
+
+extension FuzzCommand {
+    /// `lockstep fuzz --driver NAME`: a campaign against a registered driver (`--driver list` lists them);
+    /// with `--systematic FILE`, that program once per fault point the driver passes.
+    func runDriver(_ name: String) throws {
+        if name == "list" {
+            for entry in registeredDrivers.entries { print("\(entry.name)\t\(entry.summary)") }
+            return
+        }
+        guard let entry = registeredDrivers.entry(named: name) else {
+            throw ValidationError("--driver: no driver named '\(name)'; registered: \(registeredDrivers.names.joined(separator: ", "))")
+        }
+        if let systematic { return try runDriverSystematic(entry, systematic) }
+        var options = DriverCampaignOptions()
+        options.seed = seed
+        options.seconds = seconds
+        options.runs = runs
+        // One directory per driver: two drivers can fail on the same program text, and entries are named by it.
+        options.findingsDirectory = "\(findings)/drivers/\(name)"
+        let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
+        options.generation.machine = (try? ProgramText.parse("# lockstep 1\n\(text)\n"))?.machine ?? MachineLine()
+        let budget = runs.map { "\($0) programs" } ?? "\(Int(seconds)) s"
+        if !quiet { print("lockstep fuzz --driver \(name): seed \(seed), \(budget), \(options.generation.machine)") }
+        let quiet = self.quiet
+        let tty = isatty(STDOUT_FILENO) != 0
+        let (stats, found) = DriverCampaign(driver: entry, options: options).run { stats in
+            guard !quiet else { return }
+            let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  runs \(stats.runs)  requests/s "
+                + "\(Int(Double(stats.requests) / max(stats.elapsed, 0.001)))  findings \(stats.failingRuns) (\(stats.signatures.count) signatures)"
+            if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { print(line) }
+        }
+        if tty && !quiet { print("") }
+        print("summary: \(stats.programs) programs, \(stats.runs) runs, \(stats.requests) requests, \(stats.calls) calls in "
+              + "\(String(format: "%.1f", stats.elapsed)) s (\(Int(Double(stats.requests) / max(stats.elapsed, 0.001))) requests/s), "
+              + "\(stats.failingRuns) failing runs, \(stats.signatures.count) signatures")
+        for item in found {
+            print("  \(stats.signatures[item.signature] ?? 0)x  \(item.signature)  \(item.path ?? "(not written)")")
+            print("      \(item.finding.description.replacingOccurrences(of: "\n", with: "\n      "))")
+        }
+        if !found.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
+    }
+
+    /// `--driver NAME --systematic FILE`: the program (a driver finding, say) with every fault point failed in turn.
+    private func runDriverSystematic(_ entry: DriverRegistry.Entry, _ path: String) throws {
+        let program: Program
+        do { program = try ProgramFiles.load(path) } catch {
+            print(error.description)
+            throw ExitCode(ExitStatus.badInput)
+        }
+        let variants: [DriverSystematicFaults.Variant]
+        do { variants = try DriverSystematicFaults.run(program, runner: DriverRunner(entry, recordTrace: !quiet)) } catch {
+            print("\(path): \(error)")
+            throw ExitCode(ExitStatus.badInput)
+        }
+        let failing = variants.filter { $0.report.finding != nil }
+        for variant in variants where !quiet || variant.report.finding != nil {
+            print("\(variant.fault?.description ?? "baseline (no added fault)"): \(variant.report.signature)")
+            if variant.fault == nil { variant.report.trace.forEach { print("  " + $0) } }
+            if let finding = variant.report.finding { print("  " + finding.description.replacingOccurrences(of: "\n", with: "\n  ")) }
+        }
+        print("systematic: \(variants.count - 1) fault points, \(variants.count) runs, \(failing.count) failing")
+        if !failing.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
+    }
+}
+
+/// `lockstep replay` of a driver finding (its recorded signature names the driver): re-runs it against
+/// that registered driver and prints one line the way engine entries get one. Returns the exit status
+/// it contributes.
+func replayDriverEntry(_ file: String, _ entry: Corpus.Entry, driver name: String, quiet: Bool,
+                       counts: inout (same: Int, changed: Int, bad: Int)) -> Int32 {
+    guard let driver = registeredDrivers.entry(named: name) else {
+        print("\(file): names driver '\(name)', which is not registered; registered: \(registeredDrivers.names.joined(separator: ", "))")
+        counts.bad += 1
+        return ExitStatus.badInput
+    }
+    let report: DriverReport
+    do { report = try DriverRunner(driver).run(entry.program) } catch {
+        print("\(file): \(error)")
+        counts.bad += 1
+        return ExitStatus.badInput
+    }
+    let recorded = entry.recordedSignature ?? "pass"
+    if report.signature == recorded {
+        counts.same += 1
+        if !quiet { print("\(file): \(recorded) (as recorded)") }
+        return 0
+    }
+    counts.changed += 1
+    print("\(file): \(report.signature == "pass" ? "FIXED" : "CHANGED"): recorded \(recorded), now \(report.signature)")
+    if let finding = report.finding { print("  " + finding.description.replacingOccurrences(of: "\n", with: "\n  ")) }
+    return ExitStatus.failingVerdict
+}
