@@ -53,6 +53,10 @@ let package = Package(
             path: "Sources/LockstepCLI"
         ),
 
+        // The libFuzzer entry point (LLVMFuzzerTestOneInput) and its executable; see docs/LIBFUZZER.md.
+        .target(name: "LockstepFuzzEntry", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
+        .executableTarget(name: "LockstepLibFuzzer", dependencies: ["LockstepFuzzEntry"]),
+
         // Release-mode throughput of the bare engine (see docs/BENCHMARKS.md).
         .executableTarget(
             name: "engine-throughput",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Lockstep
 import LockstepPrograms
 
@@ -11,14 +12,30 @@ struct ShowCommand: ParsableCommand {
             Examples:
               lockstep show corpora/findings/0123456789abcdef.gz
               lockstep show --swift-test corpora/findings/0123456789abcdef.gz >> Tests/MyTests/Regressions.swift
+              lockstep show --from-bytes .build-libfuzzer/artifacts/crash-… > repro.txt
+
+            With --from-bytes, FILE is a libFuzzer input (crash file, corpus unit): the program its bytes \
+            decode to is printed as program text, ready for `lockstep run`, `minimize` or a corpus.
             """
     )
 
     @ArgumentParser.Argument(help: "A corpus entry or program file.") var file: String
     @Flag(name: .customLong("swift-test"), help: "Print a Swift Testing @Test that replays the entry and asserts its verdict.")
     var swiftTest = false
+    @Flag(name: .customLong("from-bytes"), help: "FILE is a libFuzzer input: print the program its bytes decode to.")
+    var fromBytes = false
 
     func run() throws {
+        if fromBytes {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                print("\(file): \(FileManager.default.fileExists(atPath: file) ? "cannot read the file" : "no such file")")
+                throw ExitCode(ExitStatus.badInput)
+            }
+            let text = ProgramText.encode(ByteInput.program([UInt8](data)))
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            print(lines[0] + "\n# decoded from libFuzzer input \(file) (\(data.count) bytes)\n" + lines.dropFirst().joined(separator: "\n"), terminator: "")
+            return
+        }
         let entry: Corpus.Entry
         do { entry = try Corpus.read(file) } catch {
             print(error.description)

@@ -34,6 +34,13 @@ public struct ProgramGenerator: Sendable {
         var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed))
         return builder.build()
     }
+
+    /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with
+    /// the bytes as its decisions, so every byte string is a well-formed program.
+    public func generate(choices: [UInt8]) -> Program {
+        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices))
+        return builder.build()
+    }
 }
 
 /// One program being built: the live resources and the calls so far.

@@ -1,11 +1,27 @@
 /// The fuzzer's only source of randomness: SplitMix64, seeded explicitly and passed by the caller.
 /// Same seed, same sequence, on every machine.
+///
+/// It can also be driven by a byte string (`init(choices:)`, the libFuzzer entry point): each decision
+/// then reads the next bytes of the string (one byte for a choice among at most 256, eight for a raw
+/// draw), so a mutated byte changes a nearby decision, and every byte string is a valid sequence of
+/// decisions. When the bytes run out, SplitMix64 seeded from them takes over.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    private var choices: [UInt8] = []
+    private var position = 0
 
     public init(seed: UInt64) { state = seed }
 
+    /// Decisions read from `choices` first.
+    public init(choices: [UInt8]) {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in choices { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        state = hash
+        self.choices = choices
+    }
+
     public mutating func next() -> UInt64 {
+        if position < choices.count { return take(8) }
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -13,8 +29,20 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// Up to `count` choice bytes, little-endian (fewer at the end of the string).
+    private mutating func take(_ count: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in 0..<min(count, choices.count - position) { value |= UInt64(choices[position + shift]) << (8 * UInt64(shift)) }
+        position += count
+        return value
+    }
+
     /// A value in 0..<n (n > 0).
-    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+    public mutating func below(_ n: Int) -> Int {
+        let n = max(1, n)
+        if position < choices.count { return Int(take(n <= 256 ? 1 : 4) % UInt64(n)) }
+        return Int(next() % UInt64(n))
+    }
 
     /// True with probability `percent`/100.
     public mutating func chance(_ percent: Int) -> Bool { below(100) < percent }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harness (a separate scratch path, so the ordinary build never sees the flags) and
+# runs it on a corpus directory for a time budget. Crash files land in the artifacts directory;
+# `lockstep show --from-bytes FILE` prints the program one of them decodes to.
+#
+#   Benchmarks/libfuzzer/run.sh [SECONDS] [CORPUS_DIR] [ARTIFACT_DIR] [extra libFuzzer flags…]
+#
+# LOCKSTEP_SEEDED_BUG=<slip> switches on one of the engine's deliberate test-only slips.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-60}"; corpus="${2:-.build-libfuzzer/corpus}"; artifacts="${3:-.build-libfuzzer/artifacts}"
+shift $(( $# < 3 ? $# : 3 ))
+swift build -c release --scratch-path .build-libfuzzer --product LockstepLibFuzzer \
+  -Xswiftc -sanitize=fuzzer -Xcc -DLOCKSTEP_LIBFUZZER >&2
+mkdir -p "$corpus" "$artifacts"
+# Swift's crash handler would otherwise keep libFuzzer from writing its crash file.
+export SWIFT_BACKTRACE=enable=no
+exec .build-libfuzzer/release/LockstepLibFuzzer -max_total_time="$seconds" -artifact_prefix="$artifacts/" \
+  -print_final_stats=1 "$@" "$corpus"
