@@ -17,6 +17,7 @@ let package = Package(
         // For packages that test their own drivers against the engine (docs/DRIVER_HARNESS.md).
         .library(name: "DriverHarness", targets: ["DriverHarness"]),
         .executable(name: "lockstep", targets: ["lockstep"]),
+        .plugin(name: "LockstepPlugin", targets: ["LockstepPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,19 @@ let package = Package(
         // The libFuzzer entry point (LLVMFuzzerTestOneInput) and its executable; see docs/LIBFUZZER.md.
         .target(name: "LockstepFuzzEntry", dependencies: ["Lockstep", "LockstepPrograms", "MemoryManager"]),
         .executableTarget(name: "LockstepLibFuzzer", dependencies: ["LockstepFuzzEntry"]),
+
+        // `swift package lockstep …`: the CLI as a SwiftPM command plugin.
+        .plugin(
+            name: "LockstepPlugin",
+            capability: .command(
+                intent: .custom(verb: "lockstep", description: "Run the lockstep CLI: fuzz, run, replay, minimize, show, merge, bench.")
+            ),
+            // No declared write permission, so `swift package lockstep --help|replay|show` need no flag.
+            // Subcommands that write corpora take `--allow-writing-to-package-directory` where plugins
+            // are sandboxed (macOS); see Plugins/README.md.
+            dependencies: ["lockstep"],
+            path: "Plugins/LockstepPlugin"
+        ),
 
         // Release-mode throughput of the bare engine (see docs/BENCHMARKS.md).
         .executableTarget(
