@@ -18,6 +18,7 @@ struct FuzzCommand: ParsableCommand {
               lockstep fuzz --seed 7 --runs 2000 --machine x64
               lockstep fuzz --seconds 300 --check-determinism
               lockstep fuzz --corpus corpora/fuzz --jobs 2
+              lockstep fuzz --seed 1 --seconds 60 --jobs 2 --junit fuzz.xml    # in CI
 
             Exit status: 0 no finding, 1 findings, 2 usage error or a bad --corpus entry (reported and \
             skipped; the campaign still runs).
@@ -36,6 +37,9 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Worker threads.") var jobs = 1
     @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.") var shard = "1/1"
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
+    @Option(help: "Write a JUnit XML report to this file: one failed case per finding, with its minimized program.") var junit: String?
+    @Flag(help: "Stop at the first reproducible failure (time and programs to it are in the summary and --json).")
+    var stopAtFirstFinding = false
     @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
     var systematic: String?
     @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --systematic, --quiet. See docs/DRIVER_HARNESS.md.")
@@ -118,8 +122,15 @@ struct FuzzCommand: ParsableCommand {
         }
         let result = inProcess || sessionResult != nil ? try runInThisProcess() : try runSupervised()
         if sessionResult != nil { return }
-        FuzzSummary(result: result, checkDeterminism: checkDeterminism).print()
-        if let json { try FuzzSummary(result: result, checkDeterminism: checkDeterminism).writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineLine())") }
+        let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
+        summary.print()
+        if let json { try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineLine())") }
+        if let junit {
+            do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineLine())").write(to: junit) } catch {
+                print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
+                throw ExitCode(ExitStatus.badInput)
+            }
+        }
         if !result.findings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
         // Bad corpus entries were reported and skipped; the campaign ran, but the input was not clean.
         if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }), FileManager.default.fileExists(atPath: corpus) {
@@ -135,6 +146,7 @@ struct FuzzCommand: ParsableCommand {
         options.generation = GenerationOptions(machine: try machineLine(), misusePercent: misuse)
         options.findingsDirectory = findings
         options.checkDeterminism = checkDeterminism
+        options.stopAtFirstFinding = stopAtFirstFinding
         options.checkEvery = checkEvery
         options.jobs = jobs
         let (shardIndex, shardCount) = try shardParts()
@@ -184,9 +196,10 @@ struct FuzzCommand: ParsableCommand {
         if let runs { base += ["--runs", "\(runs)"] }
         if let corpus { base += ["--corpus", corpus] }
         if checkDeterminism { base.append("--check-determinism") }
+        if stopAtFirstFinding { base.append("--stop-at-first-finding") }
         if quiet { base.append("--quiet") }
         let (_, shardCount) = try shardParts()
-        let supervisor = CampaignSupervisor(
+        var supervisor = CampaignSupervisor(
             executable: executable,
             sessionArguments: { [seconds] resume, remaining, resultFile in
                 base + ["--seconds", "\(remaining ?? seconds)", "--session-result", resultFile]
@@ -194,6 +207,7 @@ struct FuzzCommand: ParsableCommand {
             },
             runArguments: ["run", "--quiet"] + seededBug.arguments,
             findingsDirectory: findings, jobs: jobs, runStep: jobs * shardCount, seconds: runs == nil ? seconds : nil)
+        supervisor.stopAtFirstFinding = stopAtFirstFinding
         do {
             return try supervisor.run {
                 Swift.print($0)

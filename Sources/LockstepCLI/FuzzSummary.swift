@@ -1,5 +1,6 @@
 import Foundation
 import Lockstep
+import LockstepPrograms
 
 /// The end of a campaign for people and for machines: the summary lines and `--json`.
 struct FuzzSummary {
@@ -14,7 +15,8 @@ struct FuzzSummary {
                     + "(\(rate) checked calls/s), \(stats.findings) failing runs, "
                     + "\(result.findings.count) signatures, \(stats.flaky) flaky, \(stats.features) features, \(stats.corpus) programs kept, "
                     + "\(stats.unpredictedSteps) steps the model did not predict"
-                    + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : ""))
+                    + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : "")
+                    + (stats.firstFinding.map { ", first finding after \(String(format: "%.2f", $0.seconds)) s (\($0.programs) programs)" } ?? ""))
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) {
             Swift.print("  \(finding.count)x  \(finding.signature)  \(finding.path ?? "(not written)")")
         }
@@ -31,6 +33,8 @@ struct FuzzSummary {
               "checked_calls_per_second": \(rate),
               "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
               "unpredicted_steps": \(stats.unpredictedSteps), "features": \(stats.features), "corpus": \(stats.corpus),
+              "first_finding_seconds": \(stats.firstFinding.map { String(format: "%.3f", $0.seconds) } ?? "null"),
+              "first_finding_programs": \(stats.firstFinding.map { "\($0.programs)" } ?? "null"),
               "signatures": [
             \(entries.joined(separator: ",\n"))
               ]
@@ -38,6 +42,29 @@ struct FuzzSummary {
 
             """
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// The JUnit report: one failed case per signature, with the saved (minimized) program and the
+    /// commands that reproduce it; a single passing case when the campaign found nothing.
+    func junit(seed: UInt64, shard: String, machine: String) -> JUnitReport {
+        let suite = "lockstep fuzz --seed \(seed)" + (shard == "1/1" ? "" : " --shard \(shard)")
+        var cases: [JUnitReport.Case] = result.findings.sorted(by: { $0.signature < $1.signature }).map { finding in
+            var details = "\(finding.count) failing run(s) with this signature.\n"
+            if let path = finding.path {
+                if let entry = try? Corpus.read(path) { details += "\n" + ProgramText.encode(entry.program) + "\n" }
+                details += "reproduce: lockstep run \(path)\nshrink further: lockstep minimize \(path)\n"
+                    + "keep as a regression: lockstep replay --add-to corpora/regressions \(path)\n"
+            } else {
+                details += "(not written: rerun with the same --seed and --findings to save it)\n"
+            }
+            return .init(name: finding.signature, className: "lockstep.fuzz", status: .failed(message: finding.signature, details: details))
+        }
+        if cases.isEmpty {
+            cases.append(.init(name: "\(stats.programs) programs, no finding", className: "lockstep.fuzz", seconds: stats.elapsed, status: .passed))
+        }
+        return JUnitReport(suite: suite, cases: cases, seconds: stats.elapsed,
+                           properties: [("seed", "\(seed)"), ("shard", shard), ("machine", machine), ("programs", "\(stats.programs)"),
+                                        ("calls", "\(stats.calls)"), ("features", "\(stats.features)")])
     }
 
     /// A JSON string literal (signatures and paths can hold quotes or backslashes).

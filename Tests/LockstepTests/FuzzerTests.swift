@@ -92,6 +92,29 @@ import Testing
         let result = Campaign(options).run { _, _ in }
         #expect(!result.findings.isEmpty, "\(name) was not found in 400 programs")
     }
+
+    /// `--stop-at-first-finding`: the campaign ends at its first reproducible failure and says when.
+    @Test func stopAtFirstFindingEndsTheCampaignThere() {
+        var options = CampaignOptions()
+        options.runs = 400
+        options.stopAtFirstFinding = true
+        options.shrinkRuns = 0
+        options.prepareKernel = { $0.mutations = .unmapKeepsPtes }
+        let stopped = Campaign(options).run { _, _ in }
+        let first = try! #require(stopped.stats.firstFinding)
+        #expect(stopped.stats.programs == first.programs)
+        #expect(stopped.findings.count == 1)
+        #expect(stopped.findings[0].index == first.programs - 1, "one job: the failing program is run number programs - 1")
+        // The same campaign without the stop runs on, and its first finding is the same program.
+        options.stopAtFirstFinding = false
+        let full = Campaign(options).run { _, _ in }
+        #expect(full.stats.programs == 400)
+        #expect(full.stats.firstFinding?.programs == first.programs)
+        // A correct engine: no first finding at all.
+        options.prepareKernel = nil
+        options.runs = 100
+        #expect(Campaign(options).run { _, _ in }.stats.firstFinding == nil)
+    }
 }
 
 /// The generator reaches the whole API: a routine it never calls is a routine whose bugs the fuzzer

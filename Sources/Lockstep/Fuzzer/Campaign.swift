@@ -36,6 +36,10 @@ public struct CampaignOptions: Sendable {
     public var corpusDirectory: String?
     /// How often `progress` is called while the campaign runs.
     public var progressInterval: Duration = .seconds(1)
+    /// Stop every worker as soon as one finds a reproducible failure (like libFuzzer stopping at its
+    /// first crash): for measuring time to first finding. Which finding comes first may depend on
+    /// thread timing when `jobs > 1`.
+    public var stopAtFirstFinding = false
 
     public init() {}
 }
@@ -61,14 +65,22 @@ final class SharedProgress: @unchecked Sendable {
     private let lock = NSLock()
     private var stats = CampaignStats()
 
-    func add(calls: Int, failed: Bool, signatures: Set<String>, features: Int) {
+    func add(calls: Int, failed: Bool, reproduced: Bool, signatures: Set<String>, features: Int, seconds: Double) {
         lock.lock()
         defer { lock.unlock() }
         stats.features = max(stats.features, features)
         stats.programs += 1
         stats.calls += calls
         if failed { stats.findings += 1 }
+        if reproduced && stats.firstFinding == nil { stats.firstFinding = .init(seconds: seconds, programs: stats.programs) }
         for signature in signatures where stats.signatures[signature] == nil { stats.signatures[signature] = 1 }
+    }
+
+    /// A reproducible failure has been seen (cheaper than a snapshot, for the per-program stop check).
+    var hasFirstFinding: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stats.firstFinding != nil
     }
 
     var snapshot: CampaignStats {
@@ -120,6 +132,23 @@ public struct CampaignStats: Sendable, Codable {
     /// Programs kept because they reached a new feature.
     public var corpus = 0
     public var elapsed: Double = 0
+    /// When the first reproducible failure was seen (nil: none was).
+    public var firstFinding: FirstFinding?
+
+    public init() {}
+}
+
+/// How long a campaign took to its first reproducible failure: the mutation benchmark's figure.
+public struct FirstFinding: Sendable, Codable, Equatable {
+    /// Seconds from the campaign's start (before shrinking).
+    public var seconds: Double
+    /// Programs run by all workers up to and including the failing one.
+    public var programs: Int
+
+    public init(seconds: Double, programs: Int) {
+        self.seconds = seconds
+        self.programs = programs
+    }
 }
 
 /// Generates programs from a seed, runs each in lockstep, re-runs every failure once before reporting
@@ -167,6 +196,7 @@ public struct Campaign: Sendable {
         }
         let elapsed = start.duration(to: clock.now)
         stats.elapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        stats.firstFinding = shared.snapshot.firstFinding
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
         for index in findings.indices {
             if options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, prepareKernel: options.prepareKernel).shrink(findings[index].program) {
@@ -203,9 +233,9 @@ public struct Campaign: Sendable {
         let step = options.shard.count * jobs
         var index = options.startIndices?[safe: worker] ?? (options.shard.index - 1) + worker * options.shard.count
         while true {
-            let elapsed = start.duration(to: clock.now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = Self.seconds(start.duration(to: clock.now))
             if let runs = options.runs { if index >= runs { break } } else if seconds >= options.seconds { break }
+            if options.stopAtFirstFinding && shared.hasFirstFinding { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
             // Half the time (once there is a corpus) mutate a program that reached something new.
             var choice = SeededRandom(seed: programSeed ^ 0x6D75_7461_7465)
@@ -228,7 +258,7 @@ public struct Campaign: Sendable {
             if options.checkDeterminism, Self.digest(report) != Self.digest(runOnce(program, runner)) {
                 stats.nondeterministic += 1
             }
-            var failed = false
+            var failed = false, reproduced = false
             if !report.verdict.isPass {
                 let again = runOnce(program, runner)
                 let flaky = again.verdict.signature != report.verdict.signature
@@ -242,9 +272,11 @@ public struct Campaign: Sendable {
                 }
                 stats.signatures[signature, default: 0] += 1
                 failed = true
+                reproduced = !flaky
             }
             inFlight?.end(next: index + step)
-            shared.add(calls: report.steps.count, failed: failed, signatures: failed ? Set(findings.keys) : [], features: features.count)
+            shared.add(calls: report.steps.count, failed: failed, reproduced: reproduced, signatures: failed ? Set(findings.keys) : [],
+                       features: features.count, seconds: Self.seconds(start.duration(to: clock.now)))
             index += step
             if let progress, lastReport.duration(to: clock.now) >= options.progressInterval {
                 lastReport = clock.now
@@ -285,6 +317,10 @@ public struct Campaign: Sendable {
         } catch {
             return RunReport(steps: [], verdict: .pass)
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// FNV-1a over the outcome of every step (stable across processes, unlike Hasher).

@@ -61,6 +61,8 @@ public struct CampaignSupervisor {
     public let seconds: Double?
     /// A campaign whose children keep dying stops after this many restarts.
     public var maxRestarts = 20
+    /// End the campaign at its first confirmed trap instead of restarting it (`--stop-at-first-finding`).
+    public var stopAtFirstFinding = false
     /// Candidate runs (each a child process) spent shrinking a trap.
     public var shrinkRuns = 300
 
@@ -126,11 +128,13 @@ public struct CampaignSupervisor {
                 trap.findings = 1
                 trap.flaky = program == nil ? 1 : 0
                 trap.signatures[signature] = 1
+                if program != nil { trap.firstFinding = .init(seconds: 0, programs: 1) }
                 merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path)]))
                 // Skip the program that traps (or may trap); the campaign goes on after it.
                 if record.worker < positions.count, let index = record.index { positions[record.worker] = index + runStep }
             }
             if let remaining, remaining <= 0 { return merged }
+            if stopAtFirstFinding && confirmed.contains(where: { $0 != nil }) { return merged }
             if restart == maxRestarts { break }
             resume = positions.enumerated().map { worker, position in position ?? Int.max / 2 - worker }
             log("restarting the campaign (restart \(restart + 1) of at most \(maxRestarts))")
@@ -230,6 +234,10 @@ public struct ChildProcessTrapOracle: FailureOracle {
 extension SessionResult {
     /// Adds another session's counters and findings (signature counts add up; the first path wins).
     mutating func add(_ other: SessionResult) {
+        // A later session's first finding counts from where the earlier sessions stopped.
+        if stats.firstFinding == nil, let first = other.stats.firstFinding {
+            stats.firstFinding = .init(seconds: stats.elapsed + first.seconds, programs: stats.programs + first.programs)
+        }
         stats.programs += other.stats.programs
         stats.calls += other.stats.calls
         stats.findings += other.stats.findings
