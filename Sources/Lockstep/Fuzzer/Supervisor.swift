@@ -128,8 +128,11 @@ public struct CampaignSupervisor {
                 trap.findings = 1
                 trap.flaky = program == nil ? 1 : 0
                 trap.signatures[signature] = 1
-                if program != nil { trap.firstFinding = .init(seconds: 0, programs: 1) }
                 merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path)]))
+                // The dead session's counters may predate its last programs; the run number does not.
+                if program != nil, merged.stats.firstFinding == nil, let index = record.index {
+                    merged.stats.firstFinding = .init(seconds: Self.seconds(from: campaignStart, clock), programs: index / max(1, runStep / jobs) + 1)
+                }
                 // Skip the program that traps (or may trap); the campaign goes on after it.
                 if record.worker < positions.count, let index = record.index { positions[record.worker] = index + runStep }
             }

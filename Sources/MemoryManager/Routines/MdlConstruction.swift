@@ -8,7 +8,10 @@ extension MemoryManagerRoutines {
     /// never fails; Base is used only for its page offset. Any IRQL.
     public func sizeOfMdl(base: VirtualAddress, length: UInt64) throws(KernelError) -> UInt64 {
         try kernel.enter("MmSizeOfMdl")
-        if kernel.activeMutations.contains(.sizeOfMdlTrapsOnZeroLength) { _ = (base & 0xFFF) + (length - 1) }
+        // The slip traps explicitly: a bare `_ = length - 1` is dead code the release optimizer removes.
+        if kernel.activeMutations.contains(.sizeOfMdlTrapsOnZeroLength), length.subtractingReportingOverflow(1).overflow {
+            fatalError("arithmetic overflow computing MmSizeOfMdl's last page (seeded slip size-of-mdl-traps-on-zero-length)")
+        }
         return kernel.constants.mdlBytes(for: base, length: kernel.lengthParameter(length))
     }
 
