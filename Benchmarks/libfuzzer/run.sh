@@ -13,7 +13,7 @@ shift $(( $# < 3 ? $# : 3 ))
 swift build -c release --scratch-path .build-libfuzzer --product LockstepLibFuzzer \
   -Xswiftc -sanitize=fuzzer -Xcc -DLOCKSTEP_LIBFUZZER >&2
 mkdir -p "$corpus" "$artifacts"
-# Swift's crash handler would otherwise keep libFuzzer from writing its crash file.
+# The harness restarts itself with this if it is missing (main.c); setting it here saves the restart.
 export SWIFT_BACKTRACE=enable=no
 exec .build-libfuzzer/release/LockstepLibFuzzer -max_total_time="$seconds" -artifact_prefix="$artifacts/" \
   -print_final_stats=1 "$@" "$corpus"

@@ -5,8 +5,25 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#ifdef LOCKSTEP_LIBFUZZER
+// Swift's crash handler catches the trap of a failing verdict before libFuzzer can write its crash file,
+// unless SWIFT_BACKTRACE=enable=no is set when the process starts. libFuzzer calls this first thing, so a
+// harness started without it (by ClusterFuzzLite, OSS-Fuzz or by hand) restarts itself with it.
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    const char *setting = getenv("SWIFT_BACKTRACE");
+    if (setting && strcmp(setting, "enable=no") == 0) return 0;
+    setenv("SWIFT_BACKTRACE", "enable=no", 1);
+    execv(access("/proc/self/exe", X_OK) == 0 ? "/proc/self/exe" : (*argv)[0], *argv);
+    fprintf(stderr, "LockstepLibFuzzer: could not restart with SWIFT_BACKTRACE=enable=no; crash files may be missing\n");
+    return 0;
+}
+#endif
 
 #ifndef LOCKSTEP_LIBFUZZER
 int main(int argc, char **argv) {
