@@ -12,8 +12,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Build in release mode first; debug figures mean nothing.
 
-            Example:
+            Examples:
               swift run -c release lockstep bench --iterations 20000
+              swift run -c release lockstep bench --all     # every throughput figure, with ratios
+              Benchmarks/throughput                         # --all plus the libFuzzer harness's execs/s
             """
     )
 
@@ -29,6 +31,13 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Instead: shrink the findings of a fixed-seed campaign against each deliberate engine slip, timed.")
     var shrink = false
 
+    @Flag(help: "Every throughput figure in one run: bare and checked calls/s, campaigns with 1 and 2 jobs (checked calls/s, programs/s), shrink median, corpus replay entries/s, and their ratios.")
+    var all = false
+
+    @Option(help: "With --all: seconds for each campaign.") var seconds: Double = 10
+
+    @Option(help: "With --all: the corpus whose replay rate is measured.") var corpus = "corpora/regressions"
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard ["x86", "x64", "alpha"].contains(architecture) else { throw ValidationError("--architecture must be x86, x64 or alpha") }
@@ -36,6 +45,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if shrink { return runShrinkBenchmark() }
+        if all { return try ThroughputReport(iterations: iterations, architecture: architecture, seconds: seconds, corpus: corpus).run() }
         let program = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
         let clock = ContinuousClock()
         var bareCalls = 0
