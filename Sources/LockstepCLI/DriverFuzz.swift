@@ -22,6 +22,14 @@ extension FuzzCommand {
         guard let entry = registeredDrivers.entry(named: name) else {
             throw ValidationError("--driver: no driver named '\(name)'; registered: \(registeredDrivers.names.joined(separator: ", "))")
         }
+        // Driver campaigns run one job in this process; say so rather than ignore an option.
+        let unsupported = [(jobs != 1, "--jobs"), (shard != "1/1", "--shard"), (json != nil, "--json"), (corpus != nil, "--corpus"),
+                           (checkDeterminism, "--check-determinism"), (stopAtFirstFinding, "--stop-at-first-finding"),
+                           (seededBug.arguments != [], "--seeded-bug")].filter(\.0).map(\.1)
+        if !unsupported.isEmpty {
+            throw ValidationError("\(unsupported.joined(separator: ", ")) cannot be used with --driver (a driver campaign is one job, in this process); "
+                                  + "it takes --seed, --runs, --seconds, --machine, --findings, --systematic, --junit, --quiet")
+        }
         if let systematic { return try runDriverSystematic(entry, systematic) }
         var options = DriverCampaignOptions()
         options.seed = seed
@@ -48,6 +56,22 @@ extension FuzzCommand {
         for item in found {
             print("  \(stats.signatures[item.signature] ?? 0)x  \(item.signature)  \(item.path ?? "(not written)")")
             print("      \(item.finding.description.replacingOccurrences(of: "\n", with: "\n      "))")
+        }
+        if let junit {
+            var cases: [JUnitReport.Case] = found.map { item in
+                let program = item.shrunk?.program ?? item.program
+                let details = item.finding.description + "\n\n" + ProgramText.encode(program)
+                    + (item.path.map { "\nreproduce: lockstep replay \($0)\n" } ?? "")
+                return .init(name: item.signature, className: "lockstep.fuzz.driver.\(name)", status: .failed(message: item.signature, details: details))
+            }
+            if cases.isEmpty { cases.append(.init(name: "\(stats.programs) programs, no finding", className: "lockstep.fuzz.driver.\(name)", seconds: stats.elapsed, status: .passed)) }
+            do {
+                try JUnitReport(suite: "lockstep fuzz --driver \(name) --seed \(seed)", cases: cases, seconds: stats.elapsed,
+                                properties: [("seed", "\(seed)"), ("driver", name), ("programs", "\(stats.programs)")]).write(to: junit)
+            } catch {
+                print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
+                throw ExitCode(ExitStatus.badInput)
+            }
         }
         if !found.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
     }
