@@ -42,7 +42,7 @@ struct FuzzCommand: ParsableCommand {
     var stopAtFirstFinding = false
     @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
     var systematic: String?
-    @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --systematic, --quiet. See docs/DRIVER_HARNESS.md.")
+    @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --systematic, --junit, --quiet. See docs/DRIVER_HARNESS.md.")
     var driver: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
