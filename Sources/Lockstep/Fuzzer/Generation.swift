@@ -183,6 +183,7 @@ struct ProgramBuilder {
         case .allocateMdl, .createMdl:
             guard let index = liveBuffers.randomElement(using: &random) else { return }
             let buffer = buffers[index]
+            if random.chance(8) { return longMdl(over: buffer.name, create: action == .createMdl) }
             let (offset, length) = offsetAndLength(within: buffer.size)
             if action == .allocateMdl {
                 append(nil, .ioAllocateMdl, [ref(buffer.name, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
@@ -293,7 +294,9 @@ struct ProgramBuilder {
             append(nil, routine, [ref(mdls[index].name)], result: routine == .mmGetMdlVirtualAddress ? "v" : "x")
         case .sizeOf:
             guard let index = liveBuffers.randomElement(using: &random) else { return }
-            let (offset, length) = offsetAndLength(within: buffers[index].size)
+            var (offset, length) = offsetAndLength(within: buffers[index].size)
+            // MmSizeOfMdl reads no memory: lengths past the buffer, at the 16-bit Size limits and the wrap points.
+            if random.chance(30) { length = random.pick(longLengths + [0x7FFF_FFFF, 0xFFFF_FFFF, 0xFFFF_F001, 0x1_0000_0000]) }
             append(nil, .mmSizeOfMdl, [ref(buffers[index].name, offset), .expression(.literal(length))], result: "x")
         case .physicalAddress:
             guard let index = liveBuffers.randomElement(using: &random) else { return }

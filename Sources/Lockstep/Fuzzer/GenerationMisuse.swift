@@ -18,8 +18,7 @@ extension ProgramBuilder {
             guard let mdl = mdls.first(where: { $0.alive && $0.locked && $0.mapping == nil }) else { fallthrough }
             append(nil, .mmUnmapLockedPages, [.expression(.literal(0xC100_0000)), ref(mdl.name)])
         case "highIrql":
-            append(nil, .keRaiseIrql, [.symbol("HIGH_LEVEL")])
-            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0000)), .expression(.literal(0x10)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+            highIrqlCall()
         case "readOnlyWrite":
             append(nil, .allocateUserBuffer, [.expression(.literal(pageSize)), .symbol("ReadOnly")], result: "b")
             let buffer = lastName
@@ -44,6 +43,71 @@ extension ProgramBuilder {
             append(nil, .ioAllocateMdl, [ref(lastName), .expression(.literal(0x100)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
             append(nil, .mmProbeAndLockPages, [ref(lastName), .symbol("UserMode"), .symbol("IoReadAccess")])
         }
+    }
+
+    /// A routine called above the IRQL it allows (Driver Verifier's IRQL checks, spec §4.2). The level
+    /// and the routine are drawn; whether it is legal there is the model's business, not the generator's.
+    mutating func highIrqlCall() {
+        let level = random.pick(["DISPATCH_LEVEL", "DISPATCH_LEVEL", "HIGH_LEVEL"])
+        let user = liveBuffers.first.map { buffers[$0].name }
+        let unlocked = mdls.first { $0.alive && !$0.locked && !$0.overPool && !$0.poolBlock }
+        let lockedMdl = mdls.first { $0.alive && $0.locked && !$0.partial }
+        var io = views.first { $0.io }
+        let kinds = ["allocateMdl", "unmapIoSpace", "mapIoSpace", "probe", "createMdl", "pagedPool", "mapUser", "unlock", "sizeOf"]
+        let kind = random.pick(kinds)
+        if kind == "unmapIoSpace" && io == nil {
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000)), .expression(.literal(pageSize)), .symbol("MmNonCached")], result: "v")
+            io = View(name: lastName, mdl: nil, length: pageSize, io: true)
+        }
+        append(nil, .keRaiseIrql, [.symbol(level)])
+        switch kind {
+        case "unmapIoSpace":
+            append(nil, .mmUnmapIoSpace, [ref(io!.name), .expression(.literal(io!.length))])
+        case "mapIoSpace":
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_1000)), .expression(.literal(pageSize)), .symbol("MmCached")], result: "v")
+        case "probe" where unlocked != nil:
+            append(nil, .mmProbeAndLockPages, [ref(unlocked!.name), .symbol("KernelMode"), .symbol("IoReadAccess")])
+        case "createMdl" where user != nil:
+            append(nil, .mmCreateMdl, [.expression(.null), ref(user!), .expression(.literal(pageSize))], result: "m")
+        case "pagedPool":
+            append(nil, .exAllocatePoolWithTag, [.symbol("PagedPool"), .expression(.literal(0x40))], result: "p")
+        case "mapUser" where lockedMdl != nil:
+            append(nil, .mmMapLockedPagesSpecifyCache, [ref(lockedMdl!.name), .symbol("UserMode"), .symbol("MmCached"), .expression(.null),
+                                                         .boolean(false), .symbol("NormalPagePriority")], result: "v")
+        case "unlock" where lockedMdl != nil:
+            append(nil, .mmUnlockPages, [ref(lockedMdl!.name)])
+        case "sizeOf" where user != nil:
+            append(nil, .mmSizeOfMdl, [ref(user!), .expression(.literal(pageSize))], result: "x")
+        default:
+            append(nil, .ioAllocateMdl, [.expression(.literal(0x1_0000)), .expression(.literal(0x10)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        }
+    }
+
+    /// Lengths whose MDL Size sits at the 16-bit limits: just past 0x7FFF (where a CSHORT turns
+    /// negative), the largest that fits 0xFFFF, and one page more (NULL before NT 6.0).
+    var longLengths: [UInt64] {
+        let wide = options.machine.architecture == "x64"
+        let header: UInt64 = wide ? 0x30 : 0x1C, pfn: UInt64 = wide ? 8 : 4
+        let pastSigned = (0x7FFF - header) / pfn + 1, largest = (0xFFFF - header) / pfn
+        return [pastSigned * pageSize, largest * pageSize, (largest + 1) * pageSize]
+    }
+
+    /// An MDL of tens of megabytes over a small buffer: built and queried, never probed (its range runs
+    /// past the buffer), then freed. Its Size is what the mdl-consistency invariant checks.
+    mutating func longMdl(over buffer: String, create: Bool) {
+        let lengths = longLengths
+        let length = random.pick(lengths) - random.pick([0, 1, 0x10] as [UInt64])
+        let offset = random.pick([0, 0x10, pageSize - 1] as [UInt64])
+        if create {
+            append(nil, .mmCreateMdl, [.expression(.null), ref(buffer, offset), .expression(.literal(length))], result: "m")
+        } else {
+            append(nil, .ioAllocateMdl, [ref(buffer, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        }
+        let mdl = lastName
+        // The longest length fails before NT 6.0 (NULL): nothing to query or free then.
+        guard length + offset <= lengths[1] else { return }
+        append(nil, random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset]), [ref(mdl)], result: "x")
+        append(nil, create ? .exFreePool : .ioFreeMdl, [ref(mdl)])
     }
 
     /// One or two fault lines: the nth (or every after the nth) decision of a kind fails, or page-ins of

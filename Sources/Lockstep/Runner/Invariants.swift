@@ -10,7 +10,8 @@ public enum Invariant: String, Sendable, CaseIterable {
     case processLockAccounting = "process-locks"
     /// MDL headers are well formed and system mappings translate to the MDL's PFNs.
     case mdlConsistency = "mdl-consistency"
-    /// System PTEs in use equal the live MDL and I/O-space mappings; pool use equals its live blocks.
+    /// System PTEs in use equal the live MDL and I/O-space mappings; pool use equals its live blocks, and
+    /// every live block is held by the program (or parked by the engine: lookaside MDLs, EPROCESS).
     case resourceAccounting = "resource-accounting"
     /// Bytes written stay readable where they were written, across aliases and page-out/page-in.
     case dataIntegrity = "data-integrity"
@@ -70,6 +71,10 @@ final class InvariantChecker {
     private var verified: [ShadowPage: (state: PageTableEntry.State?, stamp: UInt64)] = [:]
     /// The page tables and PFN database last found free of PTEs that map free frames.
     private var noDanglingAt: UInt64?
+    /// Pool blocks the program holds: what its allocating calls returned, less what it freed. Kept from
+    /// the calls and their outcomes, not from the engine's records, so a block the engine allocates on
+    /// a failure path and forgets is seen as a leak.
+    private var programPoolBlocks: Set<VirtualAddress> = []
 
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
@@ -116,6 +121,7 @@ final class InvariantChecker {
         let headers = mdls.map { inspect.mdl($0.location.address, processId: $0.location.processId) }
         let locked = currentLockedMdls(kernel, mdls, headers)
         settleLeaks(locked, after: call, succeeded: outcome == .returned(.none), adapter: adapter)
+        trackPoolBlocks(after: call, outcome: outcome, adapter: adapter)
         lockedLastStep = locked
 
         // 1. Frame locks.
@@ -177,6 +183,7 @@ final class InvariantChecker {
                 return InvariantViolation(invariant: .resourceAccounting, detail: "\(type) reports \(inUse) bytes in use, its blocks add up to \(sum)")
             }
         }
+        if let leak = leakedPoolBlock(inspect) { return leak }
 
         // 5. Data integrity: read back only the span of offsets that were written.
         for key in shadow.keys.sorted() {
@@ -269,6 +276,32 @@ final class InvariantChecker {
                 leakedProcessPages[previous.process, default: 0] += previous.span
             }
         }
+    }
+
+    private func trackPoolBlocks(after call: Call?, outcome: Outcome?, adapter: EngineAdapter) {
+        guard let call, case .returned(let value) = outcome else { return }
+        switch call.routine {
+        case .ioAllocateMdl, .mmCreateMdl, .exAllocatePoolWithTag, .ioAllocateIrp, .mmAllocatePagesForMdl:
+            if case .number(let address) = value, address != 0 { programPoolBlocks.insert(address) }
+        case .exFreePool, .ioFreeMdl, .ioFreeIrp:
+            if case .expression(let e) = call.arguments.first { programPoolBlocks.remove(adapter.evaluate(e)) }
+        default:
+            break
+        }
+    }
+
+    /// A live pool block that neither the program nor the engine's own structures hold: a leak.
+    private func leakedPoolBlock(_ inspect: KernelInspector) -> InvariantViolation? {
+        var parked: Set<VirtualAddress>?
+        for type in PoolType.allCases {
+            for block in inspect.pool(type).blocks where !programPoolBlocks.contains(block.start) {
+                if parked == nil { parked = Set(inspect.lookasideMdls).union(inspect.processes.map(\.eprocess)) }
+                if parked!.contains(block.start) { continue }
+                return InvariantViolation(invariant: .resourceAccounting,
+                                          detail: "\(type) block \(hex(block.start)) (\(block.size) bytes) is held by nothing: no live allocation of the program returned it (leaked)")
+            }
+        }
+        return nil
     }
 
     /// `wellFormed`: the header must be one the engine wrote (not memory the program merely passed as
