@@ -362,6 +362,10 @@ struct ProgramBuilder {
             let wide = options.machine.architecture == "x64"
             append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal((wide ? 0x30 : 0x1C) + pages * (wide ? 8 : 4)))], result: "p")
             let block = lastName
+            // Pool is not zeroed: a driver that reuses scratch memory leaves bytes MmInitializeMdl must overwrite.
+            if random.chance(30) {
+                append(nil, .writeMemory, [ref(block), .bytes((0..<8).map { _ in UInt8(truncatingIfNeeded: random.next() | 1) })])
+            }
             append(nil, .mmInitializeMdl, [ref(block), ref(buffer.name, offset), .expression(.literal(length))])
             var mdl = Mdl(name: block, base: .reference(buffer.name, offset: Int64(offset)), length: length, span: pages,
                           overPool: false, capacity: pages, bufferReadOnly: buffer.readOnly)

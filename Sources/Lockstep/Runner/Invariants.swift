@@ -316,6 +316,9 @@ final class InvariantChecker {
         if !wellFormed { return mappingViolation(kernel, location, header) }
         if c.byteOffset(header.startVa) != 0 { return violation("StartVa \(hex(header.startVa)) is not page aligned") }
         if UInt64(header.byteOffset) >= c.pageSize { return violation("ByteOffset \(hex(UInt64(header.byteOffset))) is not below PAGE_SIZE") }
+        // Next is NULL or links the MDL into an IRP's chain (another MDL, in pool); anything else is
+        // whatever the memory held before MmInitializeMdl should have cleared it.
+        if header.next != 0 && !kernel.inspect.isPoolAddress(header.next) { return violation("Next \(hex(header.next)) is neither NULL nor an MDL") }
         let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
         if !flags.contains(.partial) {
             let size = Int16(truncatingIfNeeded: c.mdlHeaderSize + c.pfnSize * span)

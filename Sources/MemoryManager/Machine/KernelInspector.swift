@@ -127,6 +127,9 @@ public struct KernelInspector {
     /// Fixed-size MDL blocks parked on the lookaside list.
     public var lookasideMdls: [VirtualAddress] { kernel.mdlLookaside }
 
+    /// Whether `va` lies in the nonpaged or paged pool's range (allocated or not).
+    public func isPoolAddress(_ va: VirtualAddress) -> Bool { kernel.isPoolAddress(va) }
+
     /// System PTE usage.
     public var systemPteUsage: (total: Int, inUse: Int, largestFreeRun: Int, reservations: [(index: Int, count: Int)], corruptReleases: Int) {
         let a = kernel.systemPtes
