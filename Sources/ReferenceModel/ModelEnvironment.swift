@@ -257,6 +257,13 @@ extension ReferenceModel {
             }
             done += chunk
         }
+        // A write that leaves the pool block it starts in (or starts in no block) corrupts whatever lies
+        // there, an MDL's PFN array say: from here on the engine's answers are the program's doing.
+        if write, inPoolRegion(va), poolBlock(containing: va).map({ (va - $0.base) + UInt64(count) > $0.size }) ?? true {
+            let prediction: Prediction = .returns(.none)
+            _ = lose("WriteMemory at \(String(va, radix: 16)) runs outside the pool block it starts in (pool corruption)")
+            return prediction
+        }
         return write ? .returns(.none) : .returns(.bytes(output))
     }
 

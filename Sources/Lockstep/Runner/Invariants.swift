@@ -75,10 +75,21 @@ final class InvariantChecker {
     /// the calls and their outcomes, not from the engine's records, so a block the engine allocates on
     /// a failure path and forgets is seen as a leak.
     private var programPoolBlocks: Set<VirtualAddress> = []
+    /// Live MmMapIoSpace mappings: where, how many bytes, and the caching their PTEs must carry,
+    /// worked out here from the CacheType argument (spec §2.9 step 3), not taken from the engine.
+    private var ioMappings: [VirtualAddress: (physical: UInt64, bytes: UInt64, cache: CacheAttribute)] = [:]
+
+    /// Set once the program writes past the pool block a write starts in: what the engine holds after
+    /// that (an MDL's header or PFN array overwritten) is the program's doing, not an inconsistency.
+    private(set) var programCorruptedPool = false
 
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
         let c = kernel.constants
+        if kernel.inspect.isPoolAddress(va) {
+            let blocks = PoolType.allCases.flatMap { kernel.inspect.pool($0).blocks }
+            if !blocks.contains(where: { va >= $0.start && (va - $0.start) + UInt64(bytes.count) <= $0.size }) { programCorruptedPool = true }
+        }
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
@@ -114,6 +125,7 @@ final class InvariantChecker {
 
     /// Checks every invariant; `call` is the step just run (it tells a legitimate unlock from a leak).
     func check(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) -> InvariantViolation? {
+        if programCorruptedPool { return nil }
         let inspect = kernel.inspect
         let c = kernel.constants
         let mdls = inspect.knownMdls
@@ -184,6 +196,7 @@ final class InvariantChecker {
             }
         }
         if let leak = leakedPoolBlock(inspect) { return leak }
+        if let caching = ioCachingViolation(kernel) { return caching }
 
         // 5. Data integrity: read back only the span of offsets that were written.
         for key in shadow.keys.sorted() {
@@ -285,9 +298,67 @@ final class InvariantChecker {
             if case .number(let address) = value, address != 0 { programPoolBlocks.insert(address) }
         case .exFreePool, .ioFreeMdl, .ioFreeIrp:
             if case .expression(let e) = call.arguments.first { programPoolBlocks.remove(adapter.evaluate(e)) }
+        case .mmMapIoSpace:
+            if case .number(let va) = value, va != 0, call.arguments.count > 2, case .expression(let physical) = call.arguments[0],
+               case .expression(let length) = call.arguments[1], let cache = Self.expectedCache(call.arguments[2], adapter: adapter) {
+                forgetIoMappings(overlapping: va, bytes: adapter.evaluate(length), adapter.kernel.constants)
+                ioMappings[va] = (adapter.evaluate(physical), adapter.evaluate(length), cache)
+            }
+        case .mmUnmapIoSpace:
+            // MmUnmapIoSpace works on whole pages: an unmap at another offset of the same pages counts.
+            if call.arguments.count > 1, case .expression(let base) = call.arguments[0], case .expression(let length) = call.arguments[1] {
+                forgetIoMappings(overlapping: adapter.evaluate(base), bytes: adapter.evaluate(length), adapter.kernel.constants)
+            }
         default:
             break
         }
+    }
+
+    private func forgetIoMappings(overlapping va: VirtualAddress, bytes: UInt64, _ c: PlatformConstants) {
+        let first = c.pageAlign(va), end = first + max(1, c.spanPages(va, bytes)) * c.pageSize
+        for (start, mapping) in ioMappings {
+            let mappedFirst = c.pageAlign(start), mappedEnd = mappedFirst + max(1, c.spanPages(start, mapping.bytes)) * c.pageSize
+            if mappedFirst < end && first < mappedEnd { ioMappings[start] = nil }
+        }
+    }
+
+    /// The x86 table of spec §2.9 step 3 (the same for RAM and device memory): MmNonCached and
+    /// MmNonCachedUnordered are UC, MmWriteCombined and MmUSWCCached WC, the rest WB.
+    private static func expectedCache(_ argument: Argument, adapter: EngineAdapter) -> CacheAttribute? {
+        let type: UInt64
+        switch argument {
+        case .symbol(let name):
+            guard let index = ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached", "MmNonCachedUnordered", "MmUSWCCached"]
+                .firstIndex(of: name) else { return nil }
+            type = UInt64(index)
+        case .expression(let e): type = adapter.evaluate(e) & 0xFF
+        default: return nil
+        }
+        switch type {
+        case 0, 4: return .uncached
+        case 2, 5: return .writeCombined
+        case 1, 3: return .writeBack
+        default: return nil
+        }
+    }
+
+    /// An I/O-space mapping whose PTEs do not carry the caching its CacheType asked for.
+    private func ioCachingViolation(_ kernel: Kernel) -> InvariantViolation? {
+        let c = kernel.constants
+        for (va, mapping) in ioMappings.sorted(by: { $0.key < $1.key }) {
+            let pages = c.spanPages(va, mapping.bytes)
+            for page in 0..<pages {
+                let address = c.pageAlign(va) + page * c.pageSize
+                // Only PTEs that still map this range's frames (a wrong unmap leaves a stale record).
+                guard let pte = kernel.inspect.pte(address), case .valid(let pfn) = pte.state,
+                      pfn == (mapping.physical >> c.pageShift) + page else { continue }
+                if pte.cache != mapping.cache {
+                    return InvariantViolation(invariant: .mdlConsistency,
+                                              detail: "I/O space mapping \(hex(va)): PTE \(hex(address)) is \(pte.cache), its CacheType asked for \(mapping.cache)")
+                }
+            }
+        }
+        return nil
     }
 
     /// A live pool block that neither the program nor the engine's own structures hold: a leak.
