@@ -47,6 +47,11 @@ public enum Routine: String, CaseIterable, Sendable, Comparable {
     case ioFreeIrp = "IoFreeIrp"
     case trimWorkingSet = "TrimWorkingSet"
     case pageOut = "PageOut"
+    /// `Mdl->MdlFlags |= flags`: a driver setting a flag it may set itself (MDL_MAPPING_CAN_FAIL, 0x2000,
+    /// before MmGetSystemAddressForMdl: the NT 4.0 way to make a mapping failure return NULL).
+    case setMdlFlags = "SetMdlFlags"
+    /// `Mdl->MdlFlags &= ~flags`.
+    case clearMdlFlags = "ClearMdlFlags"
     // Driver-harness requests (driver-under-test mode): not engine calls. The DriverHarness target runs
     // them against a driver under test; on the engine alone they do nothing, and the reference model
     // stops predicting at the first one. The engine fuzzer never generates them.
@@ -142,6 +147,8 @@ public struct Signature: Sendable, Hashable {
             .ioFreeIrp: Signature([P("irp", .handle, labeled: false)]),
             .trimWorkingSet: Signature([P("process", .handle, labeled: false)], .value),
             .pageOut: Signature([P("va", .address, labeled: false)], .value),
+            .setMdlFlags: Signature([mdl, P("flags", .number)]),
+            .clearMdlFlags: Signature([mdl, P("flags", .number)]),
             .driverRead: Signature(transfer, .request),
             .driverWrite: Signature(transfer, .request),
             .driverDeviceControl: Signature([P("code", .number)] + transfer, .request),

@@ -82,6 +82,16 @@ extension ReferenceModel {
             return .returns(.none)
         case .trimWorkingSet: return predictTrim(call)
         case .pageOut: return predictPageOut(call)
+        case .setMdlFlags, .clearMdlFlags:
+            guard var record = mdls[mdlKey(number(call, 0))] else { return lose("\(call.routine.name) on memory the model does not know as an MDL") }
+            let mask = UInt16(truncatingIfNeeded: number(call, 1))
+            // MDL_MAPPING_CAN_FAIL is the one flag a driver may set or clear itself (spec §1.3).
+            if number(call, 1) & ~UInt64(Flag.mappingCanFail) != 0 {
+                return lose("\(call.routine.name) writes MdlFlags bits only the memory manager may set")
+            }
+            record.flags = call.routine == .setMdlFlags ? record.flags | mask : record.flags & ~mask
+            mdls[mdlKey(number(call, 0))] = record
+            return .returns(.none)
         case .driverRead, .driverWrite, .driverDeviceControl, .driverCompleteDpc, .driverCancel, .driverUnload:
             // What a driver under test does is not in the spec: stop predicting, as for any call the model cannot follow.
             return lose("\(call.routine.name) is a driver-harness request; only the driver harness runs it")

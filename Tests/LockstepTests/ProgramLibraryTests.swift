@@ -57,6 +57,8 @@ import Testing
         let ptes = try outcomes("pte-exhaustion.txt")
         #expect(ptes[3] == .returned(.number(0)))
         guard case .bugCheck(0x3F, _) = ptes[4] else { Issue.record("\(ptes)"); return }
+        let canFail = try outcomes("mapping-can-fail.txt")
+        #expect(canFail[4] == .returned(.number(0)) && canFail.count == 9, "MDL_MAPPING_CAN_FAIL: NULL, not bug check 0x3F: \(canFail)")
         let user = try outcomes("user-mode-mapping.txt")
         #expect(user[5] == .returned(.bytes([7, 7])))
         #expect(user[6] == .raised(status: 0xC000_0141) && user[7] == .raised(status: 0xC000_0018))

@@ -236,8 +236,12 @@ struct ProgramBuilder {
             if action == .mapSafe {
                 append(nil, .mmGetSystemAddressForMdlSafe, [ref(mdl), .symbol(random.pick(["LowPagePriority", "NormalPagePriority", "HighPagePriority"]))], result: "v")
             } else if random.chance(40) {
-                // The legacy macro: maps with MmMapLockedPages, which bug-checks (0x3F) when out of PTEs.
+                // The legacy macro: maps with MmMapLockedPages, which bug-checks (0x3F) when out of PTEs,
+                // unless the driver sets MDL_MAPPING_CAN_FAIL around it (the NT 4.0 idiom): then NULL.
+                let canFail = random.chance(40)
+                if canFail { append(nil, .setMdlFlags, [ref(mdl), .expression(.literal(0x2000))]) }
                 append(nil, .mmGetSystemAddressForMdl, [ref(mdl)], result: "v")
+                if canFail { append(nil, .clearMdlFlags, [ref(mdl), .expression(.literal(0x2000))]) }
             } else {
                 append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
                                                              .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")

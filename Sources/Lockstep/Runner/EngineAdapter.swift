@@ -167,6 +167,15 @@ public struct EngineAdapter {
         case .ioFreeIrp: try env.freeIrp(n(0)); return .none
         case .trimWorkingSet: return .number(UInt64(try env.trimWorkingSet(UInt32(truncatingIfNeeded: n(0)))))
         case .pageOut: return .boolean(try env.pageOut(n(0)))
+        case .setMdlFlags, .clearMdlFlags:
+            // What the driver's C does: a read-modify-write of the 16-bit MdlFlags field.
+            let field = n(0) &+ UInt64(kernel.constants.mdlLayout.mdlFlags)
+            let old = try env.readMemory(field, count: 2)
+            let flags = UInt16(old[0]) | UInt16(old[1]) << 8
+            let mask = UInt16(truncatingIfNeeded: n(1))
+            let new = call.routine == .setMdlFlags ? flags | mask : flags & ~mask
+            try env.writeMemory(field, [UInt8(new & 0xFF), UInt8(new >> 8)])
+            return .none
         case .driverRead, .driverWrite, .driverDeviceControl, .driverCompleteDpc, .driverCancel, .driverUnload:
             // Driver-harness requests are not engine calls: without a driver under test they do nothing
             // (DriverHarness carries them out). A request name binds 0.

@@ -79,8 +79,9 @@ final class InvariantChecker {
     /// worked out here from the CacheType argument (spec §2.9 step 3), not taken from the engine.
     private var ioMappings: [VirtualAddress: (physical: UInt64, bytes: UInt64, cache: CacheAttribute)] = [:]
 
-    /// Set once the program writes past the pool block a write starts in: what the engine holds after
-    /// that (an MDL's header or PFN array overwritten) is the program's doing, not an inconsistency.
+    /// Set once the program writes past the pool block a write starts in, or writes MdlFlags bits only
+    /// the memory manager may set: what the engine holds after that (an MDL's header or PFN array
+    /// overwritten) is the program's doing, not an inconsistency.
     private(set) var programCorruptedPool = false
 
     /// Records a successful WriteMemory so data integrity can be checked later.
@@ -125,6 +126,10 @@ final class InvariantChecker {
 
     /// Checks every invariant; `call` is the step just run (it tells a legitimate unlock from a leak).
     func check(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) -> InvariantViolation? {
+        if let call, call.routine == .setMdlFlags || call.routine == .clearMdlFlags, call.arguments.count > 1,
+           case .expression(let mask) = call.arguments[1], adapter.evaluate(mask) & ~0x2000 != 0 {
+            programCorruptedPool = true
+        }
         if programCorruptedPool { return nil }
         let inspect = kernel.inspect
         let c = kernel.constants
