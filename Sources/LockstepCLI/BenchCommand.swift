@@ -63,11 +63,16 @@ struct BenchCommand: ParsableCommand {
         print("checked/bare:  \(String(format: "%.3f", seconds(bare) / seconds(checked) * Double(checkedCalls) / Double(max(1, bareCalls))))")
     }
 
-    private func runShrinkBenchmark() {
-        let slips = EngineMutation.byName.filter { $0.mutation != .sizeOfMdlTrapsOnZeroLength }.map { slip in
+    /// The deliberate engine slips whose findings the shrink benchmark shrinks (not the trap, which
+    /// would end the process).
+    static var shrinkableSlips: [(name: String, prepare: @Sendable (Kernel) -> Void)] {
+        EngineMutation.byName.filter { $0.mutation != .sizeOfMdlTrapsOnZeroLength }.map { slip in
             (name: slip.name, prepare: { @Sendable (kernel: Kernel) in kernel.mutations = slip.mutation })
         }
-        let rows = ShrinkBenchmark.run(slips: slips)
+    }
+
+    private func runShrinkBenchmark() {
+        let rows = ShrinkBenchmark.run(slips: Self.shrinkableSlips)
         print("slip | signature | calls before → after | faults before → after | candidate runs | ms | 1-minimal")
         for row in rows {
             print("\(row.slip) | \(row.signature) | \(row.callsBefore) → \(row.callsAfter) | \(row.faultsBefore) → \(row.faultsAfter) | "

@@ -2,7 +2,7 @@ import DriverHarness
 import Foundation
 import Lockstep
 import LockstepPrograms
-@_spi(Mutations) import MemoryManager
+import MemoryManager
 
 /// `lockstep bench --all`: every throughput figure of the table, measured in one run on one
 /// machine, with the ratios that matter more than the absolute figures (checked/bare, 2 jobs/1 job).
@@ -33,10 +33,7 @@ struct ThroughputReport {
         row("campaign, 1 job", "\(Int(one.callRate)) checked calls/s, \(Int(one.programRate)) programs/s")
         row("campaign, 2 jobs", "\(Int(two.callRate)) checked calls/s, \(Int(two.programRate)) programs/s")
 
-        let slips = EngineMutation.byName.filter { $0.mutation != .sizeOfMdlTrapsOnZeroLength }.map { slip in
-            (name: slip.name, prepare: { @Sendable (kernel: Kernel) in kernel.mutations = slip.mutation })
-        }
-        let shrinks = ShrinkBenchmark.run(slips: slips)
+        let shrinks = ShrinkBenchmark.run(slips: BenchCommand.shrinkableSlips)
         row("shrink (seeded-slip findings)", String(format: "median %.1f ms over %d findings, %d of them 1-minimal",
                                                   ShrinkBenchmark.medianSeconds(shrinks) * 1000, shrinks.count, shrinks.filter(\.oneMinimal).count))
         if let replay = replayRate() {

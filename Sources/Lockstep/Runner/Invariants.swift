@@ -82,14 +82,18 @@ final class InvariantChecker {
     /// Set once the program writes past the pool block a write starts in, or writes MdlFlags bits only
     /// the memory manager may set: what the engine holds after that (an MDL's header or PFN array
     /// overwritten) is the program's doing, not an inconsistency.
-    private(set) var programCorruptedPool = false
+    private(set) var programCorruptedKernelMemory = false
+    /// What the last clean pool-ownership and I/O-caching checks saw (pool and mapping generations,
+    /// and the program's own records): unchanged since, they are not repeated.
+    private var poolOwnershipCheckedAt: (pool: UInt64, held: Int)?
+    private var ioCachingCheckedAt: (mappings: UInt64, records: Int)?
 
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
         let c = kernel.constants
         if kernel.inspect.isPoolAddress(va) {
             let blocks = PoolType.allCases.flatMap { kernel.inspect.pool($0).blocks }
-            if !blocks.contains(where: { va >= $0.start && (va - $0.start) + UInt64(bytes.count) <= $0.size }) { programCorruptedPool = true }
+            if !blocks.contains(where: { va >= $0.start && (va - $0.start) + UInt64(bytes.count) <= $0.size }) { programCorruptedKernelMemory = true }
         }
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
@@ -128,9 +132,9 @@ final class InvariantChecker {
     func check(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) -> InvariantViolation? {
         if let call, call.routine == .setMdlFlags || call.routine == .clearMdlFlags, call.arguments.count > 1,
            case .expression(let mask) = call.arguments[1], adapter.evaluate(mask) & ~0x2000 != 0 {
-            programCorruptedPool = true
+            programCorruptedKernelMemory = true
         }
-        if programCorruptedPool { return nil }
+        if programCorruptedKernelMemory { return nil }
         let inspect = kernel.inspect
         let c = kernel.constants
         let mdls = inspect.knownMdls
@@ -349,6 +353,8 @@ final class InvariantChecker {
 
     /// An I/O-space mapping whose PTEs do not carry the caching its CacheType asked for.
     private func ioCachingViolation(_ kernel: Kernel) -> InvariantViolation? {
+        let now = (mappings: kernel.inspect.mappingGeneration, records: ioMappings.count)
+        if ioMappings.isEmpty || ioCachingCheckedAt.map({ $0 == now }) == true { return nil }
         let c = kernel.constants
         for (va, mapping) in ioMappings.sorted(by: { $0.key < $1.key }) {
             let pages = c.spanPages(va, mapping.bytes)
@@ -363,11 +369,14 @@ final class InvariantChecker {
                 }
             }
         }
+        ioCachingCheckedAt = now
         return nil
     }
 
     /// A live pool block that neither the program nor the engine's own structures hold: a leak.
     private func leakedPoolBlock(_ inspect: KernelInspector) -> InvariantViolation? {
+        let now = (pool: inspect.poolGeneration, held: programPoolBlocks.count)
+        if let last = poolOwnershipCheckedAt, last == now { return nil }
         var parked: Set<VirtualAddress>?
         for type in PoolType.allCases {
             for block in inspect.pool(type).blocks where !programPoolBlocks.contains(block.start) {
@@ -377,6 +386,7 @@ final class InvariantChecker {
                                           detail: "\(type) block \(hex(block.start)) (\(block.size) bytes) is held by nothing: no live allocation of the program returned it (leaked)")
             }
         }
+        poolOwnershipCheckedAt = now
         return nil
     }
 

@@ -127,6 +127,9 @@ public struct KernelInspector {
     /// Fixed-size MDL blocks parked on the lookaside list.
     public var lookasideMdls: [VirtualAddress] { kernel.mdlLookaside }
 
+    /// A value that changes whenever a pool block is allocated or freed (either pool).
+    public var poolGeneration: UInt64 { kernel.pool(.nonPagedPool).changes &+ kernel.pool(.pagedPool).changes &* 0x9E37_79B9 }
+
     /// Whether `va` lies in the nonpaged or paged pool's range (allocated or not).
     public func isPoolAddress(_ va: VirtualAddress) -> Bool { kernel.isPoolAddress(va) }
 

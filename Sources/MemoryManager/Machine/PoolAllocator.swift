@@ -17,6 +17,8 @@ final class PoolAllocator {
     /// Starts of live blocks, sorted (for "which block contains this address").
     private var sortedStarts: [VirtualAddress] = []
     private(set) var bytesInUse: UInt64 = 0
+    /// Allocations and frees so far: observers that saw the same count hold a current view of the blocks.
+    private(set) var changes: UInt64 = 0
 
     init(type: PoolType, base: VirtualAddress, size: UInt64, constants: PlatformConstants) {
         self.type = type
@@ -42,6 +44,7 @@ final class PoolAllocator {
             blocks[start] = length
             insertSorted(start)
             bytesInUse += length
+            changes &+= 1
             return start
         }
         return nil
@@ -63,6 +66,7 @@ final class PoolAllocator {
         guard let length = blocks.removeValue(forKey: va) else { return nil }
         if let position = sortedIndex(of: va) { sortedStarts.remove(at: position) }
         bytesInUse -= length
+        changes &+= 1
         var index = freeRanges.firstIndex { $0.start > va } ?? freeRanges.count
         freeRanges.insert((va, length), at: index)
         if index + 1 < freeRanges.count, freeRanges[index].start + freeRanges[index].length == freeRanges[index + 1].start {
