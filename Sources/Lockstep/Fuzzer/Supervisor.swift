@@ -79,6 +79,20 @@ public struct CampaignSupervisor {
 
     /// Runs sessions until one ends normally (or the restarts run out); `log` gets one line per event.
     /// The result merges every session's counters (a dead session's from its last progress snapshot).
+    /// Programs the workers ran in a session that started at `resume` (nil: the first session, where
+    /// each worker starts at its first run of the shard, the smallest run number with its residue).
+    private func programsRun(since resume: [Int]?) -> Int {
+        let positions = InFlightRecord.positions(in: findingsDirectory, workers: jobs)
+        var completed = 0
+        for (worker, position) in positions.enumerated() {
+            guard let position else { continue }
+            let start = resume?[safe: worker] ?? position % runStep
+            if position >= start { completed += (position - start) / runStep }
+        }
+        // A program in flight is counted where it is settled: skipped as a trap, or re-run.
+        return completed
+    }
+
     public func run(log: (String) -> Void) throws -> SessionResult {
         try FileManager.default.createDirectory(atPath: findingsDirectory, withIntermediateDirectories: true)
         let resultFile = "\(findingsDirectory)/.session-\(getpid()).json"
@@ -97,7 +111,14 @@ public struct CampaignSupervisor {
             try? FileManager.default.removeItem(atPath: resultFile)
             let started = clock.now
             let (status, signalled) = try Self.spawn(executable, sessionArguments(resume, remaining, resultFile), quiet: false, stderr: crashReport)
-            let session = SessionResult.read(resultFile)
+            var session = SessionResult.read(resultFile)
+            if signalled {
+                // A dead session's last snapshot may predate its last programs: count them from where
+                // each worker started and where its in-flight record says it stood.
+                var counted = session ?? SessionResult(stats: CampaignStats(), findings: [])
+                counted.stats.programs = max(counted.stats.programs, programsRun(since: resume))
+                session = counted
+            }
             if let session { merged.add(session) }
             merged.stats.elapsed = Self.seconds(from: campaignStart, clock)
             if !signalled, session != nil || status == 0 {
@@ -128,6 +149,7 @@ public struct CampaignSupervisor {
                 trap.findings = 1
                 trap.flaky = program == nil ? 1 : 0
                 trap.signatures[signature] = 1
+                trap.programs = 1   // it ran (and is skipped from here on)
                 merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path)]))
                 // The dead session's counters may predate its last programs; the run number does not.
                 if program != nil, merged.stats.firstFinding == nil, let index = record.index {
