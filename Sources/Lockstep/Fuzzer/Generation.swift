@@ -460,3 +460,33 @@ extension Array {
     /// A random element drawn from the program's own generator.
     func randomElement(using random: inout SeededRandom) -> Element? { isEmpty ? nil : self[random.below(count)] }
 }
+
+/// MDLs at the limits of the 16-bit Size field.
+extension ProgramBuilder {
+    /// Lengths whose MDL Size sits at the 16-bit limits: just past 0x7FFF (where a CSHORT turns
+    /// negative), the largest that fits 0xFFFF, and one page more (NULL before NT 6.0).
+    var longLengths: [UInt64] {
+        let wide = options.machine.architecture == "x64"
+        let header: UInt64 = wide ? 0x30 : 0x1C, pfn: UInt64 = wide ? 8 : 4
+        let pastSigned = (0x7FFF - header) / pfn + 1, largest = (0xFFFF - header) / pfn
+        return [pastSigned * pageSize, largest * pageSize, (largest + 1) * pageSize]
+    }
+
+    /// An MDL of tens of megabytes over a small buffer: built and queried, never probed (its range runs
+    /// past the buffer), then freed. Its Size is what the mdl-consistency invariant checks.
+    mutating func longMdl(over buffer: String, create: Bool) {
+        let lengths = longLengths
+        let length = random.pick(lengths) - random.pick([0, 1, 0x10] as [UInt64])
+        let offset = random.pick([0, 0x10, pageSize - 1] as [UInt64])
+        if create {
+            append(nil, .mmCreateMdl, [.expression(.null), ref(buffer, offset), .expression(.literal(length))], result: "m")
+        } else {
+            append(nil, .ioAllocateMdl, [ref(buffer, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        }
+        let mdl = lastName
+        // The longest length fails before NT 6.0 (NULL): nothing to query or free then.
+        guard length + offset <= lengths[1] else { return }
+        append(nil, random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset]), [ref(mdl)], result: "x")
+        append(nil, create ? .exFreePool : .ioFreeMdl, [ref(mdl)])
+    }
+}
