@@ -90,7 +90,7 @@ public struct DriverCampaign: Sendable {
         var index = 0
         func seconds() -> Double {
             let elapsed = start.duration(to: clock.now)
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return elapsed.inSeconds
         }
         campaign: while true {
             if let runs = options.runs { if index >= runs { break } } else if seconds() >= options.seconds { break }

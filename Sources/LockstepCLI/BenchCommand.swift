@@ -84,7 +84,7 @@ struct BenchCommand: ParsableCommand {
               + "1-minimal \(rows.filter(\.oneMinimal).count) of \(rows.count)")
     }
 
-    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    private func seconds(_ d: Duration) -> Double { d.inSeconds }
     private func format(_ d: Duration) -> String { String(format: "%.3f", seconds(d)) }
     private func rate(_ calls: Int, _ d: Duration) -> Int { Int(Double(calls) / max(seconds(d), 1e-9)) }
 }

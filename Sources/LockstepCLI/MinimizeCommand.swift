@@ -68,7 +68,7 @@ struct MinimizeCommand: ParsableCommand {
             print("\(file): the program passes; nothing to shrink")
             throw ExitCode(ExitStatus.failingVerdict)
         }
-        let seconds = Double(start.duration(to: clock.now).components.attoseconds) / 1e18 + Double(start.duration(to: clock.now).components.seconds)
+        let seconds = start.duration(to: clock.now).inSeconds
         let minimality = result.budgetExhausted ? "not checked (the budget ran out; minimize the output again to go on)" : result.oneMinimal ? "yes" : "no"
         let stats = "shrunk from \(program.calls.count) calls and \(program.faults.count) faults in \(result.runs) runs; 1-minimal: \(minimality)"
         let full = text(result.program, signature: result.signature, stats: stats)

@@ -19,11 +19,11 @@ struct ThroughputReport {
         // The 7-call mix: the same calls bare and checked.
         let mix = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
         var bareCalls = 0
-        let bare = Self.seconds(try clock.measure { bareCalls = try Benchmarks.runBare(mix) })
+        let bare = try clock.measure { bareCalls = try Benchmarks.runBare(mix) }.inSeconds
         var checkedCalls = 0
-        let checked = Self.seconds(try clock.measure {
+        let checked = try clock.measure {
             checkedCalls = try LockstepRunner().run(mix, oracle: try ReferenceOracle.make(for: mix)).steps.count
-        })
+        }.inSeconds
         let bareRate = Double(bareCalls) / bare, checkedRate = Double(checkedCalls) / checked
         row("bare engine (7-call mix)", "\(Int(bareRate)) calls/s")
         row("checked, same mix", "\(Int(checkedRate)) checked calls/s")
@@ -71,15 +71,14 @@ struct ThroughputReport {
         guard !files.isEmpty else { return nil }
         var replayed = 0
         let start = clock.now
-        while Self.seconds(start.duration(to: clock.now)) < 2 {
+        while start.duration(to: clock.now).inSeconds < 2 {
             for file in files {
                 guard let entry = try? Corpus.read(file) else { continue }
                 _ = try? LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program))
                 replayed += 1
             }
         }
-        return (Double(replayed) / Self.seconds(start.duration(to: clock.now)), files.count)
+        return (Double(replayed) / start.duration(to: clock.now).inSeconds, files.count)
     }
 
-    private static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }

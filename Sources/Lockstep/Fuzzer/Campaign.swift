@@ -195,7 +195,7 @@ public struct Campaign: Sendable {
             }
         }
         let elapsed = start.duration(to: clock.now)
-        stats.elapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        stats.elapsed = elapsed.inSeconds
         stats.firstFinding = shared.snapshot.firstFinding
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
         for index in findings.indices {
@@ -233,7 +233,7 @@ public struct Campaign: Sendable {
         let step = options.shard.count * jobs
         var index = options.startIndices?[safe: worker] ?? (options.shard.index - 1) + worker * options.shard.count
         while true {
-            let seconds = Self.seconds(start.duration(to: clock.now))
+            let seconds = start.duration(to: clock.now).inSeconds
             if let runs = options.runs { if index >= runs { break } } else if seconds >= options.seconds { break }
             if options.stopAtFirstFinding && shared.hasFirstFinding { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
@@ -276,7 +276,7 @@ public struct Campaign: Sendable {
             }
             inFlight?.end(next: index + step)
             shared.add(calls: report.steps.count, failed: failed, reproduced: reproduced, signatures: failed ? Set(findings.keys) : [],
-                       features: features.count, seconds: Self.seconds(start.duration(to: clock.now)))
+                       features: features.count, seconds: reproduced ? start.duration(to: clock.now).inSeconds : seconds)
             index += step
             if let progress, lastReport.duration(to: clock.now) >= options.progressInterval {
                 lastReport = clock.now
@@ -317,10 +317,6 @@ public struct Campaign: Sendable {
         } catch {
             return RunReport(steps: [], verdict: .pass)
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// FNV-1a over the outcome of every step (stable across processes, unlike Hasher).

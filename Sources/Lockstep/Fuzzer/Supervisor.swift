@@ -207,8 +207,7 @@ public struct CampaignSupervisor {
     }
 
     private static func seconds(from start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
-        let elapsed = start.duration(to: clock.now)
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        start.duration(to: clock.now).inSeconds
     }
 
     /// Runs `executable arguments`, waits, and says how it ended: (exit status or signal, died by a signal).

@@ -38,7 +38,7 @@ public enum ShrinkBenchmark {
                 rows.append(Row(slip: slip.name, signature: finding.signature, callsBefore: finding.program.calls.count,
                                 faultsBefore: finding.program.faults.count, callsAfter: result.program.calls.count,
                                 faultsAfter: result.program.faults.count, runs: result.runs,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                seconds: elapsed.inSeconds,
                                 oneMinimal: result.oneMinimal))
             }
         }
