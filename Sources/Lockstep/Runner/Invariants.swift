@@ -91,14 +91,23 @@ final class InvariantChecker {
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
         let c = kernel.constants
-        if kernel.inspect.isPoolAddress(va) {
-            let blocks = PoolType.allCases.flatMap { kernel.inspect.pool($0).blocks }
-            if !blocks.contains(where: { va >= $0.start && (va - $0.start) + UInt64(bytes.count) <= $0.size }) { programCorruptedKernelMemory = true }
+        if kernel.inspect.isPoolAddress(va),
+           kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + UInt64(bytes.count) > $0.size }) ?? true {
+            programCorruptedKernelMemory = true
         }
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
             shadow[key, default: WrittenBytes(pageSize: Int(c.pageSize))].record(byte, at: Int(c.byteOffset(address)))
+            verified[key] = nil
+        }
+    }
+
+    private func forgetUnmappedShadow(_ kernel: Kernel) {
+        let c = kernel.constants
+        for key in shadow.keys {
+            guard case .user(let process, let vpn) = key, kernel.inspect.pte(vpn << c.pageShift, processId: process) == nil else { continue }
+            shadow[key] = nil
             verified[key] = nil
         }
     }
@@ -128,22 +137,37 @@ final class InvariantChecker {
         return pfn < (1 << (52 - c.pageShift)) ? .device(pfn: pfn) : nil
     }
 
-    /// Checks every invariant; `call` is the step just run (it tells a legitimate unlock from a leak).
-    func check(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) -> InvariantViolation? {
+    /// The MDLs the engine knows, their headers (decoded once per step) and which are locked, as last observed.
+    private var observed: (mdls: [(location: MdlLocation, origin: MdlOrigin)], headers: [MdlHeader?])?
+
+    /// Keeps the checker's own records after every step, checked or not (`--check-every N` skips only
+    /// the checks): the locks each call released or leaked, the pool blocks and I/O mappings the
+    /// program holds, and whether it has corrupted kernel memory itself.
+    func observe(_ kernel: Kernel, after call: Call?, outcome: Outcome?, adapter: EngineAdapter) {
         if let call, call.routine == .setMdlFlags || call.routine == .clearMdlFlags, call.arguments.count > 1,
            case .expression(let mask) = call.arguments[1], adapter.evaluate(mask) & ~0x2000 != 0 {
             programCorruptedKernelMemory = true
         }
-        if programCorruptedKernelMemory { return nil }
+        trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
+        if programCorruptedKernelMemory { return }
+        // Bytes written to user pages that are gone (freed buffer, ended process) are no longer the
+        // program's: forget them now, before a later allocation maps other memory at the same address.
+        if let call, call.routine == .freeUserBuffer || call.routine == .terminateProcess { forgetUnmappedShadow(kernel) }
         let inspect = kernel.inspect
-        let c = kernel.constants
         let mdls = inspect.knownMdls
-        // Each MDL header is decoded once per check.
         let headers = mdls.map { inspect.mdl($0.location.address, processId: $0.location.processId) }
         let locked = currentLockedMdls(kernel, mdls, headers)
         settleLeaks(locked, after: call, succeeded: outcome == .returned(.none), adapter: adapter)
-        trackPoolBlocks(after: call, outcome: outcome, adapter: adapter)
         lockedLastStep = locked
+        observed = (mdls, headers)
+    }
+
+    /// Checks every invariant against the state `observe` saw last.
+    func check(_ kernel: Kernel) -> InvariantViolation? {
+        guard !programCorruptedKernelMemory, let (mdls, headers) = observed else { return nil }
+        let inspect = kernel.inspect
+        let c = kernel.constants
+        let locked = lockedLastStep
 
         // 1. Frame locks.
         var expected: [PageFrameNumber: Int] = leakedFrameLocks
@@ -300,7 +324,7 @@ final class InvariantChecker {
         }
     }
 
-    private func trackPoolBlocks(after call: Call?, outcome: Outcome?, adapter: EngineAdapter) {
+    private func trackProgramObjects(after call: Call?, outcome: Outcome?, adapter: EngineAdapter) {
         guard let call, case .returned(let value) = outcome else { return }
         switch call.routine {
         case .ioAllocateMdl, .mmCreateMdl, .exAllocatePoolWithTag, .ioAllocateIrp, .mmAllocatePagesForMdl:
@@ -337,8 +361,8 @@ final class InvariantChecker {
         let type: UInt64
         switch argument {
         case .symbol(let name):
-            guard let index = ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached", "MmNonCachedUnordered", "MmUSWCCached"]
-                .firstIndex(of: name) else { return nil }
+            // The vocabulary lists the MEMORY_CACHING_TYPE names in value order.
+            guard let index = ArgumentKind.cachingType.symbols?.firstIndex(of: name) else { return nil }
             type = UInt64(index)
         case .expression(let e): type = adapter.evaluate(e) & 0xFF
         default: return nil

@@ -54,7 +54,8 @@ public struct LockstepRunner {
         }
         var steps: [Step] = []
         steps.reserveCapacity(program.calls.count)
-        if let violation = invariants.check(adapter.kernel, after: nil, outcome: nil, adapter: adapter) {
+        invariants.observe(adapter.kernel, after: nil, outcome: nil, adapter: adapter)
+        if let violation = invariants.check(adapter.kernel) {
             return RunReport(steps: steps, faultSites: sites.entries, verdict: .invariant(step: 0, call: nil, violation: violation))
         }
         for (index, call) in program.calls.enumerated() {
@@ -84,8 +85,9 @@ public struct LockstepRunner {
             }
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }
+            invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
             if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
-                if let violation = invariants.check(adapter.kernel, after: call, outcome: outcome, adapter: adapter) {
+                if let violation = invariants.check(adapter.kernel) {
                     return RunReport(steps: steps, faultSites: sites.entries, verdict: .invariant(step: stepNumber, call: call, violation: violation))
                 }
             }

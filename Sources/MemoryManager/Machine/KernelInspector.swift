@@ -133,6 +133,9 @@ public struct KernelInspector {
     /// Whether `va` lies in the nonpaged or paged pool's range (allocated or not).
     public func isPoolAddress(_ va: VirtualAddress) -> Bool { kernel.isPoolAddress(va) }
 
+    /// The live pool block (either pool) that contains `va`, if any.
+    public func poolBlock(containing va: VirtualAddress) -> (start: VirtualAddress, size: UInt64)? { kernel.poolBlock(containing: va) }
+
     /// System PTE usage.
     public var systemPteUsage: (total: Int, inUse: Int, largestFreeRun: Int, reservations: [(index: Int, count: Int)], corruptReleases: Int) {
         let a = kernel.systemPtes
