@@ -50,6 +50,8 @@ extension ReferenceModel {
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
                     self.hiddenPoolAllocation()
+                    // The EPROCESS is a nonpaged block of a fixed size (conventions), never freed.
+                    self.poolBytes.nonpaged += self.machine.pointer64 ? 0x4D0 : 0x280
                     self.processes[UInt32(truncatingIfNeeded: id)] = (0, false)
                     self.nextProcess = UInt32(truncatingIfNeeded: id) &+ 4
                 }
@@ -68,6 +70,8 @@ extension ReferenceModel {
             settle { observed in
                 if case .returned(.number(let irp)) = observed, irp != 0 {
                     self.irps.insert(irp)
+                    // IoAllocateIrp initializes the IRP: Irp->MdlAddress starts NULL.
+                    self.irpHead[irp] = nil
                     self.addBlock(PoolBlock(base: irp, size: bytes, paged: false))
                     self.poolBytes.nonpaged += bytes
                 }

@@ -28,13 +28,13 @@ extension ReferenceModel {
         if specify {
             let cache = symbol(call, 2).map { _ in true } ?? (number(call, 2) < 6)
             return predictMap(call, kernel: kernel, bugCheckOnFailure: number(call, 4) != 0, legacy: false,
-                              cacheValid: cache, requested: number(call, 3))
+                              cacheValid: cache, requested: number(call, 3), caching: caching(call, 2))
         }
         return predictMap(call, kernel: kernel, bugCheckOnFailure: true, legacy: true, cacheValid: true, requested: 0)
     }
 
     private func predictMap(_ call: Call, kernel: Bool, bugCheckOnFailure: Bool, legacy: Bool, cacheValid: Bool,
-                            requested: UInt64) -> Prediction {
+                            requested: UInt64, caching: ObservedCaching = .writeBack) -> Prediction {
         let key = mdlKey(number(call, 0))
         guard let record = mdls[key] else { return lose("mapping an unknown MDL") }
         let flags = UInt64(record.flags)
@@ -74,7 +74,7 @@ extension ReferenceModel {
             }
         }
         if !cacheValid { return .returns(.null) }
-        if !kernel { return predictUserMap(call, key, record, frames: frames, requested: requested) }
+        if !kernel { return predictUserMap(call, key, record, frames: frames, requested: requested, caching: caching) }
         let failure: Prediction = record.flags & Flag.mappingCanFail != 0 || !bugCheckOnFailure
             ? .returns(.null)
             : bugCheck(0x3F, .exactly(0), .exactly(pages), .exactly(freePtes), .exactly(machine.ptes))
@@ -84,7 +84,7 @@ extension ReferenceModel {
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
             let usable = Array(frames.prefix { $0 != nil })
-            self.mappings[base] = Mapping(base: base, frames: usable, process: nil, mdl: key, io: false, ptes: pages)
+            self.mappings[base] = Mapping(base: base, frames: usable, process: nil, mdl: key, io: false, ptes: pages, cache: caching)
             self.ptesInUse += pages
             var updated = self.mdls[key] ?? record
             updated.mappedSystemVa = (base &+ record.byteOffset) & self.machine.mask
@@ -104,7 +104,8 @@ extension ReferenceModel {
         }
     }
 
-    private func predictUserMap(_ call: Call, _ key: MdlKey, _ record: MdlRecord, frames: [Frame?], requested: UInt64) -> Prediction {
+    private func predictUserMap(_ call: Call, _ key: MdlKey, _ record: MdlRecord, frames: [Frame?], requested: UInt64,
+                                caching: ObservedCaching) -> Prediction {
         if currentProcess == 4 || processes[currentProcess]?.terminated == true { return .raises(status: Status.processIsTerminating) }
         let usable = Array(frames.prefix { $0 != nil })
         let bytes = UInt64(usable.count) * machine.pageSize
@@ -119,7 +120,7 @@ extension ReferenceModel {
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
-            self.userMappings[self.currentProcess, default: [:]][base] = Mapping(base: base, frames: usable, process: self.currentProcess, mdl: key, io: false)
+            self.userMappings[self.currentProcess, default: [:]][base] = Mapping(base: base, frames: usable, process: self.currentProcess, mdl: key, io: false, cache: caching)
         }
         // Conventions: before NT 4.0 SP4 the page base comes back without the byte offset, in user mode too.
         return .returns(.userMapping(mdl: name, byteOffset: machine.version == 0 ? 0 : record.byteOffset))
@@ -228,7 +229,8 @@ extension ReferenceModel {
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
-            self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true, ptes: pages)
+            self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true, ptes: pages,
+                                          cache: self.caching(call, 2))
             self.ptesInUse += pages
         }
         let success: Prediction = .returns(.ioSpaceMapping(physical: physical))
@@ -279,6 +281,7 @@ extension ReferenceModel {
         if granted == 0 { return .returns(.null) }
         let batch = allocatedBatches
         allocatedBatches += 1
+        allocatedRanges[batch] = low / machine.pageSize ... high / machine.pageSize
         let bytes = granted * machine.pageSize
         let blockBytes = machine.headerSize + granted * machine.pfnSize
         return allocateMdlBlock(call, bytes: blockBytes) { _ in

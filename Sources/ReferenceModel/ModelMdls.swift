@@ -41,6 +41,8 @@ extension ReferenceModel {
             return lose("MmInitializeMdl over a locked or mapped MDL leaks its state")
         }
         mdls[key] = record
+        // MmInitializeMdl sets Next to NULL (spec §1.4); a chain that ran through here now ends here.
+        nextLink[address] = 0
         return .returns(.none)
     }
 
@@ -72,6 +74,7 @@ extension ReferenceModel {
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
             self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
             self.poolBytes.nonpaged += bytes
+            self.nextLink[address] = 0
             var record = make(address)
             // Special pool bounds the MDL by its whole block, rounded to the pool granularity.
             record.capacity = bytes

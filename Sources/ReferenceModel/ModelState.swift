@@ -48,6 +48,8 @@ struct Mapping {
     let io: Bool
     /// System PTEs the mapping holds (the span; 0 for user mappings).
     var ptes: UInt64 = 0
+    /// The caching the request asked for (spec §2.9 step 3's attribute for its CacheType).
+    var cache: ObservedCaching = .writeBack
 }
 
 /// Where an MDL lives: its address, and the process for one in user memory.

@@ -28,6 +28,8 @@ public final class ReferenceModel {
     /// Freed block addresses that a hidden allocation (an EPROCESS, whose address no call returns) may
     /// have taken since: first fit may place it there, and the model cannot see where it went.
     var maybeReusedBlocks: Set<UInt64> = []
+    /// A pool block exists whose address the model never saw (a created process's EPROCESS).
+    var hiddenBlocks = false
     /// Irp->MdlAddress per IRP, and each MDL's Next link (for IoAllocateMdl's chaining).
     var irpHead: [UInt64: UInt64] = [:]
     var nextLink: [UInt64: UInt64] = [:]
@@ -42,6 +44,8 @@ public final class ReferenceModel {
     var locks: [Frame: Int] = [:]
     var systemLocks: UInt64 = 0
     var allocatedBatches = 0
+    /// Each batch's physical page range, from its LowAddress and HighAddress.
+    var allocatedRanges: [Int: ClosedRange<UInt64>] = [:]
     var physicalOf: [String: (frame: Frame?, offset: UInt64)] = [:]
 
     /// Settles a `.oneOf` or `.unpredictable` prediction once the engine's outcome is known.
@@ -269,7 +273,19 @@ public final class ReferenceModel {
     }
 
     /// A pool allocation the model cannot observe: every freed block may now be (part of) it.
-    func hiddenPoolAllocation() { maybeReusedBlocks.formUnion(freedBlocks) }
+    func hiddenPoolAllocation() {
+        maybeReusedBlocks.formUnion(freedBlocks)
+        hiddenBlocks = true
+    }
+
+    /// The caching a MEMORY_CACHING_TYPE argument asks for (a name or a raw value).
+    func caching(_ call: Call, _ index: Int) -> ObservedCaching {
+        if let name = symbol(call, index), let value = ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached",
+                                                          "MmNonCachedUnordered", "MmUSWCCached"].firstIndex(of: name) {
+            return ObservedCaching(cachingType: UInt64(value))
+        }
+        return ObservedCaching(cachingType: number(call, index))
+    }
 
     /// Gives up on a call that touches freed pool a hidden allocation may have reused: the engine may
     /// find a live block there (and use it) or the freed memory; both are NT-correct for its layout.

@@ -1,5 +1,5 @@
 import LockstepPrograms
-import MemoryManager
+@_spi(Mutations) import MemoryManager
 
 /// Runs a program on a fresh engine and a fresh oracle step by step: after each call it compares the
 /// engine's outcome with the oracle's expectation and checks the engine's invariants. The first
@@ -11,9 +11,23 @@ public struct LockstepRunner {
     /// Record every resource decision the program passes (fault-site coverage for the fuzzer).
     public var recordFaultSites = false
 
-    public init(checkEvery: Int = 1, recordFaultSites: Bool = false) {
+    /// How much of the observable state (``ObservableState``) is compared with the oracle's.
+    public enum StateComparisonMode: Sendable {
+        /// Nothing beyond each call's outcome.
+        case off
+        /// After every step the objects the call named or returned, and the accounting; everything at
+        /// the end of the program. A difference found only at the end is pinned to the first step that
+        /// shows it by re-running the program with `.everythingEveryStep`.
+        case perStep
+        /// Everything after every step.
+        case everythingEveryStep
+    }
+    public var stateComparison: StateComparisonMode = .perStep
+
+    public init(checkEvery: Int = 1, recordFaultSites: Bool = false, stateComparison: StateComparisonMode = .perStep) {
         self.checkEvery = max(1, checkEvery)
         self.recordFaultSites = recordFaultSites
+        self.stateComparison = stateComparison
     }
 
     /// Why a program could not be run at all (its machine line does not describe a machine).
@@ -35,6 +49,13 @@ public struct LockstepRunner {
     public func run(_ program: Program, oracle: Oracle, kernel: Kernel? = nil) throws(SetupError) -> RunReport {
         let engine: Kernel
         if let kernel { engine = kernel } else { engine = try Self.makeKernel(for: program) }
+        let comparison = StateComparison(kernel: engine)
+        var report = try run(program, oracle: oracle, engine: engine, comparison: comparison)
+        report.unknownObservations = comparison.unknownFields
+        return report
+    }
+
+    private func run(_ program: Program, oracle: Oracle, engine: Kernel, comparison: StateComparison) throws(SetupError) -> RunReport {
         var adapter = EngineAdapter(kernel: engine)
         let invariants = InvariantChecker()
         let bindings = BindingsBox(mask: engine.constants.pointerMask)
@@ -85,6 +106,16 @@ public struct LockstepRunner {
             }
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }
+            if stateComparison != .off {
+                let last = stepNumber == program.calls.count
+                let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
+                if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {
+                    if last && stateComparison == .perStep, let earlier = firstStepShowing(program, oracle: oracle, like: engine) {
+                        return RunReport(steps: Array(steps.prefix(earlier.step ?? steps.count)), faultSites: sites.entries, verdict: earlier)
+                    }
+                    return RunReport(steps: steps, faultSites: sites.entries, verdict: .state(step: stepNumber, call: call, difference: difference))
+                }
+            }
             invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
             if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
                 if let violation = invariants.check(adapter.kernel) {
@@ -93,6 +124,26 @@ public struct LockstepRunner {
             }
         }
         return RunReport(steps: steps, faultSites: sites.entries, verdict: .pass)
+    }
+
+    /// The addresses a call's arguments and result name: the objects whose state it may have changed.
+    private static func objects(of call: Call, _ outcome: Outcome, _ adapter: EngineAdapter) -> [UInt64] {
+        var addresses: [UInt64] = []
+        for argument in call.arguments { if case .expression(let e) = argument { addresses.append(adapter.evaluate(e)) } }
+        if case .returned(.number(let value)) = outcome { addresses.append(value) }
+        return addresses
+    }
+
+    /// Re-runs `program` on a fresh engine (with the same deliberate slips as `kernel`) and a fresh
+    /// oracle, comparing everything after every step: the state difference found at the end of a
+    /// per-step run, reported at the first step that shows it. Nil if the oracle cannot restart.
+    private func firstStepShowing(_ program: Program, oracle: Oracle, like kernel: Kernel) -> Verdict? {
+        guard let fresh = oracle.restarted(for: program), let engine = try? Self.makeKernel(for: program) else { return nil }
+        engine.mutations = kernel.mutations
+        var strict = self
+        strict.stateComparison = .everythingEveryStep
+        guard let report = try? strict.run(program, oracle: fresh, kernel: engine), case .state = report.verdict else { return nil }
+        return report.verdict
     }
 
     private static func predictsBugCheck(_ expectation: Prediction) -> Bool {

@@ -9,10 +9,17 @@ public protocol Oracle: AnyObject {
     func apply(_ call: Call, observed: Outcome)
     /// The oracle's view of what a result name refers to, for divergence reports (nil: nothing to say).
     func describe(_ name: String) -> String?
+    /// What a driver could observe of the machine after the last call, as the oracle's own records
+    /// say (nil: the oracle does not follow the state, or has stopped following this program).
+    func observableState(_ scope: ObservationScope) -> ObservableState?
+    /// A new oracle of the same kind at the program's start (to re-run a program step by step).
+    func restarted(for program: Program) -> Oracle?
 }
 
 extension Oracle {
     public func describe(_ name: String) -> String? { nil }
+    public func observableState(_ scope: ObservationScope) -> ObservableState? { nil }
+    public func restarted(for program: Program) -> Oracle? { nil }
 }
 
 /// An oracle that predicts nothing: a run checks only the engine's invariants. For measuring the cost of

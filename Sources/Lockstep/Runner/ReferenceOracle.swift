@@ -1,7 +1,9 @@
 import LockstepPrograms
 import ReferenceModel
 
-extension ReferenceModel: Oracle {}
+extension ReferenceModel: Oracle {
+    public func restarted(for program: Program) -> Oracle? { try? ReferenceModel(program: program) }
+}
 
 /// The oracle programs are checked against by default: the independent reference model.
 public enum ReferenceOracle {

@@ -6,7 +6,7 @@ public enum Trace {
         var lines = [program.machine.description]
         let failingStep: Int? = switch report.verdict {
         case .pass: nil
-        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _): step
+        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .state(let step, _, _): step
         case .invariant(let step, _, _): step
         }
         let width = String(report.steps.count).count

@@ -10,6 +10,9 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     case invariant(step: Int, call: Call?, violation: InvariantViolation)
     /// The program bug-checked where the oracle predicted something else.
     case bugcheck(step: Int, call: Call, engine: Outcome, expected: Prediction)
+    /// After a step, something a driver can observe (an MDL header field, a PTE attribute, a charge, a
+    /// chain) differs between the engine and the oracle, though the call's outcome matched.
+    case state(step: Int, call: Call, difference: StateDifference)
 
     public var isPass: Bool { self == .pass }
 
@@ -17,7 +20,7 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     public var step: Int? {
         switch self {
         case .pass: return nil
-        case .divergence(let step, _, _, _, _), .invariant(let step, _, _), .bugcheck(let step, _, _, _): return step
+        case .divergence(let step, _, _, _, _), .invariant(let step, _, _), .bugcheck(let step, _, _, _), .state(let step, _, _): return step
         }
     }
 
@@ -32,6 +35,8 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
             return "invariant:\(violation.invariant.rawValue):\(call?.routine.name ?? "start")"
         case .bugcheck(_, let call, let engine, let expected):
             return "bugcheck:\(call.routine.name):\(Self.outcomeClass(engine))/\(Self.expectationClass(expected))"
+        case .state(_, let call, let difference):
+            return "state:\(call.routine.name):\(difference.field)"
         }
     }
 
@@ -44,6 +49,8 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
             return "invariant violated after step \(step)\(call.map { ": " + ProgramText.encode($0) } ?? ""): \(violation)"
         case .bugcheck(let step, let call, let engine, let expected):
             return "unexpected bug check at step \(step): \(ProgramText.encode(call))\n  engine:   \(engine)\n  expected: \(expected)"
+        case .state(let step, let call, let difference):
+            return "state differs after step \(step): \(ProgramText.encode(call))\n  \(difference.object), \(difference.field): engine \(difference.engine), model \(difference.oracle)"
         }
     }
 
@@ -95,6 +102,9 @@ public struct RunReport: Sendable {
     /// Resource decisions the run passed; recorded when the runner's `recordFaultSites` is on.
     public var faultSites: [FaultSiteVisit] = []
     public let verdict: Verdict
+    /// Observable-state fields the oracle said it could not know, over the run (each time one was
+    /// due for comparison): what the state comparison could not vouch for.
+    public var unknownObservations = 0
 
     public init(steps: [Step], faultSites: [FaultSiteVisit] = [], verdict: Verdict) {
         self.steps = steps

@@ -36,7 +36,7 @@ public struct LockstepFailureOracle: FailureOracle {
         guard let report = try? runner.run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel) else { return nil }
         switch report.verdict {
         case .pass: return nil
-        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _):
+        case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _), .state(let step, _, _):
             return ShrinkFailure(signature: report.verdict.signature, step: step)
         }
     }

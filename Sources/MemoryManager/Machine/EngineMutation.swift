@@ -24,6 +24,17 @@ public struct EngineMutation: OptionSet, Sendable {
     /// MmSizeOfMdl computes its last page as `Length - 1` in checked arithmetic: Length 0 overflows and
     /// the process dies with a Swift runtime trap (how a campaign's crash isolation is tested).
     public static let sizeOfMdlTrapsOnZeroLength = EngineMutation(rawValue: 1 << 8)
+    /// Mapping a partial MDL forgets MDL_PARTIAL_HAS_BEEN_MAPPED: one flag bit, no returned value.
+    public static let mapOmitsPartialHasBeenMapped = EngineMutation(rawValue: 1 << 9)
+    /// MmMapLockedPagesSpecifyCache builds a system mapping's PTEs cached whatever CacheType asked
+    /// for: one PTE attribute.
+    public static let systemMappingIgnoresCacheType = EngineMutation(rawValue: 1 << 10)
+    /// MmProbeAndLockPages charges the current process for a system-space buffer too (the MDL's
+    /// Process stays NULL, so nothing ever uncharges it): one process charge.
+    public static let probeChargesSystemBuffers = EngineMutation(rawValue: 1 << 11)
+    /// MmAllocatePagesForMdl hands out the right frames but records them in the PFN array in
+    /// descending order: only PFN entries change.
+    public static let allocatedPfnsReversed = EngineMutation(rawValue: 1 << 12)
 
     /// The slips by name, for `lockstep fuzz --seeded-bug NAME` (framework self-tests).
     public static let byName: [(name: String, mutation: EngineMutation)] = [
@@ -32,6 +43,8 @@ public struct EngineMutation: OptionSet, Sendable {
         ("trim-ignores-locks", .trimIgnoresLocks), ("modify-access-not-write", .modifyAccessNotWrite),
         ("paged-out-counts-as-valid", .pagedOutCountsAsValid), ("remaps-mapped-mdl", .remapsMappedMdl),
         ("size-of-mdl-traps-on-zero-length", .sizeOfMdlTrapsOnZeroLength),
+        ("map-omits-partial-has-been-mapped", .mapOmitsPartialHasBeenMapped), ("system-mapping-ignores-cache-type", .systemMappingIgnoresCacheType),
+        ("probe-charges-system-buffers", .probeChargesSystemBuffers), ("allocated-pfns-reversed", .allocatedPfnsReversed),
     ]
 }
 

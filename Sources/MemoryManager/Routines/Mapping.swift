@@ -130,7 +130,7 @@ extension Kernel {
             if header.flags.contains(.mappingCanFail) || !bugCheckOnFailure { return nil }
             throw bugCheck(BugCheck(BugCheck.noMoreSystemPtes, 0, pages, UInt64(systemPtes.freeCount), UInt64(systemPtes.count)))
         }
-        let attribute = CacheAttribute(cacheType)
+        let attribute = activeMutations.contains(.systemMappingIgnoresCacheType) ? .writeBack : CacheAttribute(cacheType)
         for (i, pfn) in frames.enumerated() {
             systemPageTable[c.pageNumber(base) + UInt64(i)] = PageTableEntry(state: .valid(pfn), protection: .readWrite, pageable: false, cache: attribute)
         }
@@ -139,7 +139,7 @@ extension Kernel {
         try setMappedSystemVa(m, mapped)
         var flags = header.flags
         flags.insert(.mappedToSystemVa)
-        if flags.contains(.partial) { flags.insert(.partialHasBeenMapped) }
+        if flags.contains(.partial) && !activeMutations.contains(.mapOmitsPartialHasBeenMapped) { flags.insert(.partialHasBeenMapped) }
         try setFlags(m, flags)
         return configuration.version == .nt40sp3 ? base : mapped
     }

@@ -107,7 +107,8 @@ extension MemoryManagerRoutines {
         let m = try k.openMdl(mdl)
         try k.initialize(m, baseVa: 0, length: bytes)
         try k.setProcess(m, 0)
-        for (i, pfn) in frames.enumerated() { try k.setPfn(m, UInt64(i), pfn) }
+        let recorded = k.activeMutations.contains(.allocatedPfnsReversed) ? Array(frames.reversed()) : frames
+        for (i, pfn) in recorded.enumerated() { try k.setPfn(m, UInt64(i), pfn) }
         try k.setFlags(m, .pagesLocked)
         k.track(mdl, .mmAllocatePagesForMdl)
         return mdl

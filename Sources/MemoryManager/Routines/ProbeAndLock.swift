@@ -64,6 +64,7 @@ extension MemoryManagerRoutines {
             process.lockedPages += Int64(pages)
             try k.setProcess(m, process.eprocess)
         } else {
+            if k.activeMutations.contains(.probeChargesSystemBuffers) { k.currentProcess.lockedPages += Int64(pages) }
             try k.setProcess(m, 0)
         }
         // System buffers are locked as if for read: write access is not re-checked.
@@ -143,7 +144,8 @@ extension Kernel {
                 guard physical.unlock(pfn) else {
                     throw bugCheck(BugCheck(BugCheck.pfnListCorrupt, 7, pfn, shareCount(pfn), 0))
                 }
-                systemLockedPages &-= 1
+                // MmAllocatePagesForMdl's pages were never counted: the count stops at zero.
+                if systemLockedPages > 0 { systemLockedPages -= 1 }
             }
             index += 1
         }
