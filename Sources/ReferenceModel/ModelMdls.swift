@@ -87,13 +87,18 @@ extension ReferenceModel {
         if machine.checked && irql > 2 { return assertion(.exactly(va), .exactly(len)) }
         let pages = machine.span(va, len)
         let needed = machine.headerSize + pages * machine.pfnSize
+        // Spec §2.4 with [SERGE]'s rows 0xFFFFF000-0xFFFFFFFF: NT 4/5 (like ReactOS) and 6.0 refuse a
+        // Length of 2 GiB or more, which is every length whose 32-bit span can wrap.
         switch machine.version {
-        case 0, 1, 2: if needed > 0xFFFF { return .returns(.null) }
+        case 0, 1, 2: if needed > 0xFFFF || len >= 0x8000_0000 { return .returns(.null) }
         case 3: if len >= 0x8000_0000 { return .returns(.null) }
         default: break
         }
         let threshold: UInt64 = machine.version >= 3 ? 17 : 23
-        let fixed = pages <= threshold
+        // Windows 7 gives a span that wrapped in 32 bits a pool block of the wrapped size; only 6.2 and
+        // later take such an MDL from the lookaside.
+        let wrapped = !machine.pointer64 && machine.byteOffset(va) + len + machine.pageSize - 1 > 0xFFFF_FFFF
+        let fixed = pages <= threshold && !(wrapped && machine.version == 4)
         let block = fixed ? machine.headerSize + threshold * machine.pfnSize : needed
         if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(block)) }
         if irp != 0 {

@@ -9,8 +9,12 @@ extension IoManagerRoutines {
     /// Spans up to the fixed-size threshold (23 pages on NT 4/5, 17 from NT 6.0) come from the MDL
     /// lookaside list (a block sized for the threshold) and carry MDL_ALLOCATED_FIXED_SIZE; larger ones
     /// are pool blocks of exactly header + PFNs. Size is the needed size truncated to 16 bits. Length
-    /// limits: NT 4/5 fail when header + PFNs exceeds 0xFFFF; NT 6.0 fails Length >= 2 GiB; NT 6.1 accepts
-    /// any ULONG. The VA is not validated. With an IRP: SecondaryBuffer FALSE replaces Irp->MdlAddress;
+    /// limits: NT 4/5 fail when header + PFNs exceeds 0xFFFF or Length >= 2 GiB; NT 6.0 fails
+    /// Length >= 2 GiB; NT 6.1 and later accept any ULONG. On a 32-bit target a Length near 4 GiB makes
+    /// the span wrap to a few pages: NT 4/5 and 6.0 refuse such lengths anyway, NT 6.1 allocates a pool
+    /// block sized from the wrapped span (no MDL_ALLOCATED_FIXED_SIZE), NT 6.2 and later take it from
+    /// the lookaside ([SERGE] rows 0xFFFFF000-0xFFFFFFFF). The VA is not validated. With an IRP:
+    /// SecondaryBuffer FALSE replaces Irp->MdlAddress;
     /// TRUE appends to the chain (an empty chain dereferences NULL, as on Windows). Under Driver Verifier
     /// the lookaside is bypassed so special pool sees every MDL.
     public func allocateMdl(virtualAddress: VirtualAddress, length: UInt32, secondaryBuffer: Bool, chargeQuota: Bool,
@@ -22,12 +26,14 @@ extension IoManagerRoutines {
         let pages = c.spanPages(virtualAddress, UInt64(length))
         let needed = c.mdlHeaderSize + pages * c.pfnSize
         switch k.configuration.version {
-        case .nt40sp3, .nt40, .nt5: if needed > 0xFFFF { return nil }
+        case .nt40sp3, .nt40, .nt5: if needed > 0xFFFF || length >= 0x8000_0000 { return nil }
         case .nt60: if length >= 0x8000_0000 { return nil }
-        case .nt61: break
+        case .nt61, .nt62, .nt100: break
         }
         let threshold: UInt64 = k.configuration.version >= .nt60 ? 17 : 23
-        let fixedSize = pages <= threshold
+        // The ULONG_PTR sum behind the span overflowed: only a 32-bit target, only a Length near 4 GiB.
+        let wrapped = c.byteOffset(virtualAddress) + UInt64(length) + c.pageSize - 1 > c.pointerMask
+        let fixedSize = pages <= threshold && !(wrapped && k.configuration.version == .nt61)
         let blockBytes = fixedSize ? c.mdlHeaderSize + threshold * c.pfnSize : needed
         try k.verifierCheck(k.irql > .dispatchLevel, 0x02, UInt64(k.irql.rawValue), UInt64(PoolType.nonPagedPool.rawValue), blockBytes)
         let mdl: VirtualAddress
