@@ -199,6 +199,9 @@ extension ReferenceModel {
         let address = number(call, 0)
         if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }
+        // Freeing a fixed-size MDL a second time (it is parked on the lookaside) never returns on Windows
+        // ([SERGE]: hangs everywhere, crashes on Vista): the conventions' hang bug check.
+        if lookaside.contains(address) { return bugCheck(0xE2, .exactly(0), .exactly(0), parameter(call, 0), .exactly(0)) }
         let key = mdlKey(address)
         guard let record = mdls[key] else { return lose("IoFreeMdl of something the model does not know as an MDL") }
         if record.flags & Flag.partialMapped != 0 {

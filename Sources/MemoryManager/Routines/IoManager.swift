@@ -124,13 +124,18 @@ extension IoManagerRoutines {
     /// A non-partial MDL still mapped leaks its PTEs on a free build and is 0xC4/0xB8 under Driver
     /// Verifier; locked pages stay locked (and bug-check later at process exit). Freeing a block that is
     /// not allocated is BAD_POOL_CALLER (7, 0, 0, address); under Verifier special pool catches a double
-    /// free first (0xD5).
+    /// free first (0xD5). Freeing a fixed-size MDL that already sits on the lookaside list never returns
+    /// on Windows ("hangs on all Windows, even crashes on Vista", [SERGE] IoMdl.c): the hang convention,
+    /// 0xE2 (0, 0, MDL, 0), in free and checked builds.
     public func freeMdl(_ mdl: VirtualAddress) throws(KernelError) {
         let k = kernel
         try k.enter("IoFreeMdl")
         try k.verifierCheck(k.irql > .dispatchLevel, 0x12, UInt64(k.irql.rawValue), UInt64(PoolType.nonPagedPool.rawValue), mdl)
         try k.checkedAssert(k.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
         let m = try k.openMdl(mdl)
+        if k.mdlLookaside.contains(mdl) {
+            throw k.bugCheck(BugCheck(BugCheck.hangConvention, 0, 0, mdl, 0))
+        }
         let header = try k.header(m)
         let raw = UInt64(header.flags.rawValue)
         if header.flags.contains(.partialHasBeenMapped) {
@@ -142,7 +147,6 @@ extension IoManagerRoutines {
         }
         k.knownMdls[k.location(mdl)] = nil
         if header.flags.contains(.allocatedFixedSize) && !k.isVerifier && k.mdlLookaside.count < k.mdlLookasideDepth {
-            // Free builds do not notice a block pushed twice: two later allocations will share it.
             k.mdlLookaside.append(mdl)
             return
         }
