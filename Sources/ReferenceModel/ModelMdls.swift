@@ -162,13 +162,24 @@ extension ReferenceModel {
         var frames: [Frame?] = []
         for index in 0..<pages {
             let va = (record.startVa &+ index * machine.pageSize) & machine.mask
-            guard case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" else {
-                return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0))
+            let here = place(va)
+            var frame: Frame?
+            var usable = false
+            if case .page(let f, let protection, let residentNow) = here {
+                frame = residentNow ? f : nil
+                usable = residentNow && protection != "NoAccess"
             }
-            if machine.verifier && pageable(frame) {
+            if !usable && machine.version >= 5 {
+                // Not resident: Windows 8+ checked builds ASSERT, Windows 10 bug-checks (spec §2.6).
+                if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+                if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0)) }
+            }
+            if machine.verifier, case .page(let f, _, _) = here, pageable(f) {
                 return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
             }
-            frames.append(frame)
+            // Up to Windows 7 nothing checks residency ([KT-MmMdl], Server 2003): the slot gets the
+            // PTE's frame, and a PTE without one gives physical page 0.
+            frames.append(frame ?? .unknown(physicalPage: 0))
         }
         record.process = nil
         record.processKnown = true

@@ -106,6 +106,8 @@ public enum AssertionSite: UInt64, Sendable, CaseIterable {
     case prepareForReuseNotMapped = 51
     case buildNonPagedByteCountNonZero = 60
     case buildNonPagedFlagsClear = 61
+    /// NT 6.2 and later checked builds: every page of the buffer must be resident.
+    case buildNonPagedResident = 62
     case mapIoSpaceBytesNonZero = 70
     case unmapIoSpaceInPteRange = 71
     case ioAllocateMdlLengthNonZero = 80
