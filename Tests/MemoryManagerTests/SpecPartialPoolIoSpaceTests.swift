@@ -257,8 +257,9 @@ import Testing
     }
 
     @Test func processExitWithLockedPages() throws {
-        for (mode, code) in [(CheckingMode.free, UInt32(0x76)), (.verifier, 0xCB)] {
-            let k = try Kernel(MachineConfiguration(checking: mode))
+        // Verifier's locked-page tracking (0xCB) exists from Vista on; NT 5.x is 0x76 even under Verifier.
+        for (mode, version, code) in [(CheckingMode.free, WindowsVersion.nt60, UInt32(0x76)), (.verifier, .nt5, 0x76), (.verifier, .nt60, 0xCB)] {
+            let k = try Kernel(MachineConfiguration(checking: mode, version: version))
             let buffer = try #require(try k.env.allocateUserBuffer(size: 0x2000, protection: .readWrite))
             let mdl = try #require(try k.io.allocateMdl(virtualAddress: buffer, length: 0x2000, secondaryBuffer: false, chargeQuota: false, irp: 0))
             try k.mm.probeAndLockPages(mdl, accessMode: .kernelMode, operation: .ioReadAccess)
