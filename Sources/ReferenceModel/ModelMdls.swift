@@ -90,13 +90,18 @@ extension ReferenceModel {
         if machine.checked && irql > 2 { return assertion(.exactly(va), .exactly(len)) }
         let pages = machine.span(va, len)
         let needed = machine.headerSize + pages * machine.pfnSize
+        // Spec §2.4 with [SERGE]'s rows 0xFFFFF000-0xFFFFFFFF: NT 4/5 (like ReactOS) and 6.0 refuse a
+        // Length of 2 GiB or more, which is every length whose 32-bit span can wrap.
         switch machine.version {
-        case 0, 1, 2: if needed > 0xFFFF { return .returns(.null) }
+        case 0, 1, 2: if needed > 0xFFFF || len >= 0x8000_0000 { return .returns(.null) }
         case 3: if len >= 0x8000_0000 { return .returns(.null) }
         default: break
         }
         let threshold: UInt64 = machine.version >= 3 ? 17 : 23
-        let fixed = pages <= threshold
+        // Windows 7 gives a span that wrapped in 32 bits a pool block of the wrapped size; only 6.2 and
+        // later take such an MDL from the lookaside.
+        let wrapped = !machine.pointer64 && machine.byteOffset(va) + len + machine.pageSize - 1 > 0xFFFF_FFFF
+        let fixed = pages <= threshold && !(wrapped && machine.version == 4)
         let block = fixed ? machine.headerSize + threshold * machine.pfnSize : needed
         if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(block)) }
         if irp != 0 {
@@ -160,13 +165,24 @@ extension ReferenceModel {
         var frames: [Frame?] = []
         for index in 0..<pages {
             let va = (record.startVa &+ index * machine.pageSize) & machine.mask
-            guard case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" else {
-                return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0))
+            let here = place(va)
+            var frame: Frame?
+            var usable = false
+            if case .page(let f, let protection, let residentNow) = here {
+                frame = residentNow ? f : nil
+                usable = residentNow && protection != "NoAccess"
             }
-            if machine.verifier && pageable(frame) {
+            if !usable && machine.version >= 5 {
+                // Not resident: Windows 8+ checked builds ASSERT, Windows 10 bug-checks (spec §2.6).
+                if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+                if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0)) }
+            }
+            if machine.verifier, case .page(let f, _, _) = here, pageable(f) {
                 return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
             }
-            frames.append(frame)
+            // Up to Windows 7 nothing checks residency ([KT-MmMdl], Server 2003): the slot gets the
+            // PTE's frame, and a PTE without one gives physical page 0.
+            frames.append(frame ?? .unknown(physicalPage: 0))
         }
         record.process = nil
         record.processKnown = true
@@ -197,6 +213,9 @@ extension ReferenceModel {
         let address = number(call, 0)
         if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }
+        // Freeing a fixed-size MDL a second time (it is parked on the lookaside) never returns on Windows
+        // ([SERGE]: hangs everywhere, crashes on Vista): the conventions' hang bug check.
+        if lookaside.contains(address) { return bugCheck(0xE2, .exactly(0), .exactly(0), parameter(call, 0), .exactly(0)) }
         let key = mdlKey(address)
         guard let record = mdls[key] else { return lose("IoFreeMdl of something the model does not know as an MDL") }
         if record.flags & Flag.partialMapped != 0 {
