@@ -49,15 +49,21 @@ final class StateComparison {
     func firstDifference(_ oracle: ObservableState) -> StateDifference? {
         var owners: [UInt64: FrameName] = [:]
         allocatedPageRanges = oracle.allocatedPageRanges
-        for key in oracle.mdls.keys.sorted() {
-            if let difference = compare(key, oracle.mdls[key]!, &owners) { return difference }
-        }
+        if let difference = inKeyOrder(oracle.mdls, { compare($0, $1, &owners) }) { return difference }
         if oracle.listsEveryMdl, let difference = extraMdl(oracle) { return difference }
-        for key in oracle.mappings.keys.sorted() {
-            if let difference = compare(key, oracle.mappings[key]!, &owners) { return difference }
-        }
+        if let difference = inKeyOrder(oracle.mappings, { compare($0, $1, &owners) }) { return difference }
         if oracle.listsEveryMapping, let difference = extraMapping(oracle) { return difference }
         return compareAccounting(oracle, &owners)
+    }
+
+    /// The first difference `body` finds, visiting `objects` in key order (so the same one is reported
+    /// on every run); one object, the usual case after a step, is visited without sorting.
+    private func inKeyOrder<Key: Comparable, Value>(_ objects: [Key: Value], _ body: (Key, Value) -> StateDifference?) -> StateDifference? {
+        if objects.count <= 1 { return objects.first.flatMap { body($0.key, $0.value) } }
+        for key in objects.keys.sorted() {
+            if let difference = body(key, objects[key]!) { return difference }
+        }
+        return nil
     }
 
     // MARK: MDLs
@@ -184,13 +190,13 @@ final class StateComparison {
     // MARK: Accounting
 
     private func compareAccounting(_ oracle: ObservableState, _ owners: inout [UInt64: FrameName]) -> StateDifference? {
-        for id in oracle.lockedPageCharges.keys.sorted() {
-            guard let charge = oracle.lockedPageCharges[id]! else { unknownFields += 1; continue }
+        let chargeDifference = inKeyOrder(oracle.lockedPageCharges) { id, charge -> StateDifference? in
+            guard let charge else { unknownFields += 1; return nil }
             let actual = inspect.lockedPages(ofProcess: id)
-            if actual != charge {
-                return StateDifference(object: "process \(id)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
-            }
+            if actual == charge { return nil }
+            return StateDifference(object: "process \(id)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
         }
+        if let chargeDifference { return chargeDifference }
         func scalar(_ field: String, _ engine: UInt64, _ model: UInt64?) -> StateDifference? {
             guard let model else { unknownFields += 1; return nil }
             return engine == model ? nil : StateDifference(object: "system", field: "system." + field, engine: "\(engine)", oracle: "\(model)")
@@ -199,9 +205,7 @@ final class StateComparison {
         if let d = scalar("ptesInUse", UInt64(inspect.systemPtesInUse), oracle.systemPtesInUse) { return d }
         if let d = scalar("nonpagedPoolBytes", inspect.poolBytesInUse(.nonPagedPool), oracle.nonpagedPoolBytes) { return d }
         if let d = scalar("pagedPoolBytes", inspect.poolBytesInUse(.pagedPool), oracle.pagedPoolBytes) { return d }
-        for irp in oracle.irpChains.keys.sorted() {
-            if let d = compareChain(irp, oracle.irpChains[irp]!) { return d }
-        }
+        if let d = inKeyOrder(oracle.irpChains, { compareChain($0, $1) }) { return d }
         guard oracle.includesInventories else { return nil }
         if let blocks = oracle.nonpagedPoolBlocks {
             let actual = inspect.pool(.nonPagedPool).blocks.map(\.start)
