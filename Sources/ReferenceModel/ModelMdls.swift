@@ -63,13 +63,17 @@ extension ReferenceModel {
     }
 
     /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
-    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
+    /// `afterAllocation`: what the call does once it has its block, when that is not simply returning
+    /// the new MDL (IoAllocateMdl walking a NULL IRP chain).
+    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, afterAllocation: Prediction? = nil,
+                          make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         if decide("pool.nonpaged") != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
         let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
         let impossible = bytes > free
         let fits = !impossible && free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize
         if impossible { return .returns(.null) }
+        if let afterAllocation { return fits ? afterAllocation : .oneOf([afterAllocation, .returns(.null)]) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
             self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
@@ -104,11 +108,13 @@ extension ReferenceModel {
         let fixed = pages <= threshold && !(wrapped && machine.version == 4)
         let block = fixed ? machine.headerSize + threshold * machine.pfnSize : needed
         if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(block)) }
+        var walksNullChain: Prediction?
         if irp != 0 {
             guard irps.contains(irp) else { return lose("IoAllocateMdl with an IRP argument that is not an IRP") }
             if secondary && (irpHead[irp] ?? 0) == 0 {
-                // Windows dereferences the NULL chain head: reading Next at address 0 from kernel code.
-                return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+                // With its MDL allocated, Windows walks the chain from a NULL head: reading Next at
+                // address 0 from kernel code. A failed allocation returns NULL before that.
+                walksNullChain = bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
             }
         }
         let link: (UInt64) -> Void = { mdl in
@@ -120,6 +126,7 @@ extension ReferenceModel {
             while let next = self.nextLink[tail], next != 0, steps < 1 << 16 { tail = next; steps += 1 }
             self.nextLink[tail] = mdl
         }
+        if !machine.verifier && fixed && !lookaside.isEmpty, let walksNullChain { return walksNullChain }
         if !machine.verifier && fixed, let recycled = lookaside.popLast() {
             // The lookaside hands back the last freed block, Process and MappedSystemVa as they were.
             var record = newRecord(va, len, capacity: machine.poolBlockSize(block))
@@ -129,7 +136,7 @@ extension ReferenceModel {
             link(recycled)
             return .returns(.exactly(recycled))
         }
-        let expectation = allocateMdlBlock(call, bytes: block, fixedSize: fixed) { _ in self.newRecord(va, len, capacity: block) }
+        let expectation = allocateMdlBlock(call, bytes: block, fixedSize: fixed, afterAllocation: walksNullChain) { _ in self.newRecord(va, len, capacity: block) }
         let settleBlock = pendingSettle
         settle { observed in
             settleBlock?(observed)

@@ -348,15 +348,26 @@ struct ProgramBuilder {
             append(nil, .protectUserBuffer, [ref(buffers[index].name), .expression(.literal(pageSize)), .symbol("ReadOnly")], result: "x")
             buffers[index] = Buffer(name: buffers[index].name, size: buffers[index].size, readOnly: true)
         case .irp:
-            append(nil, .ioAllocateIrp, [], result: "i")
-            let irp = lastName
+            // Half the time another MDL for an IRP that has one: as the new head (SecondaryBuffer FALSE)
+            // or appended to the chain (TRUE), which IoAllocateMdl walks, so only while every MDL on
+            // the chain is still live. Otherwise a new IRP.
+            let chained = irps.filter { irp in !freedIrps.contains(irp) && !mdls.contains { $0.irp == irp && !$0.alive } }
+            let reuse = !chained.isEmpty && random.below(2) == 0
+            let irp: String
+            if reuse {
+                irp = chained.randomElement(using: &random)!
+            } else {
+                append(nil, .ioAllocateIrp, [], result: "i")
+                irp = lastName
+                irps.append(irp)
+            }
+            let secondary = reuse && random.below(2) == 0
             guard let index = liveBuffers.randomElement(using: &random) else { return }
-            append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(false), .boolean(false), ref(irp)], result: "m")
+            append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(secondary), .boolean(false), ref(irp)], result: "m")
             var mdl = Mdl(name: lastName, base: .reference(buffers[index].name, offset: 0), length: 0x100, span: 1, overPool: false, capacity: 23,
                           bufferReadOnly: buffers[index].readOnly)
             mdl.irp = irp
             mdls.append(mdl)
-            irps.append(irp)
         case .initializeMdl:
             // A caller-allocated MDL: MmSizeOfMdl bytes of nonpaged pool, then MmInitializeMdl.
             guard let index = liveBuffers.randomElement(using: &random) else { return }
