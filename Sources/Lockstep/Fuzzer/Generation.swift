@@ -272,14 +272,33 @@ struct ProgramBuilder {
             let src = mdls[source]
             let (offset, length) = offsetAndLength(within: src.length)
             let pages = span(0, length) + 1
-            append(nil, .ioAllocateMdl, [.expression(.null), .expression(.literal(pages * pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-            let target = lastName
             guard case .reference(let base, let baseOffset) = src.base else { return }
+            // Now and then the target is an idle MDL already on an IRP's chain (drivers reuse MDLs for
+            // partials): IoBuildPartialMdl must leave its Next, and so the chain, alone.
+            let onChain = liveMdls.filter { index in
+                let mdl = mdls[index]
+                return mdl.irp != nil && !mdl.locked && !mdl.partial && !mdl.nonpaged && !mdl.allocatedPages && !mdl.poolBlock
+                    && mdl.mapping == nil && mdl.capacity >= pages && !mdls.contains { $0.alive && $0.source == mdl.name }
+            }
+            let reused = onChain.isEmpty || random.below(4) != 0 ? nil : onChain.randomElement(using: &random)
+            let target: String
+            if let reused {
+                target = mdls[reused].name
+            } else {
+                append(nil, .ioAllocateMdl, [.expression(.null), .expression(.literal(pages * pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+                target = lastName
+            }
             let va = Expression.reference(base, offset: baseOffset + Int64(offset))
             append(nil, .ioBuildPartialMdl, [ref(src.name), ref(target), .expression(va), .expression(.literal(length))])
-            var partialMdl = Mdl(name: target, base: va, length: length, span: pages, overPool: src.overPool, capacity: pages, partial: true)
+            var partialMdl = Mdl(name: target, base: va, length: length, span: pages, overPool: src.overPool,
+                                 capacity: reused.map { mdls[$0].capacity } ?? pages, partial: true)
             partialMdl.source = src.name
-            mdls.append(partialMdl)
+            if let reused {
+                partialMdl.irp = mdls[reused].irp
+                mdls[reused] = partialMdl
+            } else {
+                mdls.append(partialMdl)
+            }
         case .prepareReuse:
             guard let index = liveMdls.filter({ mdls[$0].partial }).randomElement(using: &random) else { return }
             append(nil, .mmPrepareMdlForReuse, [ref(mdls[index].name)])
