@@ -102,7 +102,11 @@ extension ReferenceModel {
         // either, or pages handed out by MmAllocatePagesForMdl).
         if record.flags & (Flag.locked | Flag.nonpaged | Flag.partial) != 0 || record.allocatedPages {
             let span = Int(min(machine.span(record.va, record.byteCount), UInt64(Self.observedPagesLimit)))
-            mdl.pfns = (0..<span).map { $0 < record.pfns.count ? stableName(record.pfns[$0]) : nil }
+            mdl.pfns = (0..<span).map { index in
+                // MmFreePagesFromMdl leaves (PFN_NUMBER)-1 in the slots of the pages it freed (spec §2.20).
+                if index < record.emptiedSlots { return .empty }
+                return index < record.pfns.count ? stableName(record.pfns[index]) : nil
+            }
         }
         return mdl
     }
