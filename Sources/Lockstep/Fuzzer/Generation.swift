@@ -250,7 +250,13 @@ struct ProgramBuilder {
             views.append(View(name: lastName, mdl: mdl, length: mdls[index].length, io: false))
         case .mapUser:
             guard let index = liveMdls.filter({ mdls[$0].locked && !mdls[$0].partial }).randomElement(using: &random) else { return }
-            append(nil, .mmMapLockedPages, [ref(mdls[index].name), .symbol("UserMode")], result: "v")
+            if random.below(2) == 0 {
+                append(nil, .mmMapLockedPages, [ref(mdls[index].name), .symbol("UserMode")], result: "v")
+            } else {
+                // SpecifyCache in user mode: the page's own caching wins over the request for RAM.
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdls[index].name), .symbol("UserMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
+                                                             .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
+            }
             views.append(View(name: lastName, mdl: mdls[index].name, length: mdls[index].length, io: false, user: true))
         case .unmap:
             guard let view = views.filter({ !$0.io && $0.mdl != nil }).randomElement(using: &random),
