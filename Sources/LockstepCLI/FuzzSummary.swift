@@ -14,7 +14,7 @@ struct FuzzSummary {
         Swift.print("summary: \(stats.programs) programs, \(stats.calls) calls in \(String(format: "%.1f", stats.elapsed)) s "
                     + "(\(rate) checked calls/s), \(stats.findings) failing runs, "
                     + "\(result.findings.count) signatures, \(stats.flaky) flaky, \(stats.features) features, \(stats.corpus) programs kept, "
-                    + "\(stats.unpredictedSteps) steps the model did not predict"
+                    + "\(stats.unpredictedSteps) steps the model did not predict, \(stats.unknownObservations) state fields it could not know"
                     + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : "")
                     + (stats.firstFinding.map { ", first finding after \(String(format: "%.2f", $0.seconds)) s (\($0.programs) programs)" } ?? ""))
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) {
@@ -32,7 +32,7 @@ struct FuzzSummary {
               "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
               "checked_calls_per_second": \(rate),
               "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
-              "unpredicted_steps": \(stats.unpredictedSteps), "features": \(stats.features), "corpus": \(stats.corpus),
+              "unpredicted_steps": \(stats.unpredictedSteps), "unknown_state_fields": \(stats.unknownObservations), "features": \(stats.features), "corpus": \(stats.corpus),
               "first_finding_seconds": \(stats.firstFinding.map { String(format: "%.3f", $0.seconds) } ?? "null"),
               "first_finding_programs": \(stats.firstFinding.map { "\($0.programs)" } ?? "null"),
               "signatures": [

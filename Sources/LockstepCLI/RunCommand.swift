@@ -55,7 +55,8 @@ struct RunCommand: ParsableCommand {
                 seededBug.prepareKernel?(kernel)
                 let report = try LockstepRunner(checkEvery: checkEvery).run(program, oracle: oracle, kernel: kernel)
                 if !quiet { print(Trace.render(report, program: program)) }
-                print("\(path): \(report.verdict.isPass ? "PASS" : "FAIL \(report.verdict.signature)")")
+                let unknown = report.unknownObservations == 0 ? "" : " (\(report.unknownObservations) state fields the model could not know)"
+                print("\(path): \(report.verdict.isPass ? "PASS" : "FAIL \(report.verdict.signature)")\(unknown)")
                 if !report.verdict.isPass {
                     if !quiet { print(report.verdict.description) }
                     worst = max(worst, ExitStatus.failingVerdict)

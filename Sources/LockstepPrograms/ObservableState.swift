@@ -18,6 +18,9 @@ public struct ObservableState: Sendable, Equatable {
     public var lockedPageCharges: [UInt32: Int64?] = [:]
     /// Pages locked by MmProbeAndLockPages system-wide.
     public var systemLockedPages: UInt64?
+    /// Whether the inventories below (frame locks, pool blocks) were taken: full observations take
+    /// them; a per-step observation of the objects a call named leaves them to the end of the program.
+    public var includesInventories = false
     /// The lock count of every RAM frame that holds a lock reference; nil when the model cannot
     /// name them all.
     public var frameLocks: [FrameName: Int]?

@@ -286,7 +286,8 @@ extension ReferenceModel {
         guard id != 4, let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
         if process.lockedPages != 0 {
             let pages = UInt64(bitPattern: process.lockedPages)
-            if machine.verifier { return bugCheck(0xCB, .exactly(0), .exactly(0), .any, .exactly(pages)) }
+            // Verifier tracks locked pages from Vista (version index 3) on; before that it is 0x76.
+            if machine.verifier && machine.version >= 3 { return bugCheck(0xCB, .exactly(0), .exactly(0), .any, .exactly(pages)) }
             return bugCheck(0x76, .exactly(0), .any, .exactly(pages), .exactly(0))
         }
         processes[id]?.terminated = true

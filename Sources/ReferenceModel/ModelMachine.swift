@@ -20,7 +20,7 @@ struct ModelMachine {
     let highestVad: UInt64
     let lowestUser: UInt64 = 0x1_0000
     let mode: Mode
-    /// 0 = 4.0sp3, 1 = 4.0, 2 = 5.1, 3 = 6.0, 4 = 6.1.
+    /// 0 = 4.0sp3, 1 = 4.0, 2 = 5.1, 3 = 6.0, 4 = 6.1, 5 = 6.2, 6 = 10.0.
     let version: Int
     let ramBytes: UInt64
     let nonpagedBytes: UInt64
@@ -76,7 +76,7 @@ struct ModelMachine {
         strictMap = (try size("strictmap", 0)) != 0
         guard let mode = Mode(rawValue: line["mode"] ?? "verifier") else { throw ModelError(message: "bad mode") }
         self.mode = mode
-        let versions = ["4.0sp3", "4.0", "5.1", "6.0", "6.1"]
+        let versions = ["4.0sp3", "4.0", "5.1", "6.0", "6.1", "6.2", "10.0"]
         guard let version = versions.firstIndex(of: line["version"] ?? "5.1") else { throw ModelError(message: "bad version") }
         self.version = version
         var devices: [(String, UInt64, UInt64, UInt64, UInt64)] = []

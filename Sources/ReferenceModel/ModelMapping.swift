@@ -315,6 +315,7 @@ extension ReferenceModel {
             if locks[frame] == 1 { locks[frame] = nil } else { return lose("freeing allocated pages that are also probe-locked") }
             contents[frame] = nil
             record.pfns[index] = nil
+            record.emptiedSlots = index + 1
         }
         record.flags &= ~Flag.locked
         mdls[key] = record

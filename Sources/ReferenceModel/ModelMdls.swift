@@ -63,13 +63,17 @@ extension ReferenceModel {
     }
 
     /// A new MDL in a fresh nonpaged-pool block (or NULL if the pool may be exhausted).
-    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, make: @escaping (UInt64) -> MdlRecord) -> Prediction {
+    /// `afterAllocation`: what the call does once it has its block, when that is not simply returning
+    /// the new MDL (IoAllocateMdl walking a NULL IRP chain).
+    func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, afterAllocation: Prediction? = nil,
+                          make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         if decide("pool.nonpaged") != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
         let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
         let impossible = bytes > free
         let fits = !impossible && free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize
         if impossible { return .returns(.null) }
+        if let afterAllocation { return fits ? afterAllocation : .oneOf([afterAllocation, .returns(.null)]) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
             self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
@@ -90,20 +94,27 @@ extension ReferenceModel {
         if machine.checked && irql > 2 { return assertion(.exactly(va), .exactly(len)) }
         let pages = machine.span(va, len)
         let needed = machine.headerSize + pages * machine.pfnSize
+        // Spec §2.4 with [SERGE]'s rows 0xFFFFF000-0xFFFFFFFF: NT 4/5 (like ReactOS) and 6.0 refuse a
+        // Length of 2 GiB or more, which is every length whose 32-bit span can wrap.
         switch machine.version {
-        case 0, 1, 2: if needed > 0xFFFF { return .returns(.null) }
+        case 0, 1, 2: if needed > 0xFFFF || len >= 0x8000_0000 { return .returns(.null) }
         case 3: if len >= 0x8000_0000 { return .returns(.null) }
         default: break
         }
         let threshold: UInt64 = machine.version >= 3 ? 17 : 23
-        let fixed = pages <= threshold
+        // Windows 7 gives a span that wrapped in 32 bits a pool block of the wrapped size; only 6.2 and
+        // later take such an MDL from the lookaside.
+        let wrapped = !machine.pointer64 && machine.byteOffset(va) + len + machine.pageSize - 1 > 0xFFFF_FFFF
+        let fixed = pages <= threshold && !(wrapped && machine.version == 4)
         let block = fixed ? machine.headerSize + threshold * machine.pfnSize : needed
         if machine.verifier && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(block)) }
+        var walksNullChain: Prediction?
         if irp != 0 {
             guard irps.contains(irp) else { return lose("IoAllocateMdl with an IRP argument that is not an IRP") }
             if secondary && (irpHead[irp] ?? 0) == 0 {
-                // Windows dereferences the NULL chain head: reading Next at address 0 from kernel code.
-                return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+                // With its MDL allocated, Windows walks the chain from a NULL head: reading Next at
+                // address 0 from kernel code. A failed allocation returns NULL before that.
+                walksNullChain = bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
             }
         }
         let link: (UInt64) -> Void = { mdl in
@@ -115,6 +126,7 @@ extension ReferenceModel {
             while let next = self.nextLink[tail], next != 0, steps < 1 << 16 { tail = next; steps += 1 }
             self.nextLink[tail] = mdl
         }
+        if !machine.verifier && fixed && !lookaside.isEmpty, let walksNullChain { return walksNullChain }
         if !machine.verifier && fixed, let recycled = lookaside.popLast() {
             // The lookaside hands back the last freed block, Process and MappedSystemVa as they were.
             var record = newRecord(va, len, capacity: machine.poolBlockSize(block))
@@ -124,7 +136,7 @@ extension ReferenceModel {
             link(recycled)
             return .returns(.exactly(recycled))
         }
-        let expectation = allocateMdlBlock(call, bytes: block, fixedSize: fixed) { _ in self.newRecord(va, len, capacity: block) }
+        let expectation = allocateMdlBlock(call, bytes: block, fixedSize: fixed, afterAllocation: walksNullChain) { _ in self.newRecord(va, len, capacity: block) }
         let settleBlock = pendingSettle
         settle { observed in
             settleBlock?(observed)
@@ -160,13 +172,24 @@ extension ReferenceModel {
         var frames: [Frame?] = []
         for index in 0..<pages {
             let va = (record.startVa &+ index * machine.pageSize) & machine.mask
-            guard case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" else {
-                return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0))
+            let here = place(va)
+            var frame: Frame?
+            var usable = false
+            if case .page(let f, let protection, let residentNow) = here {
+                frame = residentNow ? f : nil
+                usable = residentNow && protection != "NoAccess"
             }
-            if machine.verifier && pageable(frame) {
+            if !usable && machine.version >= 5 {
+                // Not resident: Windows 8+ checked builds ASSERT, Windows 10 bug-checks (spec §2.6).
+                if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+                if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0)) }
+            }
+            if machine.verifier, case .page(let f, _, _) = here, pageable(f) {
                 return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
             }
-            frames.append(frame)
+            // Up to Windows 7 nothing checks residency ([KT-MmMdl], Server 2003): the slot gets the
+            // PTE's frame, and a PTE without one gives physical page 0.
+            frames.append(frame ?? .unknown(physicalPage: 0))
         }
         record.process = nil
         record.processKnown = true
@@ -197,6 +220,9 @@ extension ReferenceModel {
         let address = number(call, 0)
         if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
         if let freed = freedSpecialPool(call, 0) { return freed }
+        // Freeing a fixed-size MDL a second time (it is parked on the lookaside) never returns on Windows
+        // ([SERGE]: hangs everywhere, crashes on Vista): the conventions' hang bug check.
+        if lookaside.contains(address) { return bugCheck(0xE2, .exactly(0), .exactly(0), parameter(call, 0), .exactly(0)) }
         let key = mdlKey(address)
         guard let record = mdls[key] else { return lose("IoFreeMdl of something the model does not know as an MDL") }
         if record.flags & Flag.partialMapped != 0 {

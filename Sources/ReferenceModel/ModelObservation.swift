@@ -12,17 +12,25 @@ extension ReferenceModel {
     public func observableState(_ scope: ObservationScope) -> ObservableState? {
         if lostTrack != nil || halted { return nil }
         var state = ObservableState()
-        let wanted: Set<UInt64>?
+        // A call names a handful of objects: a plain array searches them faster than a set is built.
+        let wanted: [UInt64]?
         switch scope {
         case .full:
             wanted = nil
             state.listsEveryMdl = true
             state.listsEveryMapping = true
         case .objects(let addresses):
-            wanted = Set(addresses.map { $0 & machine.mask })
+            wanted = addresses.map { $0 & machine.mask }
         }
-        for (key, record) in mdls where wanted?.contains(key.address) ?? true {
-            state.mdls[ObservedMdlKey(address: key.address, process: key.process)] = observe(key, record)
+        if let wanted {
+            // An address a call names is an MDL in the current process's view, as the call saw it.
+            for address in wanted {
+                let key = mdlKey(address)
+                guard let record = mdls[key] else { continue }
+                state.mdls[ObservedMdlKey(address: key.address, process: key.process)] = observe(key, record)
+            }
+        } else {
+            for (key, record) in mdls { state.mdls[ObservedMdlKey(address: key.address, process: key.process)] = observe(key, record) }
         }
         func inScope(_ mapping: Mapping) -> Bool {
             guard let wanted else { return true }
@@ -37,18 +45,22 @@ extension ReferenceModel {
                 state.mappings[ObservedMappingKey(base: mapping.base, process: process)] = observe(mapping)
             }
         }
+        state.lockedPageCharges.reserveCapacity(processes.count)
         for (id, process) in processes where !process.terminated {
             state.lockedPageCharges[id] = process.lockedPages
         }
         state.systemLockedPages = systemLocks
-        state.frameLocks = Dictionary(uniqueKeysWithValues: locks.filter { $0.value > 0 }.map { (name($0.key), $0.value) })
         state.systemPtesInUse = ptesInUse
         state.nonpagedPoolBytes = poolBytes.nonpaged
         state.pagedPoolBytes = poolBytes.paged
+        state.allocatedPageRanges = allocatedRanges
+        for irp in irps where wanted?.contains(irp) ?? true { state.irpChains[irp] = chain(irp) }
+        guard wanted == nil else { return state }
+        // The inventories, in full observations only.
+        state.includesInventories = true
+        state.frameLocks = Dictionary(uniqueKeysWithValues: locks.filter { $0.value > 0 }.map { (name($0.key), $0.value) })
         // A created process's EPROCESS is a pool block whose address no call returns.
         state.nonpagedPoolBlocks = hiddenBlocks ? nil : pool.values.filter { !$0.paged }.map(\.base).sorted()
-        for irp in irps { state.irpChains[irp] = chain(irp) }
-        state.allocatedPageRanges = allocatedRanges
         return state
     }
 
@@ -90,7 +102,11 @@ extension ReferenceModel {
         // either, or pages handed out by MmAllocatePagesForMdl).
         if record.flags & (Flag.locked | Flag.nonpaged | Flag.partial) != 0 || record.allocatedPages {
             let span = Int(min(machine.span(record.va, record.byteCount), UInt64(Self.observedPagesLimit)))
-            mdl.pfns = (0..<span).map { $0 < record.pfns.count ? stableName(record.pfns[$0]) : nil }
+            mdl.pfns = (0..<span).map { index in
+                // MmFreePagesFromMdl leaves (PFN_NUMBER)-1 in the slots of the pages it freed (spec §2.20).
+                if index < record.emptiedSlots { return .empty }
+                return index < record.pfns.count ? stableName(record.pfns[index]) : nil
+            }
         }
         return mdl
     }

@@ -74,6 +74,8 @@ struct MdlRecord {
     /// Bytes of the memory block holding it (header + PFN slots that fit), for 0x40 and special pool.
     var capacity: UInt64
     var allocatedPages = false
+    /// Leading PFN slots MmFreePagesFromMdl has set to (PFN_NUMBER)-1.
+    var emptiedSlots = 0
 
     var va: UInt64 { startVa &+ byteOffset }
 }

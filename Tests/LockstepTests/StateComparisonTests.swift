@@ -114,6 +114,24 @@ import Testing
         expectState(v.slipped, step: 3, field: "process.NumberOfLockedPages")
     }
 
+    /// Spec §2.9 step 3: in user space a RAM page's own attribute wins over CacheType, so a user-mode
+    /// MmNonCached mapping of RAM is write-back; engine and model agree, and the PTE says so.
+    @Test func userModeMappingOfRamIsCachedWhateverCacheTypeAsks() throws {
+        let program = try ProgramText.parse("""
+            # lockstep 1
+            machine x86
+            b0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)
+            m0 = IoAllocateMdl(va=b0, length=0x1000, secondary=false, quota=false, irp=none)
+            MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
+            v0 = MmMapLockedPagesSpecifyCache(m0, UserMode, MmNonCached, requested=none, bugcheck=false, NormalPagePriority)
+            """)
+        let kernel = try LockstepRunner.makeKernel(for: program)
+        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
+        #expect(report.verdict == .pass)
+        guard case .returned(.number(let va)) = report.steps[3].outcome else { Issue.record("no mapping: \(report.steps[3].outcome)"); return }
+        #expect(kernel.inspect.pte(va, processId: nil)?.cache == .writeBack)
+    }
+
     @Test func theSignatureNamesRoutineAndField() throws {
         let verdict = Verdict.state(step: 2, call: try ProgramText.parse("""
             # lockstep 1

@@ -32,10 +32,10 @@ import Testing
         done
         if echo "$@" | grep -q -- --resume; then
           echo "$@" > '\(directory)/resumed-arguments'
-          echo '{"stats":{"programs":10,"calls":50,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"features":3,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
+          echo '{"stats":{"programs":10,"calls":50,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"features":3,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
           exit 0
         fi
-        echo '{"stats":{"programs":7,"calls":20,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"features":2,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
+        echo '{"stats":{"programs":7,"calls":20,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"features":2,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
         printf '# run 4\\n%s' '\(trapProgram)' > '\(directory)/.in-flight-0.txt'
         printf '# run 5\\n%s' '\(innocentProgram)' > '\(directory)/.in-flight-1.txt'
         kill -ILL $$

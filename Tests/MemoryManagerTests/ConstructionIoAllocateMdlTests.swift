@@ -175,15 +175,29 @@ import Testing
         #expect(try Construction.header(k, max).byteCount == 0xFFFF_FFFF)
     }
 
-    /// §2.4: "NT 6.2+ on x86: when the span wraps to a small number (Length 0xFFFFF001 aligned -> 0 pages)
-    /// the MDL is taken from the lookaside". The engine's 6.1 stands for "Windows 7 and later"; the spec
-    /// records the observation for 6.2+, so whether 6.1 itself does this is not established.
-    @Test func nt61WrappedSpanComesFromTheLookasideSpecUnsure() throws {
-        let k = try Construction.kernel(.x86, version: .nt61)
+    /// §2.4 / [SERGE]: "NT 6.2+ on x86: when the span wraps to a small number (Length 0xFFFFF001 aligned
+    /// -> 0 pages) the MDL is taken from the lookaside"; Windows 7 (6.1) gives it a pool block of the
+    /// wrapped size, without MDL_ALLOCATED_FIXED_SIZE.
+    @Test(arguments: [WindowsVersion.nt61, .nt62, .nt100])
+    func wrappedSpanComesFromTheLookasideFrom62(version: WindowsVersion) throws {
+        let k = try Construction.kernel(.x86, mode: .free, version: version)
         let mdl = try #require(try Construction.allocate(k, 0x1_0000, 0xFFFF_F001))
         let h = try Construction.header(k, mdl)
         #expect(h.size == 28)
-        #expect(h.flags == .allocatedFixedSize)
+        #expect(h.flags == (version == .nt61 ? [] : .allocatedFixedSize))
+        // 6.1's pool block is what the wrapped span needs (28 bytes, rounded to the pool granularity).
+        if version == .nt61 { #expect(k.inspect.poolBlock(containing: mdl)?.size == 32) }
+    }
+
+    /// [SERGE] rows 0xFFFFF000-0xFFFFFFFF: NT 4/5 refuse a Length of 2 GiB or more even where the span
+    /// wraps to a size that would fit (ReactOS's `Length & 0x80000000` check).
+    @Test(arguments: [WindowsVersion.nt40sp3, .nt40, .nt5])
+    func nt5RefusesTwoGigabytesEvenWhenTheSpanWraps(version: WindowsVersion) throws {
+        let k = try Construction.kernel(.x86, mode: .free, version: version)
+        #expect(try Construction.allocate(k, 0x1_0001, 0xFFFF_F000) == nil)   // 0 pages after the wrap
+        #expect(try Construction.allocate(k, 0x1_0000, 0xFFFF_FFFF) == nil)   // 0 pages after the wrap
+        #expect(try Construction.allocate(k, 0x1_0000, 0x8000_0000) == nil)
+        #expect(try Construction.allocate(k, 0x1_0000, 0x7FFF_FFFF) == nil)   // Size rule: 0x80000 pages
     }
 
     // MARK: Failures (§2.4 "Failures")

@@ -134,11 +134,15 @@ import Testing
         #expect(try nt60.io.allocateMdl(virtualAddress: 0, length: 0x8000_0000, secondaryBuffer: false, chargeQuota: false, irp: 0) == nil)
         let big = try #require(try nt60.io.allocateMdl(virtualAddress: 0, length: 0x7FFF_FFFF, secondaryBuffer: false, chargeQuota: false, irp: 0))
         #expect(nt60.inspect.mdl(big)?.size == 28)   // 28 + 4 * 0x80000 = 0x20001C → 0x001C
-        // NT 6.1: any ULONG; at an aligned VA 0xFFFFF001 wraps to 0 pages on x86 and is fixed size.
+        // NT 6.1: any ULONG; at an aligned VA 0xFFFFF001 wraps to 0 pages on x86: a pool MDL, not fixed
+        // size ([SERGE]); only 6.2 and later take it from the lookaside.
         let nt61 = try kernel(.x86, version: .nt61)
         let huge = try #require(try nt61.io.allocateMdl(virtualAddress: 0, length: 0xFFFF_F001, secondaryBuffer: false, chargeQuota: false, irp: 0))
-        #expect(nt61.inspect.mdl(huge)?.flags == .allocatedFixedSize)
+        #expect(nt61.inspect.mdl(huge)?.flags == [])
         #expect(nt61.inspect.mdl(huge)?.size == 28)
+        let nt62 = try kernel(.x86, version: .nt62)
+        let fixed = try #require(try nt62.io.allocateMdl(virtualAddress: 0, length: 0xFFFF_F001, secondaryBuffer: false, chargeQuota: false, irp: 0))
+        #expect(nt62.inspect.mdl(fixed)?.flags == .allocatedFixedSize)
     }
 
     @Test func ioAllocateMdlReturnsNullWhenPoolFails() throws {

@@ -108,10 +108,17 @@ import Testing
             } else {
                 try k.mm.buildMdlForNonPagedPool(mdl)
                 #expect(k.inspect.mdl(mdl)?.flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
-                // A non-resident page is 0x1A/0x1240 in every mode.
+                // A non-resident page: NT 5.x does not check (PFN 0 from the frameless PTE, [KT-MmMdl]);
+                // Windows 10 is 0x1A/0x1240.
                 let untouched = try #require(try k.env.allocatePool(.pagedPool, bytes: 0x1000))
                 let other = try #require(try k.io.allocateMdl(virtualAddress: untouched, length: 0x10, secondaryBuffer: false, chargeQuota: false, irp: 0))
-                #expect(throws: KernelError.bugCheck(BugCheck(0x1A, 0x1240, other, untouched, 0))) { try k.mm.buildMdlForNonPagedPool(other) }
+                try k.mm.buildMdlForNonPagedPool(other)
+                #expect(k.inspect.mdl(other)?.flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
+                #expect(k.inspect.pfn(other, 0) == 0)
+                let win10 = try Kernel(MachineConfiguration(checking: mode, version: .nt100))
+                let page10 = try #require(try win10.env.allocatePool(.pagedPool, bytes: 0x1000))
+                let mdl10 = try #require(try win10.io.allocateMdl(virtualAddress: page10, length: 0x10, secondaryBuffer: false, chargeQuota: false, irp: 0))
+                #expect(throws: KernelError.bugCheck(BugCheck(0x1A, 0x1240, mdl10, page10, 0))) { try win10.mm.buildMdlForNonPagedPool(mdl10) }
             }
         }
     }
@@ -250,8 +257,9 @@ import Testing
     }
 
     @Test func processExitWithLockedPages() throws {
-        for (mode, code) in [(CheckingMode.free, UInt32(0x76)), (.verifier, 0xCB)] {
-            let k = try Kernel(MachineConfiguration(checking: mode))
+        // Verifier's locked-page tracking (0xCB) exists from Vista on; NT 5.x is 0x76 even under Verifier.
+        for (mode, version, code) in [(CheckingMode.free, WindowsVersion.nt60, UInt32(0x76)), (.verifier, .nt5, 0x76), (.verifier, .nt60, 0xCB)] {
+            let k = try Kernel(MachineConfiguration(checking: mode, version: version))
             let buffer = try #require(try k.env.allocateUserBuffer(size: 0x2000, protection: .readWrite))
             let mdl = try #require(try k.io.allocateMdl(virtualAddress: buffer, length: 0x2000, secondaryBuffer: false, chargeQuota: false, irp: 0))
             try k.mm.probeAndLockPages(mdl, accessMode: .kernelMode, operation: .ioReadAccess)

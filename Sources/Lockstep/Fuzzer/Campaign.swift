@@ -127,6 +127,8 @@ public struct CampaignStats: Sendable, Codable {
     public var flaky = 0
     public var nondeterministic = 0
     public var unpredictedSteps = 0
+    /// Observable-state fields the model said it cannot know (compared on the engine's side only).
+    public var unknownObservations = 0
     /// Distinct features reached (routine × outcome class, fault kind × routine × nth).
     public var features = 0
     /// Programs kept because they reached a new feature.
@@ -186,6 +188,7 @@ public struct Campaign: Sendable {
             stats.flaky += result.stats.flaky
             stats.nondeterministic += result.stats.nondeterministic
             stats.unpredictedSteps += result.stats.unpredictedSteps
+            stats.unknownObservations += result.stats.unknownObservations
             stats.corpus += result.stats.corpus
             // Workers keep their own feature sets: report the largest (a lower bound of the union).
             stats.features = max(stats.features, result.stats.features)
@@ -254,6 +257,7 @@ public struct Campaign: Sendable {
             }
             stats.programs += 1
             stats.calls += report.steps.count
+            stats.unknownObservations += report.unknownObservations
             stats.unpredictedSteps += report.steps.filter { if case .unpredictable = $0.expectation { return true } else { return false } }.count
             if options.checkDeterminism, Self.digest(report) != Self.digest(runOnce(program, runner)) {
                 stats.nondeterministic += 1

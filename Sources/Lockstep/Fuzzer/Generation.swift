@@ -250,7 +250,13 @@ struct ProgramBuilder {
             views.append(View(name: lastName, mdl: mdl, length: mdls[index].length, io: false))
         case .mapUser:
             guard let index = liveMdls.filter({ mdls[$0].locked && !mdls[$0].partial }).randomElement(using: &random) else { return }
-            append(nil, .mmMapLockedPages, [ref(mdls[index].name), .symbol("UserMode")], result: "v")
+            if random.below(2) == 0 {
+                append(nil, .mmMapLockedPages, [ref(mdls[index].name), .symbol("UserMode")], result: "v")
+            } else {
+                // SpecifyCache in user mode: the page's own caching wins over the request for RAM.
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdls[index].name), .symbol("UserMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
+                                                             .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
+            }
             views.append(View(name: lastName, mdl: mdls[index].name, length: mdls[index].length, io: false, user: true))
         case .unmap:
             guard let view = views.filter({ !$0.io && $0.mdl != nil }).randomElement(using: &random),
@@ -272,14 +278,33 @@ struct ProgramBuilder {
             let src = mdls[source]
             let (offset, length) = offsetAndLength(within: src.length)
             let pages = span(0, length) + 1
-            append(nil, .ioAllocateMdl, [.expression(.null), .expression(.literal(pages * pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-            let target = lastName
             guard case .reference(let base, let baseOffset) = src.base else { return }
+            // Now and then the target is an idle MDL already on an IRP's chain (drivers reuse MDLs for
+            // partials): IoBuildPartialMdl must leave its Next, and so the chain, alone.
+            let onChain = liveMdls.filter { index in
+                let mdl = mdls[index]
+                return mdl.irp != nil && !mdl.locked && !mdl.partial && !mdl.nonpaged && !mdl.allocatedPages && !mdl.poolBlock
+                    && mdl.mapping == nil && mdl.capacity >= pages && !mdls.contains { $0.alive && $0.source == mdl.name }
+            }
+            let reused = onChain.isEmpty || random.below(4) != 0 ? nil : onChain.randomElement(using: &random)
+            let target: String
+            if let reused {
+                target = mdls[reused].name
+            } else {
+                append(nil, .ioAllocateMdl, [.expression(.null), .expression(.literal(pages * pageSize)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+                target = lastName
+            }
             let va = Expression.reference(base, offset: baseOffset + Int64(offset))
             append(nil, .ioBuildPartialMdl, [ref(src.name), ref(target), .expression(va), .expression(.literal(length))])
-            var partialMdl = Mdl(name: target, base: va, length: length, span: pages, overPool: src.overPool, capacity: pages, partial: true)
+            var partialMdl = Mdl(name: target, base: va, length: length, span: pages, overPool: src.overPool,
+                                 capacity: reused.map { mdls[$0].capacity } ?? pages, partial: true)
             partialMdl.source = src.name
-            mdls.append(partialMdl)
+            if let reused {
+                partialMdl.irp = mdls[reused].irp
+                mdls[reused] = partialMdl
+            } else {
+                mdls.append(partialMdl)
+            }
         case .prepareReuse:
             guard let index = liveMdls.filter({ mdls[$0].partial }).randomElement(using: &random) else { return }
             append(nil, .mmPrepareMdlForReuse, [ref(mdls[index].name)])
@@ -348,15 +373,26 @@ struct ProgramBuilder {
             append(nil, .protectUserBuffer, [ref(buffers[index].name), .expression(.literal(pageSize)), .symbol("ReadOnly")], result: "x")
             buffers[index] = Buffer(name: buffers[index].name, size: buffers[index].size, readOnly: true)
         case .irp:
-            append(nil, .ioAllocateIrp, [], result: "i")
-            let irp = lastName
+            // Half the time another MDL for an IRP that has one: as the new head (SecondaryBuffer FALSE)
+            // or appended to the chain (TRUE), which IoAllocateMdl walks, so only while every MDL on
+            // the chain is still live. Otherwise a new IRP.
+            let chained = irps.filter { irp in !freedIrps.contains(irp) && !mdls.contains { $0.irp == irp && !$0.alive } }
+            let reuse = !chained.isEmpty && random.below(2) == 0
+            let irp: String
+            if reuse {
+                irp = chained.randomElement(using: &random)!
+            } else {
+                append(nil, .ioAllocateIrp, [], result: "i")
+                irp = lastName
+                irps.append(irp)
+            }
+            let secondary = reuse && random.below(2) == 0
             guard let index = liveBuffers.randomElement(using: &random) else { return }
-            append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(false), .boolean(false), ref(irp)], result: "m")
+            append(nil, .ioAllocateMdl, [ref(buffers[index].name), .expression(.literal(0x100)), .boolean(secondary), .boolean(false), ref(irp)], result: "m")
             var mdl = Mdl(name: lastName, base: .reference(buffers[index].name, offset: 0), length: 0x100, span: 1, overPool: false, capacity: 23,
                           bufferReadOnly: buffers[index].readOnly)
             mdl.irp = irp
             mdls.append(mdl)
-            irps.append(irp)
         case .initializeMdl:
             // A caller-allocated MDL: MmSizeOfMdl bytes of nonpaged pool, then MmInitializeMdl.
             guard let index = liveBuffers.randomElement(using: &random) else { return }

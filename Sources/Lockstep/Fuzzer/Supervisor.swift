@@ -268,6 +268,7 @@ extension SessionResult {
         stats.flaky += other.stats.flaky
         stats.nondeterministic += other.stats.nondeterministic
         stats.unpredictedSteps += other.stats.unpredictedSteps
+        stats.unknownObservations += other.stats.unknownObservations
         stats.corpus = max(stats.corpus, other.stats.corpus)
         stats.features = max(stats.features, other.stats.features)
         stats.elapsed += other.stats.elapsed

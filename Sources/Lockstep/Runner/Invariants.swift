@@ -162,6 +162,16 @@ final class InvariantChecker {
         observed = (mdls, headers)
     }
 
+    /// The header `observe` decoded last for the MDL at `address` (nil: not one the engine tracks),
+    /// so the state comparison does not decode it a second time.
+    func lastObservedHeader(_ address: UInt64, processId: UInt32?) -> MdlHeader?? {
+        guard let observed else { return nil }
+        for (index, mdl) in observed.mdls.enumerated() where mdl.location.address == address && mdl.location.processId == processId {
+            return .some(observed.headers[index])
+        }
+        return nil
+    }
+
     /// Checks every invariant against the state `observe` saw last.
     func check(_ kernel: Kernel) -> InvariantViolation? {
         guard !programCorruptedKernelMemory, let (mdls, headers) = observed else { return nil }

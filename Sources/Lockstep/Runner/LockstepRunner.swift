@@ -106,7 +106,9 @@ public struct LockstepRunner {
             }
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }
+            invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
             if stateComparison != .off {
+                comparison.decodedHeader = { invariants.lastObservedHeader($0, processId: $1) }
                 let last = stepNumber == program.calls.count
                 let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
                 if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {
@@ -116,7 +118,6 @@ public struct LockstepRunner {
                     return RunReport(steps: steps, faultSites: sites.entries, verdict: .state(step: stepNumber, call: call, difference: difference))
                 }
             }
-            invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
             if stepNumber % checkEvery == 0 || stepNumber == program.calls.count {
                 if let violation = invariants.check(adapter.kernel) {
                     return RunReport(steps: steps, faultSites: sites.entries, verdict: .invariant(step: stepNumber, call: call, violation: violation))

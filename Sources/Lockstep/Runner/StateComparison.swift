@@ -35,6 +35,8 @@ final class StateComparison {
     private var pinned: [FrameName: UInt64] = [:]
     /// The oracle's ranges for MmAllocatePagesForMdl's pages, from the observation being compared.
     private var allocatedPageRanges: [Int: ClosedRange<UInt64>] = [:]
+    /// Headers the invariant checker already decoded this step (nil inside: not an MDL it tracks).
+    var decodedHeader: ((UInt64, UInt32?) -> MdlHeader??)?
     /// Fields the oracle said it cannot know, over the run.
     private(set) var unknownFields = 0
 
@@ -47,22 +49,30 @@ final class StateComparison {
     func firstDifference(_ oracle: ObservableState) -> StateDifference? {
         var owners: [UInt64: FrameName] = [:]
         allocatedPageRanges = oracle.allocatedPageRanges
-        for key in oracle.mdls.keys.sorted() {
-            if let difference = compare(key, oracle.mdls[key]!, &owners) { return difference }
-        }
+        if let difference = inKeyOrder(oracle.mdls, { compare($0, $1, &owners) }) { return difference }
         if oracle.listsEveryMdl, let difference = extraMdl(oracle) { return difference }
-        for key in oracle.mappings.keys.sorted() {
-            if let difference = compare(key, oracle.mappings[key]!, &owners) { return difference }
-        }
+        if let difference = inKeyOrder(oracle.mappings, { compare($0, $1, &owners) }) { return difference }
         if oracle.listsEveryMapping, let difference = extraMapping(oracle) { return difference }
         return compareAccounting(oracle, &owners)
+    }
+
+    /// The first difference `body` finds, visiting `objects` in key order (so the same one is reported
+    /// on every run); one object, the usual case after a step, is visited without sorting.
+    private func inKeyOrder<Key: Comparable, Value>(_ objects: [Key: Value], _ body: (Key, Value) -> StateDifference?) -> StateDifference? {
+        if objects.count <= 1 { return objects.first.flatMap { body($0.key, $0.value) } }
+        for key in objects.keys.sorted() {
+            if let difference = body(key, objects[key]!) { return difference }
+        }
+        return nil
     }
 
     // MARK: MDLs
 
     private func compare(_ key: ObservedMdlKey, _ expected: ObservedMdl, _ owners: inout [UInt64: FrameName]) -> StateDifference? {
-        let object = key.description
-        guard let header = inspect.mdl(key.address, processId: key.process) else {
+        // Names are built only for a difference: this runs after every step.
+        var object: String { key.description }
+        let decoded = decodedHeader?(key.address, key.process) ?? nil
+        guard let header = decoded ?? inspect.mdl(key.address, processId: key.process) else {
             return StateDifference(object: object, field: "mdl.header", engine: "not readable", oracle: "a live MDL")
         }
         func check<T: Equatable>(_ field: String, _ engine: T, _ model: T?, _ show: (T) -> String) -> StateDifference? {
@@ -109,19 +119,14 @@ final class StateComparison {
 
     private func enginePages(_ key: ObservedMappingKey, _ kind: ObservedMapping.Kind) -> UInt64? {
         switch kind {
-        case .mdlSystem: return inspect.mdlSystemMappings.first { $0.base == key.base }.map { UInt64($0.pages) }
-        case .ioSpace: return inspect.ioSpaceMappings.first { $0.base == key.base }.map { UInt64($0.pages) }
-        case .mdlUser:
-            let vads = inspect.processes.first { $0.id == key.process }?.vads ?? []
-            return vads.first { vad in
-                if case .lockedPagesMapping = vad.kind { return vad.start == key.base }
-                return false
-            }.map { ($0.end - $0.start) >> c.pageShift }
+        case .mdlSystem: return inspect.mdlSystemMappingPages(base: key.base).map(UInt64.init)
+        case .ioSpace: return inspect.ioSpaceMappingPages(base: key.base).map(UInt64.init)
+        case .mdlUser: return key.process.flatMap { inspect.userMappingPages(base: key.base, processId: $0) }
         }
     }
 
     private func compare(_ key: ObservedMappingKey, _ expected: ObservedMapping, _ owners: inout [UInt64: FrameName]) -> StateDifference? {
-        let object = key.description
+        var object: String { key.description }
         guard let pages = enginePages(key, expected.kind) else {
             return StateDifference(object: object, field: "mapping.live", engine: "no \(expected.kind.rawValue)", oracle: "a live \(expected.kind.rawValue)")
         }
@@ -131,7 +136,7 @@ final class StateComparison {
         for index in 0..<expected.frames.count {
             let va = key.base &+ UInt64(index) << c.pageShift
             let pte = inspect.pte(va, processId: key.process)
-            let page = "page \(index)"
+            var page: String { "page \(index)" }
             if let valid = expected.valid[index] {
                 let actual = pte.map { if case .valid = $0.state { true } else { false } } ?? false
                 if actual != valid { return StateDifference(object: object, field: "mapping.valid", engine: "\(page) valid \(actual)", oracle: "\(valid)") }
@@ -185,14 +190,13 @@ final class StateComparison {
     // MARK: Accounting
 
     private func compareAccounting(_ oracle: ObservableState, _ owners: inout [UInt64: FrameName]) -> StateDifference? {
-        let processes = inspect.processes
-        for id in oracle.lockedPageCharges.keys.sorted() {
-            guard let charge = oracle.lockedPageCharges[id]! else { unknownFields += 1; continue }
-            let actual = processes.first { $0.id == id }?.lockedPages
-            if actual != charge {
-                return StateDifference(object: "process \(id)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
-            }
+        let chargeDifference = inKeyOrder(oracle.lockedPageCharges) { id, charge -> StateDifference? in
+            guard let charge else { unknownFields += 1; return nil }
+            let actual = inspect.lockedPages(ofProcess: id)
+            if actual == charge { return nil }
+            return StateDifference(object: "process \(id)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
         }
+        if let chargeDifference { return chargeDifference }
         func scalar(_ field: String, _ engine: UInt64, _ model: UInt64?) -> StateDifference? {
             guard let model else { unknownFields += 1; return nil }
             return engine == model ? nil : StateDifference(object: "system", field: "system." + field, engine: "\(engine)", oracle: "\(model)")
@@ -201,6 +205,8 @@ final class StateComparison {
         if let d = scalar("ptesInUse", UInt64(inspect.systemPtesInUse), oracle.systemPtesInUse) { return d }
         if let d = scalar("nonpagedPoolBytes", inspect.poolBytesInUse(.nonPagedPool), oracle.nonpagedPoolBytes) { return d }
         if let d = scalar("pagedPoolBytes", inspect.poolBytesInUse(.pagedPool), oracle.pagedPoolBytes) { return d }
+        if let d = inKeyOrder(oracle.irpChains, { compareChain($0, $1) }) { return d }
+        guard oracle.includesInventories else { return nil }
         if let blocks = oracle.nonpagedPoolBlocks {
             let actual = inspect.pool(.nonPagedPool).blocks.map(\.start)
             if actual != blocks {
@@ -218,14 +224,11 @@ final class StateComparison {
                     return StateDifference(object: "\(name)", field: "frame.lockCount", engine: "\(count) (PFN \(hex(pfn)))", oracle: "\(locks[name]!)")
                 }
             }
-            let engineLocked = inspect.lockedFrames.count
+            let engineLocked = inspect.lockedFrameCount
             if engineLocked != locks.count {
                 return StateDifference(object: "system", field: "system.lockedFrames", engine: "\(engineLocked) frames hold locks", oracle: "\(locks.count)")
             }
         } else { unknownFields += 1 }
-        for irp in oracle.irpChains.keys.sorted() {
-            if let d = compareChain(irp, oracle.irpChains[irp]!) { return d }
-        }
         return nil
     }
 

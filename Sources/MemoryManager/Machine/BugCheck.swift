@@ -106,6 +106,8 @@ public enum AssertionSite: UInt64, Sendable, CaseIterable {
     case prepareForReuseNotMapped = 51
     case buildNonPagedByteCountNonZero = 60
     case buildNonPagedFlagsClear = 61
+    /// NT 6.2 and later checked builds: every page of the buffer must be resident.
+    case buildNonPagedResident = 62
     case mapIoSpaceBytesNonZero = 70
     case unmapIoSpaceInPteRange = 71
     case ioAllocateMdlLengthNonZero = 80
@@ -113,7 +115,8 @@ public enum AssertionSite: UInt64, Sendable, CaseIterable {
 }
 
 extension BugCheck {
-    /// The simulation's convention for a call that would hang the real kernel forever (for example
-    /// walking a cyclic IRP MDL chain): MANUALLY_INITIATED_CRASH, as if the tester broke in.
+    /// The simulation's convention for a call that would hang the real kernel forever (walking a cyclic
+    /// IRP MDL chain; IoFreeMdl of a fixed-size MDL already on the lookaside list):
+    /// MANUALLY_INITIATED_CRASH, as if the tester broke in.
     public static let hangConvention: UInt32 = 0xE2
 }

@@ -20,6 +20,9 @@ public struct KernelInspector {
         }
     }
 
+    /// A live or ended process's locked-page charge (`NumberOfLockedPages`), without copying its VADs.
+    public func lockedPages(ofProcess id: UInt32) -> Int64? { kernel.processes[id]?.lockedPages }
+
     /// The process id an EPROCESS address belongs to.
     public func processId(eprocess: VirtualAddress) -> UInt32? { kernel.processByEprocess[eprocess] }
 
@@ -31,6 +34,9 @@ public struct KernelInspector {
 
     /// Frames whose lock count is above zero, in PFN order.
     public var lockedFrames: [PageFrameNumber] { kernel.physical.lockedFrames.sorted() }
+
+    /// How many frames hold a lock reference.
+    public var lockedFrameCount: Int { kernel.physical.lockedFrames.count }
 
     /// Free frames on the free list.
     public var freeFrameCount: Int { kernel.physical.freeFrameCount }
@@ -151,6 +157,21 @@ public struct KernelInspector {
     /// Live kernel-mode MDL mappings (page-aligned base, MDL, pages) in address order.
     public var mdlSystemMappings: [(base: VirtualAddress, mdl: VirtualAddress, pages: Int)] {
         kernel.mdlSystemMappings.keys.sorted().map { ($0, kernel.mdlSystemMappings[$0]!.mdl, kernel.mdlSystemMappings[$0]!.pages) }
+    }
+
+    /// Pages of the kernel MDL mapping based at `base`, if one is live (no sorted copy made).
+    public func mdlSystemMappingPages(base: VirtualAddress) -> Int? { kernel.mdlSystemMappings[base]?.pages }
+
+    /// Pages of the MmMapIoSpace mapping based at `base`, if one is live.
+    public func ioSpaceMappingPages(base: VirtualAddress) -> Int? { kernel.ioSpaceMappings[base] }
+
+    /// Pages of the user-space MmMapLockedPages mapping (a locked-pages VAD) based at `base` in a process.
+    public func userMappingPages(base: VirtualAddress, processId: UInt32) -> UInt64? {
+        guard let vad = kernel.processes[processId]?.vads.first(where: { vad in
+            if case .lockedPagesMapping = vad.kind { return vad.start == base }
+            return false
+        }) else { return nil }
+        return (vad.end - vad.start) >> kernel.constants.pageShift
     }
 
     /// Live MmMapIoSpace mappings (page-aligned base, pages) in address order.

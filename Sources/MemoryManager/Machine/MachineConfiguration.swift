@@ -16,14 +16,24 @@ public enum WindowsVersion: String, Sendable, CaseIterable, Codable, Comparable 
     /// NT 4.0 SP4 and later service packs.
     case nt40 = "4.0"
     /// Windows 2000/XP/2003 (NT 5.x): the baseline. IoAllocateMdl uses the lookaside up to 23 pages and
-    /// refuses a Size above 0xFFFF.
+    /// refuses a Size above 0xFFFF or a Length of 2 GiB or more; MmBuildMdlForNonPagedPool does not check
+    /// residency; Driver Verifier has no locked-page tracking (process exit with locked pages is 0x76).
     case nt5 = "5.1"
-    /// Windows Vista: lookaside up to 17 pages; Size unchecked (wraps) but Length >= 2 GiB fails.
+    /// Windows Vista: lookaside up to 17 pages; Size unchecked (wraps) but Length >= 2 GiB fails;
+    /// Verifier's locked-page tracking (0xCB) from here on.
     case nt60 = "6.0"
-    /// Windows 7 and later: any ULONG length is accepted.
+    /// Windows 7: any ULONG length is accepted; a span that wraps in 32 bits is a pool block, never the
+    /// lookaside.
     case nt61 = "6.1"
+    /// Windows 8 and 8.1 (NT 6.2/6.3): a wrapped span small enough comes from the lookaside
+    /// (MDL_ALLOCATED_FIXED_SIZE); checked builds ASSERT when MmBuildMdlForNonPagedPool meets a page
+    /// that is not resident.
+    case nt62 = "6.2"
+    /// Windows 10 and later: MmBuildMdlForNonPagedPool bug-checks 0x1A/0x1240 on a page that is not
+    /// resident.
+    case nt100 = "10.0"
 
-    static let order: [WindowsVersion] = [.nt40sp3, .nt40, .nt5, .nt60, .nt61]
+    static let order: [WindowsVersion] = [.nt40sp3, .nt40, .nt5, .nt60, .nt61, .nt62, .nt100]
     public static func < (a: Self, b: Self) -> Bool { order.firstIndex(of: a)! < order.firstIndex(of: b)! }
 }
 
@@ -164,7 +174,7 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
                 checking = mode
             case "version":
                 guard let v = WindowsVersion(rawValue: String(value)) else {
-                    throw ConfigurationError("unknown version '\(value)'; use 4.0sp3, 4.0, 5.1, 6.0 or 6.1")
+                    throw ConfigurationError("unknown version '\(value)'; use 4.0sp3, 4.0, 5.1, 6.0, 6.1, 6.2 or 10.0")
                 }
                 version = v
             case "devices":

@@ -109,8 +109,9 @@ extension EnvironmentActions {
     }
 
     /// Ends a process. With pages still locked this bug-checks PROCESS_HAS_LOCKED_PAGES (0, EPROCESS,
-    /// locked pages, 0), or under Driver Verifier (Pool Tracking) DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS
-    /// (0, 0, MDL, locked pages) naming the lowest-addressed MDL that holds them. Otherwise every page,
+    /// locked pages, 0), or under Driver Verifier (Pool Tracking) from NT 6.0 on, when Verifier tracks
+    /// locked pages, DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0, 0, MDL, locked pages) naming the
+    /// lowest-addressed MDL that holds them. Otherwise every page,
     /// VAD and pagefile slot is released; if it was current, the System process becomes current.
     public func terminateProcess(_ processId: UInt32) throws(KernelError) -> Bool {
         let k = kernel
@@ -118,7 +119,7 @@ extension EnvironmentActions {
         guard processId != k.systemProcessId, let process = k.processes[processId], !process.terminated else { return false }
         if process.lockedPages != 0 {
             let pages = UInt64(bitPattern: process.lockedPages)
-            if k.isVerifier {
+            if k.isVerifier && k.configuration.version >= .nt60 {
                 throw k.bugCheck(BugCheck(BugCheck.driverLeftLockedPagesInProcess, 0, 0, k.lockingMdl(of: process), pages))
             }
             throw k.bugCheck(BugCheck(BugCheck.processHasLockedPages, 0, process.eprocess, pages, 0))

@@ -9,8 +9,12 @@ extension IoManagerRoutines {
     /// Spans up to the fixed-size threshold (23 pages on NT 4/5, 17 from NT 6.0) come from the MDL
     /// lookaside list (a block sized for the threshold) and carry MDL_ALLOCATED_FIXED_SIZE; larger ones
     /// are pool blocks of exactly header + PFNs. Size is the needed size truncated to 16 bits. Length
-    /// limits: NT 4/5 fail when header + PFNs exceeds 0xFFFF; NT 6.0 fails Length >= 2 GiB; NT 6.1 accepts
-    /// any ULONG. The VA is not validated. With an IRP: SecondaryBuffer FALSE replaces Irp->MdlAddress;
+    /// limits: NT 4/5 fail when header + PFNs exceeds 0xFFFF or Length >= 2 GiB; NT 6.0 fails
+    /// Length >= 2 GiB; NT 6.1 and later accept any ULONG. On a 32-bit target a Length near 4 GiB makes
+    /// the span wrap to a few pages: NT 4/5 and 6.0 refuse such lengths anyway, NT 6.1 allocates a pool
+    /// block sized from the wrapped span (no MDL_ALLOCATED_FIXED_SIZE), NT 6.2 and later take it from
+    /// the lookaside ([SERGE] rows 0xFFFFF000-0xFFFFFFFF). The VA is not validated. With an IRP:
+    /// SecondaryBuffer FALSE replaces Irp->MdlAddress;
     /// TRUE appends to the chain (an empty chain dereferences NULL, as on Windows). Under Driver Verifier
     /// the lookaside is bypassed so special pool sees every MDL.
     public func allocateMdl(virtualAddress: VirtualAddress, length: UInt32, secondaryBuffer: Bool, chargeQuota: Bool,
@@ -22,12 +26,14 @@ extension IoManagerRoutines {
         let pages = c.spanPages(virtualAddress, UInt64(length))
         let needed = c.mdlHeaderSize + pages * c.pfnSize
         switch k.configuration.version {
-        case .nt40sp3, .nt40, .nt5: if needed > 0xFFFF { return nil }
+        case .nt40sp3, .nt40, .nt5: if needed > 0xFFFF || length >= 0x8000_0000 { return nil }
         case .nt60: if length >= 0x8000_0000 { return nil }
-        case .nt61: break
+        case .nt61, .nt62, .nt100: break
         }
         let threshold: UInt64 = k.configuration.version >= .nt60 ? 17 : 23
-        let fixedSize = pages <= threshold
+        // The ULONG_PTR sum behind the span overflowed: only a 32-bit target, only a Length near 4 GiB.
+        let wrapped = c.byteOffset(virtualAddress) + UInt64(length) + c.pageSize - 1 > c.pointerMask
+        let fixedSize = pages <= threshold && !(wrapped && k.configuration.version == .nt61)
         let blockBytes = fixedSize ? c.mdlHeaderSize + threshold * c.pfnSize : needed
         try k.verifierCheck(k.irql > .dispatchLevel, 0x02, UInt64(k.irql.rawValue), UInt64(PoolType.nonPagedPool.rawValue), blockBytes)
         let mdl: VirtualAddress
@@ -118,13 +124,18 @@ extension IoManagerRoutines {
     /// A non-partial MDL still mapped leaks its PTEs on a free build and is 0xC4/0xB8 under Driver
     /// Verifier; locked pages stay locked (and bug-check later at process exit). Freeing a block that is
     /// not allocated is BAD_POOL_CALLER (7, 0, 0, address); under Verifier special pool catches a double
-    /// free first (0xD5).
+    /// free first (0xD5). Freeing a fixed-size MDL that already sits on the lookaside list never returns
+    /// on Windows ("hangs on all Windows, even crashes on Vista", [SERGE] IoMdl.c): the hang convention,
+    /// 0xE2 (0, 0, MDL, 0), in free and checked builds.
     public func freeMdl(_ mdl: VirtualAddress) throws(KernelError) {
         let k = kernel
         try k.enter("IoFreeMdl")
         try k.verifierCheck(k.irql > .dispatchLevel, 0x12, UInt64(k.irql.rawValue), UInt64(PoolType.nonPagedPool.rawValue), mdl)
         try k.checkedAssert(k.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
         let m = try k.openMdl(mdl)
+        if k.mdlLookaside.contains(mdl) {
+            throw k.bugCheck(BugCheck(BugCheck.hangConvention, 0, 0, mdl, 0))
+        }
         let header = try k.header(m)
         let raw = UInt64(header.flags.rawValue)
         if header.flags.contains(.partialHasBeenMapped) {
@@ -136,7 +147,6 @@ extension IoManagerRoutines {
         }
         k.knownMdls[k.location(mdl)] = nil
         if header.flags.contains(.allocatedFixedSize) && !k.isVerifier && k.mdlLookaside.count < k.mdlLookasideDepth {
-            // Free builds do not notice a block pushed twice: two later allocations will share it.
             k.mdlLookaside.append(mdl)
             return
         }

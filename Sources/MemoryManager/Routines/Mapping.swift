@@ -202,8 +202,11 @@ extension Kernel {
             start = found
         }
         process.insert(VirtualAddressDescriptor(start: start, end: start + bytes, kind: .lockedPagesMapping(mdl: mdl)))
-        let attribute = CacheAttribute(cacheType)
+        // A page's own cache attribute overrides the request in user space (spec §2.9 step 3): RAM is
+        // cached; device memory has no PFN entry to record one, so the request stands.
+        let requested = CacheAttribute(cacheType)
         for (i, pfn) in frames.enumerated() {
+            let attribute = physical.isInDatabase(pfn) ? CacheAttribute.writeBack : requested
             process.pageTable[c.pageNumber(start) + UInt64(i)] = PageTableEntry(state: .valid(pfn), protection: .readWrite, pageable: false, cache: attribute)
         }
         // Before NT 4.0 SP4 MmMapLockedPages returned the first page's address in either mode.

@@ -70,7 +70,10 @@ extension MemoryManagerRoutines {
     /// MappedSystemVa = the buffer's own VA. Locks nothing; MDL_PAGES_LOCKED stays clear.
     ///
     /// Misuse: a page of paged pool is 0xC4/0x7F under Driver Verifier (a free build just fills the
-    /// PFN); a page that is not resident is 0x1A/0x1240 (MDL, VA of the page) in every mode.
+    /// PFN). A page that is not resident: up to NT 6.1 nothing checks it, the PFN slot gets the frame
+    /// field of the PTE, 0 when the PTE holds no frame ([KT-MmMdl]: Windows Server 2003 returns with
+    /// MDL_SOURCE_IS_NONPAGED_POOL set); NT 6.2+ checked builds ASSERT; NT 10.0 free builds (and
+    /// Verifier) bug-check 0x1A/0x1240 (MDL, VA of the page, 0).
     public func buildMdlForNonPagedPool(_ mdl: VirtualAddress) throws(KernelError) {
         try kernel.enter("MmBuildMdlForNonPagedPool")
         try kernel.checkedAssert(kernel.irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
@@ -87,12 +90,16 @@ extension MemoryManagerRoutines {
         let pages = c.spanPages(base, UInt64(header.byteCount))
         var lastPfn: PageFrameNumber = 0
         var index: UInt64 = 0
+        let version = kernel.configuration.version
         while index < pages {
             let va = c.add(header.startVa, index &* c.pageSize)
-            guard let entry = kernel.pte(va), entry.isHardwareValid, let pfn = entry.frame else {
-                throw kernel.bugCheck(BugCheck(BugCheck.memoryManagement, 0x1240, mdl, va, 0))
+            let entry = kernel.pte(va)
+            if entry?.isHardwareValid != true && version >= .nt62 {
+                try kernel.checkedAssert(false, .buildNonPagedResident, mdl, UInt64(header.flags.rawValue))
+                if version >= .nt100 { throw kernel.bugCheck(BugCheck(BugCheck.memoryManagement, 0x1240, mdl, va, 0)) }
             }
-            try kernel.verifierCheck(entry.pageable, 0x7F, UInt64(kernel.irql.rawValue), mdl, UInt64(header.flags.rawValue))
+            try kernel.verifierCheck(entry?.pageable == true, 0x7F, UInt64(kernel.irql.rawValue), mdl, UInt64(header.flags.rawValue))
+            let pfn = entry?.frame ?? 0
             try kernel.setPfn(m, index, pfn)
             lastPfn = pfn
             index += 1
