@@ -15,7 +15,8 @@ public struct ObservableState: Sendable, Equatable {
     /// Whether `mappings` lists every live mapping.
     public var listsEveryMapping = false
     /// Each live process's locked-page charge (`NumberOfLockedPages`), by process id.
-    public var lockedPageCharges: [UInt32: Int64?] = [:]
+    /// (A short list in process order rather than a dictionary: it is built after every step.)
+    public var lockedPageCharges: [ObservedCharge] = []
     /// Pages locked by MmProbeAndLockPages system-wide.
     public var systemLockedPages: UInt64?
     /// Whether the inventories below (frame locks, pool blocks) were taken: full observations take
@@ -38,6 +39,16 @@ public struct ObservableState: Sendable, Equatable {
     public var allocatedPageRanges: [Int: ClosedRange<UInt64>] = [:]
 
     public init() {}
+}
+
+/// One process's locked-page charge; nil when the model cannot know it.
+public struct ObservedCharge: Sendable, Equatable {
+    public var process: UInt32
+    public var lockedPages: Int64?
+    public init(process: UInt32, lockedPages: Int64?) {
+        self.process = process
+        self.lockedPages = lockedPages
+    }
 }
 
 /// An IRP's MDL chain as far as it is known: the links from Irp->MdlAddress on, and whether the last

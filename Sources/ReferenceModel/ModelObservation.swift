@@ -47,8 +47,9 @@ extension ReferenceModel {
         }
         state.lockedPageCharges.reserveCapacity(processes.count)
         for (id, process) in processes where !process.terminated {
-            state.lockedPageCharges[id] = process.lockedPages
+            state.lockedPageCharges.append(ObservedCharge(process: id, lockedPages: process.lockedPages))
         }
+        state.lockedPageCharges.sort { $0.process < $1.process }
         state.systemLockedPages = systemLocks
         state.systemPtesInUse = ptesInUse
         state.nonpagedPoolBytes = poolBytes.nonpaged

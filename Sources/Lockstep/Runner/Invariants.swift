@@ -116,6 +116,10 @@ final class InvariantChecker {
     func forgetShadow(_ kernel: Kernel, around va: UInt64, bytes: UInt64) {
         guard !shadow.isEmpty else { return }
         let c = kernel.constants
+        // System space reaches a shadowed page only through an MDL system mapping or an I/O-space
+        // mapping (of a device page, or an alias of RAM): with neither live, a system range has nothing
+        // to forget, and its page-table walk is skipped.
+        if !c.isUserAddress(va) && !kernel.inspect.systemMappingOverlaps(c.pageAlign(va), va &+ bytes) { return }
         var address = c.pageAlign(va)
         let end = va &+ bytes
         while address < end {

@@ -190,13 +190,12 @@ final class StateComparison {
     // MARK: Accounting
 
     private func compareAccounting(_ oracle: ObservableState, _ owners: inout [UInt64: FrameName]) -> StateDifference? {
-        let chargeDifference = inKeyOrder(oracle.lockedPageCharges) { id, charge -> StateDifference? in
-            guard let charge else { unknownFields += 1; return nil }
-            let actual = inspect.lockedPages(ofProcess: id)
-            if actual == charge { return nil }
-            return StateDifference(object: "process \(id)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
+        for expected in oracle.lockedPageCharges {
+            guard let charge = expected.lockedPages else { unknownFields += 1; continue }
+            let actual = inspect.lockedPages(ofProcess: expected.process)
+            if actual == charge { continue }
+            return StateDifference(object: "process \(expected.process)", field: "process.NumberOfLockedPages", engine: actual.map { "\($0)" } ?? "no process", oracle: "\(charge)")
         }
-        if let chargeDifference { return chargeDifference }
         func scalar(_ field: String, _ engine: UInt64, _ model: UInt64?) -> StateDifference? {
             guard let model else { unknownFields += 1; return nil }
             return engine == model ? nil : StateDifference(object: "system", field: "system." + field, engine: "\(engine)", oracle: "\(model)")

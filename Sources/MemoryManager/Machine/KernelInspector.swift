@@ -159,6 +159,13 @@ public struct KernelInspector {
         kernel.mdlSystemMappings.keys.sorted().map { ($0, kernel.mdlSystemMappings[$0]!.mdl, kernel.mdlSystemMappings[$0]!.pages) }
     }
 
+    /// Whether a live kernel MDL mapping or MmMapIoSpace mapping has a page in [start, end).
+    public func systemMappingOverlaps(_ start: VirtualAddress, _ end: VirtualAddress) -> Bool {
+        let page = kernel.constants.pageSize
+        if kernel.mdlSystemMappings.contains(where: { $0.key < end && start < $0.key &+ UInt64($0.value.pages) &* page }) { return true }
+        return kernel.ioSpaceMappings.contains { $0.key < end && start < $0.key &+ UInt64($0.value) &* page }
+    }
+
     /// Pages of the kernel MDL mapping based at `base`, if one is live (no sorted copy made).
     public func mdlSystemMappingPages(base: VirtualAddress) -> Int? { kernel.mdlSystemMappings[base]?.pages }
 
