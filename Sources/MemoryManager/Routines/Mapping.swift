@@ -202,9 +202,12 @@ extension Kernel {
             start = found
         }
         process.insert(VirtualAddressDescriptor(start: start, end: start + bytes, kind: .lockedPagesMapping(mdl: mdl)))
+        // The page's own cache attribute overrides the request (spec §2.9 step 3, MiMapLockedPagesInUserSpace):
+        // RAM is cached; device memory has no PFN entry, so the request stands.
         let attribute = CacheAttribute(cacheType)
         for (i, pfn) in frames.enumerated() {
-            process.pageTable[c.pageNumber(start) + UInt64(i)] = PageTableEntry(state: .valid(pfn), protection: .readWrite, pageable: false, cache: attribute)
+            let cache = physical.isInDatabase(pfn) ? CacheAttribute(.mmCached) : attribute
+            process.pageTable[c.pageNumber(start) + UInt64(i)] = PageTableEntry(state: .valid(pfn), protection: .readWrite, pageable: false, cache: cache)
         }
         // Before NT 4.0 SP4 MmMapLockedPages returned the first page's address in either mode.
         return configuration.version == .nt40sp3 ? start : start + UInt64(header.byteOffset)
