@@ -23,6 +23,8 @@ extension ReferenceModel {
         if let block = poolBlock(containing: address) {
             capacity = block.base + block.size - address
             if machine.verifier && capacity < machine.headerSize { return lose("MmInitializeMdl on a block smaller than the header") }
+            // Writing the header into paged pool may page a frame in (a frame decision, a failure the model does not track).
+            if block.paged { return lose("MmInitializeMdl into paged pool") }
         } else if case .page = place(address) {
             capacity = 1 << 20
         } else {
@@ -108,7 +110,14 @@ extension ReferenceModel {
             guard irps.contains(irp) else { return lose("IoAllocateMdl with an IRP argument that is not an IRP") }
             if secondary && (irpHead[irp] ?? 0) == 0 {
                 // Windows dereferences the NULL chain head: reading Next at address 0 from kernel code.
-                return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+                let crash = bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+                // The MDL is allocated before the chain is walked: when the allocation fails, NULL and no crash.
+                if !machine.verifier && fixed && !lookaside.isEmpty { return crash }
+                if decide("pool.nonpaged") != nil { return .returns(.null) }
+                let bytes = machine.poolBlockSize(block)
+                let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
+                if bytes > free { return .returns(.null) }
+                return free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize ? crash : .oneOf([crash, .returns(.null)])
             }
         }
         let link: (UInt64) -> Void = { mdl in
