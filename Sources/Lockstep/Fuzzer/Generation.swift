@@ -90,7 +90,9 @@ struct ProgramBuilder {
         case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
              unmap, buildNonPaged, partial, prepareReuse, freeMdl, queryMdl, sizeOf, physicalAddress, isValid, ioSpace, unmapIoSpace,
              translate, allocatePages, freePages, trim, pageOut, protect, irp, dispatchInterlude,
-             initializeMdl, freeBuffer, freeIrp, processInterlude
+             initializeMdl, freeBuffer, freeIrp, processInterlude,
+             // Arguments at the edges of their domains (GenerationEdges.swift).
+             edgeMdl, edgeAccess, edgePhysical, edgeEnums, edgeQuery
     }
 
     init(options: GenerationOptions, random: SeededRandom) {
@@ -243,8 +245,9 @@ struct ProgramBuilder {
                 append(nil, .mmGetSystemAddressForMdl, [ref(mdl)], result: "v")
                 if canFail { append(nil, .clearMdlFlags, [ref(mdl), .expression(.literal(0x2000))]) }
             } else {
-                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
-                                                             .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
+                // Every caching type and priority (their edges too), and BugCheckOnFailure now and then.
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), edgeSymbol(.cachingType, ordinary: ["MmCached", "MmNonCached", "MmWriteCombined"]),
+                                                             .expression(.null), .boolean(random.chance(20)), edgeSymbol(.pagePriority, ordinary: ["NormalPagePriority"])], result: "v")
             }
             mdls[index].mapping = lastName
             views.append(View(name: lastName, mdl: mdl, length: mdls[index].length, io: false))
@@ -314,7 +317,7 @@ struct ProgramBuilder {
         case .ioSpace:
             let offset = UInt64(random.below(4)) * pageSize + random.pick([0, 0x10, pageSize - 1])
             let length = random.pick([1, 0x10, pageSize, pageSize + 1, 2 * pageSize])
-            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), .symbol(random.pick(["MmNonCached", "MmCached", "MmWriteCombined"]))], result: "v")
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), edgeSymbol(.cachingType, ordinary: ["MmNonCached", "MmCached", "MmWriteCombined"])], result: "v")
             views.append(View(name: lastName, mdl: nil, length: length, io: true))
         case .unmapIoSpace:
             guard let view = views.filter({ $0.io }).randomElement(using: &random) else { return }
@@ -393,6 +396,11 @@ struct ProgramBuilder {
             freedIrps.insert(irp)
         case .processInterlude:
             processInterlude()
+        case .edgeMdl: edgeMdl()
+        case .edgeAccess: edgeAccess()
+        case .edgePhysical: edgePhysical()
+        case .edgeEnums: edgeEnums()
+        case .edgeQuery: edgeQuery()
         case .dispatchInterlude:
             // A short stretch at DISPATCH_LEVEL with calls that are legal there on resident memory.
             append(nil, .keRaiseIrql, [.symbol("DISPATCH_LEVEL")])
