@@ -20,6 +20,16 @@ struct FuzzSummary {
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) {
             Swift.print("  \(finding.count)x  \(finding.signature)  \(finding.path ?? "(not written)")")
         }
+        for line in edgeLines() { Swift.print(line) }
+    }
+
+    /// `edges: 812 of 1037 reached`, then at most `limit` of the parameter edges no call reached.
+    func edgeLines(limit: Int = 10) -> [String] {
+        let unreached = stats.unreachedEdges
+        var lines = ["edges: \(ParameterEdges.all.count - unreached.count) of \(ParameterEdges.all.count) reached"
+                     + (unreached.isEmpty ? "" : "; not reached\(unreached.count > limit ? " (first \(limit) of \(unreached.count))" : ""):")]
+        lines += unreached.prefix(limit).map { "  \($0)" }
+        return lines
     }
 
     func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String) throws {
@@ -35,6 +45,8 @@ struct FuzzSummary {
               "unpredicted_steps": \(stats.unpredictedSteps), "unknown_state_fields": \(stats.unknownObservations), "features": \(stats.features), "corpus": \(stats.corpus),
               "first_finding_seconds": \(stats.firstFinding.map { String(format: "%.3f", $0.seconds) } ?? "null"),
               "first_finding_programs": \(stats.firstFinding.map { "\($0.programs)" } ?? "null"),
+              "edges_total": \(ParameterEdges.all.count), "edges_reached": \(ParameterEdges.all.count - stats.unreachedEdges.count),
+              "unreached_edges": [\(stats.unreachedEdges.map { quoted($0) }.joined(separator: ", "))],
               "signatures": [
             \(entries.joined(separator: ",\n"))
               ]
