@@ -23,14 +23,7 @@ struct FuzzSummary {
         for line in edgeLines() { Swift.print(line) }
     }
 
-    /// `edges: 812 of 1037 reached`, then at most `limit` of the parameter edges no call reached.
-    func edgeLines(limit: Int = 10) -> [String] {
-        let unreached = stats.unreachedEdges
-        var lines = ["edges: \(ParameterEdges.all.count - unreached.count) of \(ParameterEdges.all.count) reached"
-                     + (unreached.isEmpty ? "" : "; not reached\(unreached.count > limit ? " (first \(limit) of \(unreached.count))" : ""):")]
-        lines += unreached.prefix(limit).map { "  \($0)" }
-        return lines
-    }
+    func edgeLines(limit: Int = 10) -> [String] { stats.edgeSummary(limit: limit) }
 
     func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String) throws {
         let entries = result.findings.sorted(by: { $0.signature < $1.signature }).map { finding in

@@ -150,6 +150,15 @@ extension CampaignStats {
         reachedEdges = Array(Set(reachedEdges ?? []).union(edges)).sorted()
     }
 
+    /// `edges: 812 of 1037 reached`, then at most `limit` of the parameter edges no call reached.
+    public func edgeSummary(limit: Int = 10) -> [String] {
+        let unreached = unreachedEdges
+        var lines = ["edges: \(ParameterEdges.all.count - unreached.count) of \(ParameterEdges.all.count) reached"
+                     + (unreached.isEmpty ? "" : "; not reached\(unreached.count > limit ? " (first \(limit) of \(unreached.count))" : ""):")]
+        lines += unreached.prefix(limit).map { "  \($0)" }
+        return lines
+    }
+
     /// The parameter edges no call reached, in `ParameterEdges.all` order.
     public var unreachedEdges: [String] {
         let reached = Set(reachedEdges ?? [])

@@ -52,10 +52,20 @@ extension ProgramBuilder {
             va = ref(buffers[index].name, pageSize - 1)
         }
         _ = lengthEdge
-        let routine = random.pick([Routine.ioAllocateMdl, .ioAllocateMdl, .mmCreateMdl, .mmSizeOfMdl, .mmInitializeMdl])
-        // The MDL surely exists (and can be queried and freed) only below the Size field limit.
-        let offset = (vaValue ?? 0) & (pageSize - 1)
-        let sure = length + pageSize - 1 + offset < c.sizeFieldLimit && length + offset <= c.fixedSizePages * pageSize
+        var routine = random.pick([Routine.ioAllocateMdl, .ioAllocateMdl, .mmCreateMdl, .mmSizeOfMdl, .mmInitializeMdl])
+        // The byte offset is known for NULL, raw addresses and user buffers (page aligned); elsewhere
+        // only short lengths, whose MDL surely fits.
+        var offset: UInt64 = vaValue.map { $0 & (pageSize - 1) } ?? 0
+        if case .expression(.reference(let name, let delta)) = va {
+            if buffers.contains(where: { $0.name == name }) { offset = UInt64(delta) & (pageSize - 1) }
+            else if length > pageSize + 1 { length = pageSize + 1; offset = pageSize - 1 }
+        }
+        // Release the MDL only when it surely exists; never leave a large one behind (it would starve
+        // the nonpaged pool the rest of the program needs): a length that may go either way becomes short.
+        var outcome = c.mdlAllocation(offset: offset, length: length, create: routine == .mmCreateMdl)
+        if outcome == nil && routine == .mmCreateMdl { routine = .mmSizeOfMdl }
+        if outcome == nil { length = pageSize; outcome = c.mdlAllocation(offset: offset, length: length) }
+        let sure = outcome == true
         switch routine {
         case .mmSizeOfMdl:
             append(nil, .mmSizeOfMdl, [va, .expression(.literal(length))], result: "x")
@@ -91,8 +101,9 @@ extension ProgramBuilder {
                     append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(false), .boolean(false), irp], result: "m")
                     let primary = lastName
                     append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(true), .boolean(quota), irp], result: "m")
-                    append(nil, .mmGetMdlByteCount, [ref(lastName)], result: "x")
-                    append(nil, .ioFreeMdl, [ref(lastName)])
+                    let secondaryMdl = lastName
+                    append(nil, .mmGetMdlByteCount, [ref(secondaryMdl)], result: "x")
+                    append(nil, .ioFreeMdl, [ref(secondaryMdl)])
                     append(nil, .ioFreeMdl, [ref(primary)])
                     append(nil, .ioFreeIrp, [irp])
                     return
@@ -121,10 +132,14 @@ extension ProgramBuilder {
         var source: Expression
         var user = false, readOnly = false
         var cleanup: [Call] = []
-        switch random.below(4) {
+        var room = pageSize
+        // Driver Verifier stops a probe of I/O space (0xC4/0x6F): that buffer kind only on other builds.
+        switch random.below(edgeConstants.verifier ? 3 : 4) {
         case 0:
             guard let index = liveBuffers.randomElement(using: &random) else { return }
-            source = .reference(buffers[index].name, offset: Int64(random.pick([0, 1, pageSize - 1] as [UInt64])))
+            let offset = min(random.pick([0, 1, pageSize - 1] as [UInt64]), buffers[index].size - 1)
+            source = .reference(buffers[index].name, offset: Int64(offset))
+            room = buffers[index].size - offset
             user = true
             readOnly = buffers[index].readOnly
         case 1:
@@ -135,13 +150,14 @@ extension ProgramBuilder {
             // A system mapping of a locked MDL that stays locked (its views are live system mappings).
             guard let view = views.filter({ !$0.io && !$0.user && $0.mdl != nil }).randomElement(using: &random) else { return }
             source = .reference(view.name, offset: 0)
+            room = max(view.length, 1)
         default:
             append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + UInt64(random.below(4)) * pageSize)), .expression(.literal(2 * pageSize)),
                                         .symbol("MmNonCached")], result: "v")
             source = .reference(lastName, offset: 0)
             cleanup.append(Call(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(2 * pageSize))]))
         }
-        let length = random.pick([1, pageSize - 1, pageSize] as [UInt64])
+        let length = min(random.pick([1, pageSize - 1, pageSize] as [UInt64]), room)
         append(nil, .ioAllocateMdl, [.expression(source), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
         let mdl = lastName
         let userMode = random.chance(user ? 50 : 25)

@@ -137,9 +137,18 @@ public struct EdgeConstants: Sendable {
     /// The largest page-aligned length whose MDL Size still fits 0xFFFF.
     public let sizeFieldLimit: UInt64
 
+    let version: WindowsVersion
+    let headerSize: UInt64
+    let pfnSize: UInt64
+    let verifier: Bool
+
     public init(_ machine: MachineLine) {
         let configuration = (try? MachineConfiguration(parsing: machine.description)) ?? MachineConfiguration()
         let c = configuration.constants
+        version = configuration.version
+        headerSize = c.mdlHeaderSize
+        pfnSize = c.pfnSize
+        verifier = configuration.checking == .verifier
         pageSize = c.pageSize
         pointerMask = c.pointerMask
         userProbeAddress = c.userProbeAddress
@@ -147,6 +156,25 @@ public struct EdgeConstants: Sendable {
         ramEnd = configuration.ramBytes
         fixedSizePages = configuration.version >= .nt60 ? 17 : 23
         sizeFieldLimit = (0xFFFF - c.mdlHeaderSize) / c.pfnSize * c.pageSize
+    }
+
+    /// Whether IoAllocateMdl (or MmCreateMdl) of `length` bytes at byte offset `offset` surely returns an
+    /// MDL (true), surely returns NULL (false) or may do either (nil), by spec §2.4's per-version limits and
+    /// the MDL's pool block size (at most 68 KiB is taken as surely available, more than 1 MiB never is).
+    public func mdlAllocation(offset: UInt64, length: UInt64, create: Bool = false) -> Bool? {
+        let length = length & 0xFFFF_FFFF
+        let sum = (offset + length + pageSize - 1) & pointerMask
+        let pages = (sum / pageSize) & 0xFFFF_FFFF
+        let needed = headerSize + pages * pfnSize
+        if create && (needed > 0xFFFF || length >= 0x8000_0000) { return nil }
+        switch version {
+        case .nt40sp3, .nt40, .nt5: if needed > 0xFFFF || length >= 0x8000_0000 { return false }
+        case .nt60: if length >= 0x8000_0000 { return false }
+        default: break
+        }
+        let block = pages <= fixedSizePages ? headerSize + fixedSizePages * pfnSize : needed
+        if block <= 0x11000 { return true }
+        return block > 0x10_0000 ? false : nil
     }
 
     /// The value each length edge names.
