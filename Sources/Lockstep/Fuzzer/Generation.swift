@@ -85,6 +85,8 @@ struct ProgramBuilder {
     var freedIrps: Set<String> = []
     var physical: [String] = []
     var enabled: [(Action, Int)] = []
+    /// Edge calls after which the reference model stops predicting: appended at the very end.
+    var trailing: [Call] = []
 
     enum Action: CaseIterable {
         case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
@@ -116,7 +118,8 @@ struct ProgramBuilder {
             step(pickAction())
         }
         if random.chance(50) { cleanUp() }
-        if random.chance(options.misusePercent) { misuse() }
+        // Calls the model cannot predict past (edge calls kept for the end) close a program with no misuse.
+        if random.chance(options.misusePercent) { misuse() } else { calls.append(contentsOf: trailing) }
         let faults = random.chance(options.faultPercent) ? faultPlan() : []
         return Program(machine: options.machine, faults: faults, calls: calls)
     }

@@ -111,6 +111,13 @@ public enum ParameterEdges {
         return table
     }()
 
+    /// Per routine: each parameter's domain (computed once, not per call).
+    static let domains: [Routine: [ParameterDomain]] = {
+        var domains: [Routine: [ParameterDomain]] = [:]
+        for routine in Routine.allCases { domains[routine] = routine.signature.parameters.map(ParameterDomain.init) }
+        return domains
+    }()
+
     /// The numeric value of an enumeration symbol (NT's values; symbols are listed in value order).
     static func enumValues(_ kind: ArgumentKind) -> [UInt64] {
         switch kind {
@@ -217,7 +224,7 @@ public struct EdgeClassifier {
 
     /// The indices (in `ParameterEdges.all`) of the edges `call` reaches; then records what it binds.
     public mutating func edges(of call: Call) -> [Int] {
-        guard let table = ParameterEdges.table[call.routine] else { return [] }
+        guard let table = ParameterEdges.table[call.routine], let domains = ParameterEdges.domains[call.routine] else { return [] }
         let parameters = call.routine.signature.parameters
         var found: [Int] = []
         func add(_ index: Int, _ name: String) { if let edge = table[index][name] { found.append(edge) } }
@@ -226,7 +233,7 @@ public struct EdgeClassifier {
             let parameter = parameters[index]
             let nextLength = index + 1 < parameters.count && parameters[index + 1].kind == .length && index + 1 < call.arguments.count
                 ? literal(call.arguments[index + 1]) : nil
-            switch ParameterDomain(parameter) {
+            switch domains[index] {
             case .virtualAddress:
                 switch argument {
                 case .expression(.null), .expression(.literal(0)): add(index, "null"); add(index, "offset-0")
@@ -256,14 +263,14 @@ public struct EdgeClassifier {
                     if pa >= constants.ramEnd - constants.pageSize && pa < constants.ramEnd { add(index, "last-ram-page") }
                     if pa == constants.ramEnd { add(index, "ram-end") }
                     if pa > constants.ramEnd { add(index, "above-ram") }
-                    let pair = index > 0 && ParameterDomain(parameters[index - 1]) == .physicalAddress
+                    let pair = index > 0 && domains[index - 1] == .physicalAddress
                     if !pair, let length = nextLength, length > 0 {
                         let end = pa &+ length
                         if end <= constants.ramEnd { add(index, "range-in-ram") }
                         else if pa < constants.ramEnd { add(index, "range-clips-ram-end") }
                         else { add(index, "range-outside-ram") }
                     }
-                    if index > 0, ParameterDomain(parameters[index - 1]) == .physicalAddress, let low = literal(call.arguments[index - 1]) {
+                    if pair, let low = literal(call.arguments[index - 1]) {
                         if low <= pa && pa - low + 1 == constants.pageSize { add(index, "range-one-page") }
                         if low < pa && pa < constants.ramEnd - 1 { add(index, "range-below-ram-end") }
                         if low == 0 && pa >= constants.ramEnd - 1 { add(index, "range-covers-ram") }
