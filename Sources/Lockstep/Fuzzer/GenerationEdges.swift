@@ -171,9 +171,9 @@ extension ProgramBuilder {
             let mapUser = random.chance(40)
             var mapped = true
             if random.chance(50) {
-                // A requested address: ignored for a kernel mapping; for a user mapping, the page at the
-                // probe limit lies above the highest VAD address (STATUS_INVALID_ADDRESS, nothing mapped).
-                let requested: UInt64 = random.chance(25) ? edgeConstants.userProbeAddress - pageSize : 0
+                // A requested address, only for a kernel mapping, which ignores it (a user mapping that the
+                // request makes fail would become one that succeeds, unreleased, under a mutation).
+                let requested: UInt64 = !mapUser && random.chance(25) ? edgeConstants.userProbeAddress - pageSize : 0
                 mapped = !mapUser || requested == 0
                 append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol(mapUser ? "UserMode" : "KernelMode"),
                                                              edgeSymbol(.cachingType, ordinary: ["MmCached", "MmNonCached"]), .expression(requested == 0 ? .null : .literal(requested)),

@@ -37,9 +37,10 @@ public struct ProgramMutator: Sendable {
                 guard argument < parameters.count, parameters[argument].kind != .handle else { return nil }
                 switch program.calls[call].arguments[argument] {
                 case .expression(.literal), .expression(.reference), .boolean: return (call, argument)
-                // Not the processor mode: a kernel mapping turned into a user mapping outlives the unlock
-                // the program makes (a driver bug of the mutator's making, not an engine finding).
-                case .symbol: return parameters[argument].kind.symbols == nil || parameters[argument].kind == .processorMode ? nil : (call, argument)
+                // Not the processor mode (a kernel mapping turned into a user mapping outlives the unlock the
+                // program makes) nor the pool type (an MDL header in paged pool pages in where the program
+                // expects none): driver bugs of the mutator's making, not engine findings.
+                case .symbol: return [nil, .processorMode, .poolType].contains(Optional(parameters[argument].kind)) || parameters[argument].kind.symbols == nil ? nil : (call, argument)
                 default: return nil
                 }
             }

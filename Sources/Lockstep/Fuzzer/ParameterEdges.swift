@@ -271,7 +271,7 @@ public struct EdgeClassifier {
                         else { add(index, "range-outside-ram") }
                     }
                     if pair, let low = literal(call.arguments[index - 1]) {
-                        if low <= pa && pa - low + 1 == constants.pageSize { add(index, "range-one-page") }
+                        if low <= pa && pa &- low &+ 1 == constants.pageSize { add(index, "range-one-page") }
                         if low < pa && pa < constants.ramEnd - 1 { add(index, "range-below-ram-end") }
                         if low == 0 && pa >= constants.ramEnd - 1 { add(index, "range-covers-ram") }
                         if low >= constants.ramEnd { add(index, "range-outside-ram") }
