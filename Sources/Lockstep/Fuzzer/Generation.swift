@@ -27,18 +27,24 @@ public struct GenerationOptions: Sendable {
 public struct ProgramGenerator: Sendable {
     public let options: GenerationOptions
 
-    public init(_ options: GenerationOptions = GenerationOptions()) { self.options = options }
+    /// The machine's numbers for the parameter edges, parsed once.
+    let edgeConstants: EdgeConstants
+
+    public init(_ options: GenerationOptions = GenerationOptions()) {
+        self.options = options
+        edgeConstants = EdgeConstants(options.machine)
+    }
 
     /// The program for one seed. Same seed, same program, byte for byte.
     public func generate(seed: UInt64) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed))
+        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed), edgeConstants: edgeConstants)
         return builder.build()
     }
 
     /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with
     /// the bytes as its decisions, so every byte string is a well-formed program.
     public func generate(choices: [UInt8]) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices))
+        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices), edgeConstants: edgeConstants)
         return builder.build()
     }
 }
@@ -74,6 +80,8 @@ struct ProgramBuilder {
     let options: GenerationOptions
     var random: SeededRandom
     let pageSize: UInt64
+    /// The machine's numbers the parameter edges are measured against (GenerationEdges.swift).
+    let edgeConstants: EdgeConstants
     var calls: [Call] = []
     var counter = 0
     var buffers: [Buffer] = []
@@ -97,10 +105,11 @@ struct ProgramBuilder {
              edgeMdl, edgeAccess, edgePhysical, edgeEnums, edgeQuery
     }
 
-    init(options: GenerationOptions, random: SeededRandom) {
+    init(options: GenerationOptions, random: SeededRandom, edgeConstants: EdgeConstants? = nil) {
         self.options = options
         self.random = random
         self.pageSize = options.machine.architecture == "alpha" ? 0x2000 : 0x1000
+        self.edgeConstants = edgeConstants ?? EdgeConstants(options.machine)
     }
 
     mutating func build() -> Program {

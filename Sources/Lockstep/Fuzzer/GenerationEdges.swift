@@ -5,8 +5,6 @@ import LockstepPrograms
 /// of the boolean and optional parameters. Each sequence is self-contained: it releases what it made
 /// when the call surely succeeded, and otherwise leaves it (a leak is not a finding).
 extension ProgramBuilder {
-    var edgeConstants: EdgeConstants { EdgeConstants(options.machine) }
-
     /// The value of an enumeration parameter: mostly an ordinary symbol, sometimes the maximum valid
     /// value, sometimes the first invalid one (a number), when `invalid` allows it.
     mutating func edgeSymbol(_ kind: ArgumentKind, ordinary: [String], invalid: Bool = false) -> Argument {

@@ -111,6 +111,13 @@ public enum ParameterEdges {
         return table
     }()
 
+    /// Each enumeration kind's first and last symbol (computed once).
+    static let symbolRange: [ArgumentKind: (String, String)] = {
+        var range: [ArgumentKind: (String, String)] = [:]
+        for kind in ArgumentKind.allCases { if let symbols = kind.symbols { range[kind] = (symbols.first!, symbols.last!) } }
+        return range
+    }()
+
     /// Per routine: each parameter's domain (computed once, not per call).
     static let domains: [Routine: [ParameterDomain]] = {
         var domains: [Routine: [ParameterDomain]] = [:]
@@ -163,6 +170,7 @@ public struct EdgeConstants: Sendable {
         ramEnd = configuration.ramBytes
         fixedSizePages = configuration.version >= .nt60 ? 17 : 23
         sizeFieldLimit = (0xFFFF - c.mdlHeaderSize) / c.pfnSize * c.pageSize
+        lengthEdges = Self.lengthEdges(pageSize: pageSize, fixedSizePages: fixedSizePages, sizeFieldLimit: sizeFieldLimit)
     }
 
     /// Whether IoAllocateMdl (or MmCreateMdl) of `length` bytes at byte offset `offset` surely returns an
@@ -185,7 +193,12 @@ public struct EdgeConstants: Sendable {
     }
 
     /// The value each length edge names.
-    public var lengths: [(String, UInt64)] {
+    public var lengths: [(String, UInt64)] { lengthEdges }
+
+    /// `lengths`, computed once (the classifier reads it for every length argument).
+    private var lengthEdges: [(String, UInt64)] = []
+
+    private static func lengthEdges(pageSize: UInt64, fixedSizePages: UInt64, sizeFieldLimit: UInt64) -> [(String, UInt64)] {
         [("zero", 0), ("one", 1), ("page-minus-1", pageSize - 1), ("page", pageSize), ("page-plus-1", pageSize + 1),
          ("fixed-size-limit", fixedSizePages * pageSize), ("past-fixed-size-limit", fixedSizePages * pageSize + 1),
          ("size-field-limit", sizeFieldLimit), ("past-size-field-limit", sizeFieldLimit + 1),
@@ -296,11 +309,11 @@ public struct EdgeClassifier {
             case .bytes:
                 if case .bytes(let data) = argument { if data.count == 1 { add(index, "one-byte") } else if data.count > 1 { add(index, "several-bytes") } }
             case .enumeration:
-                let symbols = parameter.kind.symbols ?? []
                 switch argument {
                 case .symbol(let symbol):
-                    if symbol == symbols.first { add(index, "min") }
-                    if symbol == symbols.last { add(index, "max") }
+                    let (first, last) = ParameterEdges.symbolRange[parameter.kind] ?? ("", "")
+                    if symbol == first { add(index, "min") }
+                    if symbol == last { add(index, "max") }
                     if parameter.kind == .processorMode, let mdl = mdlArgument(call, parameters), let kind = described[mdl] {
                         add(index, "\(symbol == "UserMode" ? "user" : "kernel")-over-\(kind)")
                     }
