@@ -20,7 +20,10 @@ struct FuzzSummary {
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) {
             Swift.print("  \(finding.count)x  \(finding.signature)  \(finding.path ?? "(not written)")")
         }
+        for line in edgeLines() { Swift.print(line) }
     }
+
+    func edgeLines(limit: Int = 10) -> [String] { stats.edgeSummary(limit: limit) }
 
     func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String) throws {
         let entries = result.findings.sorted(by: { $0.signature < $1.signature }).map { finding in
@@ -35,6 +38,8 @@ struct FuzzSummary {
               "unpredicted_steps": \(stats.unpredictedSteps), "unknown_state_fields": \(stats.unknownObservations), "features": \(stats.features), "corpus": \(stats.corpus),
               "first_finding_seconds": \(stats.firstFinding.map { String(format: "%.3f", $0.seconds) } ?? "null"),
               "first_finding_programs": \(stats.firstFinding.map { "\($0.programs)" } ?? "null"),
+              "edges_total": \(ParameterEdges.all.count), "edges_reached": \(ParameterEdges.all.count - stats.unreachedEdges.count),
+              "unreached_edges": [\(stats.unreachedEdges.map { quoted($0) }.joined(separator: ", "))],
               "signatures": [
             \(entries.joined(separator: ",\n"))
               ]

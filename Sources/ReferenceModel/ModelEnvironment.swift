@@ -103,6 +103,8 @@ extension ReferenceModel {
     }
 
     func predictTranslate(_ call: Call) -> Prediction {
+        // Spec §2.19: IRQL <= DISPATCH_LEVEL; a checked build ASSERTs it (the model does not name that ASSERT).
+        if machine.checked && irql > 2 { return lose("checked-build IRQL ASSERT in HalTranslateBusAddress") }
         let names = ArgumentKind.interfaceType.symbols!
         let raw = number(call, 0)
         let type = symbol(call, 0) ?? (raw < UInt64(names.count - 1) ? names[Int(raw) + 1] : "?")

@@ -4,8 +4,9 @@ import LockstepPrograms
 extension ReferenceModel {
     func predictProbeAndLock(_ call: Call) -> Prediction {
         let address = number(call, 0)
-        let userMode = symbol(call, 1) == "UserMode"
-        let writeOperation = symbol(call, 2) != "IoReadAccess"
+        let userMode = isUserMode(call, 1)
+        // A LOCK_OPERATION number: IoReadAccess is 0, anything else writes (as the engine reads it).
+        let writeOperation = symbol(call, 2).map { $0 != "IoReadAccess" } ?? (number(call, 2) != 0)
         if let freed = freedSpecialPool(call, 0) { return freed }
         let key = mdlKey(address)
         guard var record = mdls[key] else { return lose("MmProbeAndLockPages on an unknown MDL") }

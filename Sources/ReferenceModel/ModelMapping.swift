@@ -24,7 +24,7 @@ extension ReferenceModel {
     }
 
     func predictMapLockedPages(_ call: Call, specify: Bool) -> Prediction {
-        let kernel = symbol(call, 1) != "UserMode"
+        let kernel = !isUserMode(call, 1)
         if specify {
             let cache = symbol(call, 2).map { _ in true } ?? (number(call, 2) < 6)
             return predictMap(call, kernel: kernel, bugCheckOnFailure: number(call, 4) != 0, legacy: false,

@@ -23,6 +23,8 @@ extension ReferenceModel {
         if let block = poolBlock(containing: address) {
             capacity = block.base + block.size - address
             if machine.verifier && capacity < machine.headerSize { return lose("MmInitializeMdl on a block smaller than the header") }
+            // Writing the header into paged pool may page a frame in (a frame decision, a failure the model does not track).
+            if block.paged { return lose("MmInitializeMdl into paged pool") }
         } else if case .page = place(address) {
             capacity = 1 << 20
         } else {
@@ -147,7 +149,11 @@ extension ReferenceModel {
 
     func predictMdlField(_ call: Call) -> Prediction {
         if let freed = freedSpecialPool(call, 0) { return freed }
-        guard let record = mdls[mdlKey(number(call, 0))] else { return .unpredictable(reason: "not an MDL the model knows") }
+        guard let record = mdls[mdlKey(number(call, 0))] else {
+            // Reading paged pool may page a frame in (a frame decision the model does not track).
+            if poolBlock(containing: number(call, 0))?.paged == true { return lose("reading an MDL field in paged pool") }
+            return .unpredictable(reason: "not an MDL the model knows")
+        }
         switch call.routine {
         case .mmGetMdlVirtualAddress: return .returns(.exactly(record.va & machine.mask))
         case .mmGetMdlByteCount: return .returns(.exactly(record.byteCount))

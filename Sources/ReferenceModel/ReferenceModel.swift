@@ -169,6 +169,12 @@ public final class ReferenceModel {
         }
     }
 
+    /// A KPROCESSOR_MODE argument: NT tests `AccessMode != KernelMode`, so any nonzero number is UserMode.
+    func isUserMode(_ call: Call, _ index: Int) -> Bool {
+        if let name = symbol(call, index) { return name == "UserMode" }
+        return number(call, index) != 0
+    }
+
     func symbol(_ call: Call, _ index: Int) -> String? {
         guard index < call.arguments.count, case .symbol(let s) = call.arguments[index] else { return nil }
         return s

@@ -136,8 +136,34 @@ public struct CampaignStats: Sendable, Codable {
     public var elapsed: Double = 0
     /// When the first reproducible failure was seen (nil: none was).
     public var firstFinding: FirstFinding?
+    /// The parameter edges the campaign's calls reached (`ParameterEdges.all` names, sorted); nil in
+    /// results written before edges were counted.
+    public var reachedEdges: [String]?
 
     public init() {}
+}
+
+extension CampaignStats {
+    /// Adds reached edges to this campaign's (a sorted union).
+    public mutating func addEdges(_ edges: [String]?) {
+        guard let edges else { return }
+        reachedEdges = Array(Set(reachedEdges ?? []).union(edges)).sorted()
+    }
+
+    /// `edges: 812 of 1037 reached`, then at most `limit` of the parameter edges no call reached.
+    public func edgeSummary(limit: Int = 10) -> [String] {
+        let unreached = unreachedEdges
+        var lines = ["edges: \(ParameterEdges.all.count - unreached.count) of \(ParameterEdges.all.count) reached"
+                     + (unreached.isEmpty ? "" : "; not reached\(unreached.count > limit ? " (first \(limit) of \(unreached.count))" : ""):")]
+        lines += unreached.prefix(limit).map { "  \($0)" }
+        return lines
+    }
+
+    /// The parameter edges no call reached, in `ParameterEdges.all` order.
+    public var unreachedEdges: [String] {
+        let reached = Set(reachedEdges ?? [])
+        return ParameterEdges.all.filter { !reached.contains($0) }
+    }
 }
 
 /// How long a campaign took to its first reproducible failure: the mutation benchmark's figure.
@@ -193,6 +219,7 @@ public struct Campaign: Sendable {
             // Workers keep their own feature sets: report the largest (a lower bound of the union).
             stats.features = max(stats.features, result.stats.features)
             for (signature, count) in result.stats.signatures { stats.signatures[signature, default: 0] += count }
+            stats.addEdges(result.stats.reachedEdges)
             for finding in result.findings where bySignature[finding.signature].map({ finding.index < $0.index }) ?? true {
                 bySignature[finding.signature] = finding
             }
@@ -226,9 +253,16 @@ public struct Campaign: Sendable {
         var features = FeatureSet()
         var corpus: [Program] = []
         var kept: [Program] = []
+        let edgeConstants = EdgeConstants(options.generation.machine)
+        var reachedEdges = [Bool](repeating: false, count: ParameterEdges.all.count)
         // The seed corpus: its features count as reached, its programs are there to mutate.
         for program in options.seedPrograms {
-            features.insert(runOnce(program, runner))
+            let report = runOnce(program, runner)
+            features.insert(report)
+            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants) where !reachedEdges[edge] {
+                reachedEdges[edge] = true
+                features.insert(edge: edge)
+            }
             corpus.append(program)
         }
         let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
@@ -247,8 +281,14 @@ public struct Campaign: Sendable {
                 : generator.generate(seed: programSeed)
             inFlight?.begin(index: index, ProgramText.encode(program))
             let report = runOnce(program, runner)
+            // Parameter edges are features too: a program that reaches a new one is kept.
+            var newEdges = 0
+            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants) where !reachedEdges[edge] {
+                reachedEdges[edge] = true
+                if features.insert(edge: edge) { newEdges += 1 }
+            }
             if options.guided {
-                if features.insert(report) > 0 && corpus.count < 4096 {
+                if features.insert(report) + newEdges > 0 && corpus.count < 4096 {
                     corpus.append(program)
                     if report.verdict.isPass { kept.append(program) }
                 }
@@ -289,6 +329,7 @@ public struct Campaign: Sendable {
                 progress(snapshot, false)
             }
         }
+        stats.reachedEdges = reachedEdges.indices.filter { reachedEdges[$0] }.map { ParameterEdges.all[$0] }
         return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
     }
 

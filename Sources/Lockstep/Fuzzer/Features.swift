@@ -3,7 +3,8 @@ import MemoryManager
 
 /// What a campaign counts as coverage, like syzkaller's signal: each step's routine × outcome class
 /// (return kind, raised status, bug-check code and, for the multi-purpose codes, its first parameter),
-/// and each fault site's kind × routine × nth (nth capped at 8) × whether the plan failed it.
+/// and each fault site's kind × routine × nth (nth capped at 8) × whether the plan failed it, and each
+/// parameter edge a call's arguments reached (`ParameterEdges`: routine × parameter × edge).
 ///
 /// Features are 64-bit FNV-1a hashes of those parts: stable on every machine and in every process
 /// (unlike `Hasher`), and cheap enough to compute for every step of every program.
@@ -20,6 +21,10 @@ struct FeatureSet {
         for site in report.faultSites { seen.insert(Self.feature(site)) }
         return seen.count - before
     }
+
+    /// Adds a parameter edge (routine × parameter × edge, an index in `ParameterEdges.all`); true if new.
+    @discardableResult
+    mutating func insert(edge: Int) -> Bool { seen.insert(0xED6E_5000_0000_0000 ^ UInt64(edge)).inserted }
 
     static func feature(_ routine: Routine, _ outcome: Outcome) -> UInt64 {
         var hash = FNV()

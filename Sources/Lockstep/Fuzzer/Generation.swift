@@ -27,18 +27,24 @@ public struct GenerationOptions: Sendable {
 public struct ProgramGenerator: Sendable {
     public let options: GenerationOptions
 
-    public init(_ options: GenerationOptions = GenerationOptions()) { self.options = options }
+    /// The machine's numbers for the parameter edges, parsed once.
+    let edgeConstants: EdgeConstants
+
+    public init(_ options: GenerationOptions = GenerationOptions()) {
+        self.options = options
+        edgeConstants = EdgeConstants(options.machine)
+    }
 
     /// The program for one seed. Same seed, same program, byte for byte.
     public func generate(seed: UInt64) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed))
+        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed), edgeConstants: edgeConstants)
         return builder.build()
     }
 
     /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with
     /// the bytes as its decisions, so every byte string is a well-formed program.
     public func generate(choices: [UInt8]) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices))
+        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices), edgeConstants: edgeConstants)
         return builder.build()
     }
 }
@@ -74,6 +80,8 @@ struct ProgramBuilder {
     let options: GenerationOptions
     var random: SeededRandom
     let pageSize: UInt64
+    /// The machine's numbers the parameter edges are measured against (GenerationEdges.swift).
+    let edgeConstants: EdgeConstants
     var calls: [Call] = []
     var counter = 0
     var buffers: [Buffer] = []
@@ -85,18 +93,23 @@ struct ProgramBuilder {
     var freedIrps: Set<String> = []
     var physical: [String] = []
     var enabled: [(Action, Int)] = []
+    /// Edge calls after which the reference model stops predicting: appended at the very end.
+    var trailing: [Call] = []
 
     enum Action: CaseIterable {
         case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
              unmap, buildNonPaged, partial, prepareReuse, freeMdl, queryMdl, sizeOf, physicalAddress, isValid, ioSpace, unmapIoSpace,
              translate, allocatePages, freePages, trim, pageOut, protect, irp, dispatchInterlude,
-             initializeMdl, freeBuffer, freeIrp, processInterlude
+             initializeMdl, freeBuffer, freeIrp, processInterlude,
+             // Arguments at the edges of their domains (GenerationEdges.swift).
+             edgeMdl, edgeAccess, edgePhysical, edgeEnums, edgeQuery
     }
 
-    init(options: GenerationOptions, random: SeededRandom) {
+    init(options: GenerationOptions, random: SeededRandom, edgeConstants: EdgeConstants? = nil) {
         self.options = options
         self.random = random
         self.pageSize = options.machine.architecture == "alpha" ? 0x2000 : 0x1000
+        self.edgeConstants = edgeConstants ?? EdgeConstants(options.machine)
     }
 
     mutating func build() -> Program {
@@ -114,7 +127,8 @@ struct ProgramBuilder {
             step(pickAction())
         }
         if random.chance(50) { cleanUp() }
-        if random.chance(options.misusePercent) { misuse() }
+        // Calls the model cannot predict past (edge calls kept for the end) close a program with no misuse.
+        if random.chance(options.misusePercent) { misuse() } else { calls.append(contentsOf: trailing) }
         let faults = random.chance(options.faultPercent) ? faultPlan() : []
         return Program(machine: options.machine, faults: faults, calls: calls)
     }
@@ -243,8 +257,9 @@ struct ProgramBuilder {
                 append(nil, .mmGetSystemAddressForMdl, [ref(mdl)], result: "v")
                 if canFail { append(nil, .clearMdlFlags, [ref(mdl), .expression(.literal(0x2000))]) }
             } else {
-                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), .symbol(random.pick(["MmCached", "MmNonCached", "MmWriteCombined"])),
-                                                             .expression(.null), .boolean(false), .symbol("NormalPagePriority")], result: "v")
+                // Every caching type and priority (their edges too), and BugCheckOnFailure now and then.
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol("KernelMode"), edgeSymbol(.cachingType, ordinary: ["MmCached", "MmNonCached", "MmWriteCombined"]),
+                                                             .expression(.null), .boolean(random.chance(20)), edgeSymbol(.pagePriority, ordinary: ["NormalPagePriority"])], result: "v")
             }
             mdls[index].mapping = lastName
             views.append(View(name: lastName, mdl: mdl, length: mdls[index].length, io: false))
@@ -339,7 +354,7 @@ struct ProgramBuilder {
         case .ioSpace:
             let offset = UInt64(random.below(4)) * pageSize + random.pick([0, 0x10, pageSize - 1])
             let length = random.pick([1, 0x10, pageSize, pageSize + 1, 2 * pageSize])
-            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), .symbol(random.pick(["MmNonCached", "MmCached", "MmWriteCombined"]))], result: "v")
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), edgeSymbol(.cachingType, ordinary: ["MmNonCached", "MmCached", "MmWriteCombined"])], result: "v")
             views.append(View(name: lastName, mdl: nil, length: length, io: true))
         case .unmapIoSpace:
             guard let view = views.filter({ $0.io }).randomElement(using: &random) else { return }
@@ -429,6 +444,11 @@ struct ProgramBuilder {
             freedIrps.insert(irp)
         case .processInterlude:
             processInterlude()
+        case .edgeMdl: edgeMdl()
+        case .edgeAccess: edgeAccess()
+        case .edgePhysical: edgePhysical()
+        case .edgeEnums: edgeEnums()
+        case .edgeQuery: edgeQuery()
         case .dispatchInterlude:
             // A short stretch at DISPATCH_LEVEL with calls that are legal there on resident memory.
             append(nil, .keRaiseIrql, [.symbol("DISPATCH_LEVEL")])

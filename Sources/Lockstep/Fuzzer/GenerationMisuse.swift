@@ -6,7 +6,7 @@ extension ProgramBuilder {
     /// One deliberately wrong call at the end of the program.
     mutating func misuse() {
         let kinds = ["unlockUnlocked", "freeTwice", "unmapWrong", "highIrql", "readOnlyWrite", "limitLength", "userModeKernelAddress",
-                     "endProcessWithLockedPages"]
+                     "endProcessWithLockedPages", "unmapInside", "unmapIoPartial"]
         switch random.pick(kinds) {
         case "unlockUnlocked":
             guard let mdl = mdls.first(where: { $0.alive && !$0.locked && !$0.overPool }) else { fallthrough }
@@ -17,6 +17,22 @@ extension ProgramBuilder {
         case "unmapWrong":
             guard let mdl = mdls.first(where: { $0.alive && $0.locked && $0.mapping == nil }) else { fallthrough }
             append(nil, .mmUnmapLockedPages, [.expression(.literal(0xC100_0000)), ref(mdl.name)])
+        case "unmapInside":
+            // An address inside the mapping instead of its start (a partial or unaligned unmap).
+            guard let view = views.first(where: { !$0.io && $0.mdl != nil }), let mdl = view.mdl,
+                  mdls.contains(where: { $0.name == mdl && $0.alive }) else { fallthrough }
+            append(nil, .mmUnmapLockedPages, [ref(view.name, view.length > pageSize ? random.pick([1, pageSize]) : 1), ref(mdl)])
+        case "unmapIoPartial":
+            // MmUnmapIoSpace with an offset into the mapping or a shorter length than it was mapped with.
+            var io = views.first { $0.io }
+            if io == nil {
+                append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000)), .expression(.literal(2 * pageSize)), .symbol("MmNonCached")], result: "v")
+                io = View(name: lastName, mdl: nil, length: 2 * pageSize, io: true)
+            }
+            let view = io!
+            let choices: [(UInt64, UInt64)] = [(pageSize, max(view.length, pageSize + 1) - pageSize), (1, max(view.length, 2) - 1), (0, 1), (pageSize - 1, 2)]
+            let (offset, length) = random.pick(choices)
+            append(nil, .mmUnmapIoSpace, [ref(view.name, offset), .expression(.literal(max(length, 1)))])
         case "highIrql":
             highIrqlCall()
         case "readOnlyWrite":

@@ -1,7 +1,8 @@
 import LockstepPrograms
 
 /// Small edits that keep a program well formed, for feature-guided campaigns (syzkaller's mutate):
-/// change the fault plan, move a number to a boundary, or drop a call nothing depends on.
+/// change the fault plan, move a number, a flag or an enumeration to a boundary (often an edge of its
+/// parameter's domain, `ParameterEdges`), or drop a call nothing depends on.
 public struct ProgramMutator: Sendable {
     public let pageSize: UInt64
 
@@ -31,19 +32,42 @@ public struct ProgramMutator: Sendable {
     private func mutateNumber(_ program: inout Program, _ random: inout SeededRandom) {
         let candidates = program.calls.indices.flatMap { call in
             program.calls[call].arguments.indices.compactMap { argument -> (Int, Int)? in
-                // Handles stay what they name; addresses, lengths and numbers move.
+                // Handles stay what they name; addresses, lengths, numbers, flags and enumerations move.
                 let parameters = program.calls[call].routine.signature.parameters
                 guard argument < parameters.count, parameters[argument].kind != .handle else { return nil }
-                if case .expression(.literal) = program.calls[call].arguments[argument] { return (call, argument) }
-                if case .expression(.reference) = program.calls[call].arguments[argument] { return (call, argument) }
-                return nil
+                switch program.calls[call].arguments[argument] {
+                case .expression(.literal), .expression(.reference), .boolean: return (call, argument)
+                // Not the processor mode (a kernel mapping turned into a user mapping outlives the unlock the
+                // program makes) nor the pool type (an MDL header in paged pool pages in where the program
+                // expects none): driver bugs of the mutator's making, not engine findings.
+                case .symbol: return [nil, .processorMode, .poolType].contains(Optional(parameters[argument].kind)) || parameters[argument].kind.symbols == nil ? nil : (call, argument)
+                default: return nil
+                }
             }
         }
         guard !candidates.isEmpty else { return }
         let (call, argument) = random.pick(candidates)
+        let parameter = program.calls[call].routine.signature.parameters[argument]
         switch program.calls[call].arguments[argument] {
+        case .boolean(let value):
+            program.calls[call].arguments[argument] = .boolean(!value)
+        case .symbol:
+            // An enumeration's edges: its minimum, its maximum, its first invalid value.
+            let symbols = parameter.kind.symbols ?? []
+            let edges: [Argument] = [.symbol(symbols.first ?? ""), .symbol(symbols.last ?? ""), .expression(.literal(ParameterEdges.firstInvalid(parameter.kind)))]
+            program.calls[call].arguments[argument] = random.pick(edges)
         case .expression(.literal(let value)):
-            let options: [UInt64] = [0, 1, value &+ 1, value &- 1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, 0xFFFF_FFFF, value / 2]
+            var options: [UInt64] = [0, 1, value &+ 1, value &- 1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, 0xFFFF_FFFF, value / 2]
+            // Half the time, an edge of the parameter's domain (ParameterEdges).
+            if random.chance(50) {
+                let constants = EdgeConstants(program.machine)
+                switch ParameterDomain(parameter) {
+                case .length: options = constants.lengths.map(\.1)
+                case .virtualAddress: options = constants.addresses.map(\.1)
+                case .physicalAddress: options = constants.physicalAddresses.map(\.1)
+                default: options += [0xFFFF_FFFF]
+                }
+            }
             program.calls[call].arguments[argument] = .expression(.literal(random.pick(options)))
         case .expression(.reference(let name, let offset)):
             let options: [Int64] = [0, offset + 1, offset - 1, Int64(pageSize) - 1, Int64(pageSize), offset + Int64(pageSize)]

@@ -273,6 +273,7 @@ extension SessionResult {
         stats.features = max(stats.features, other.stats.features)
         stats.elapsed += other.stats.elapsed
         for (signature, count) in other.stats.signatures { stats.signatures[signature, default: 0] += count }
+        stats.addEdges(other.stats.reachedEdges)
         for finding in other.findings {
             if let index = findings.firstIndex(where: { $0.signature == finding.signature }) {
                 findings[index].count += finding.count

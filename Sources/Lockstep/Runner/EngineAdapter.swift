@@ -72,7 +72,8 @@ public struct EngineAdapter {
         case "IoReadAccess": return .ioReadAccess
         case "IoWriteAccess": return .ioWriteAccess
         case "IoModifyAccess": return .ioModifyAccess
-        default: return LockOperation(rawValue: UInt8(truncatingIfNeeded: number(call, index))) ?? .ioModifyAccess
+        // LOCK_OPERATION is an int: only 0 reads (0x100 is not IoReadAccess).
+        default: return number(call, index) <= 0xFF ? LockOperation(rawValue: UInt8(number(call, index))) ?? .ioModifyAccess : .ioModifyAccess
         }
     }
 
@@ -91,7 +92,8 @@ public struct EngineAdapter {
 
     private func irql(_ call: Call, _ index: Int) -> Irql {
         if let name = symbol(call, index), let level = Irql(name: name) { return level }
-        return Irql(rawValue: UInt8(truncatingIfNeeded: min(number(call, index), 31)))
+        // A KIRQL is a UCHAR: truncate first (0x100 is PASSIVE_LEVEL), as the model does.
+        return Irql(rawValue: min(UInt8(truncatingIfNeeded: number(call, index)), 31))
     }
 
     private func protection(_ call: Call, _ index: Int) -> PageProtection {

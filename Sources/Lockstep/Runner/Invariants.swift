@@ -362,9 +362,10 @@ final class InvariantChecker {
     }
 
     private func forgetIoMappings(overlapping va: VirtualAddress, bytes: UInt64, _ c: PlatformConstants) {
-        let first = c.pageAlign(va), end = first + max(1, c.spanPages(va, bytes)) * c.pageSize
+        // Wrapping sums: a program may name the last page of the address space (NULL-0x1 on x64).
+        let first = c.pageAlign(va), end = first &+ max(1, c.spanPages(va, bytes)) &* c.pageSize
         for (start, mapping) in ioMappings {
-            let mappedFirst = c.pageAlign(start), mappedEnd = mappedFirst + max(1, c.spanPages(start, mapping.bytes)) * c.pageSize
+            let mappedFirst = c.pageAlign(start), mappedEnd = mappedFirst &+ max(1, c.spanPages(start, mapping.bytes)) &* c.pageSize
             if mappedFirst < end && first < mappedEnd { ioMappings[start] = nil }
         }
     }

@@ -1,0 +1,301 @@
+import LockstepPrograms
+
+/// Arguments at the edges of their parameter domains (`ParameterEdges`): the probe limit, RAM's end,
+/// IoAllocateMdl's thresholds, every enumeration's maximum and first invalid value, every combination
+/// of the boolean and optional parameters. Each sequence is self-contained: it releases what it made
+/// when the call surely succeeded, and otherwise leaves it (a leak is not a finding).
+extension ProgramBuilder {
+    /// The value of an enumeration parameter: mostly an ordinary symbol, sometimes the maximum valid
+    /// value, sometimes the first invalid one (a number), when `invalid` allows it.
+    mutating func edgeSymbol(_ kind: ArgumentKind, ordinary: [String], invalid: Bool = false) -> Argument {
+        let symbols = kind.symbols ?? []
+        let roll = random.below(100)
+        if roll < 10, let last = symbols.last { return .symbol(last) }
+        if roll < 15, let first = symbols.first { return .symbol(first) }
+        if roll < 20 && invalid { return .expression(.literal(ParameterEdges.firstInvalid(kind))) }
+        return .symbol(random.pick(ordinary))
+    }
+
+    /// MDL construction at the edges of the address and length domains: IoAllocateMdl (every
+    /// secondary/quota/irp combination), MmCreateMdl and MmSizeOfMdl over NULL, raw addresses at the
+    /// probe limit and in the system half, buffers at byte offsets 0, 1 and PAGE_SIZE-1, pool and
+    /// mappings; lengths at the fixed-size threshold, the Size field limit, 2 GiB and 4 GiB.
+    mutating func edgeMdl() {
+        let c = edgeConstants
+        let (lengthEdge, edgeLength) = random.pick(c.lengths)
+        var length = random.chance(70) ? edgeLength : random.pick([1, 0x10, pageSize] as [UInt64])
+        var va: Argument
+        var vaValue: UInt64? = nil
+        switch random.below(7) {
+        case 0: va = .expression(.null); vaValue = 0
+        case 1:
+            // Raw addresses: at the probe limit, ending exactly at it, straddling it by one byte, in the other half.
+            let probe = c.userProbeAddress
+            let choices: [(UInt64, UInt64?)] = [(probe - pageSize, nil), (probe, nil), (c.systemRangeStart + 0x10_0000, nil),
+                                                (probe - pageSize, pageSize), (probe - 1, 2), (probe - 0x10, 0x10)]
+            let (address, fixed) = random.pick(choices)
+            if let fixed { length = fixed }
+            va = .expression(.literal(address)); vaValue = address
+        case 2, 3:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            va = ref(buffers[index].name, random.pick([0, 1, pageSize - 1]))
+        case 4:
+            guard let block = blocks.filter({ $0.alive }).randomElement(using: &random) else { fallthrough }
+            va = ref(block.name, random.pick([0, 1] as [UInt64]))
+        case 5:
+            guard let view = views.randomElement(using: &random) else { fallthrough }
+            va = ref(view.name)
+        default:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            va = ref(buffers[index].name, pageSize - 1)
+        }
+        _ = lengthEdge
+        var routine = random.pick([Routine.ioAllocateMdl, .ioAllocateMdl, .mmCreateMdl, .mmSizeOfMdl, .mmInitializeMdl])
+        // The byte offset is known for NULL, raw addresses and user buffers (page aligned); elsewhere
+        // only short lengths, whose MDL surely fits.
+        var offset: UInt64 = vaValue.map { $0 & (pageSize - 1) } ?? 0
+        if case .expression(.reference(let name, let delta)) = va {
+            if buffers.contains(where: { $0.name == name }) { offset = UInt64(delta) & (pageSize - 1) }
+            else if length > pageSize + 1 { length = pageSize + 1; offset = pageSize - 1 }
+        }
+        // Release the MDL only when it surely exists; never leave a large one behind (it would starve
+        // the nonpaged pool the rest of the program needs): a length that may go either way becomes short.
+        var outcome = c.mdlAllocation(offset: offset, length: length, create: routine == .mmCreateMdl)
+        if outcome == nil && routine == .mmCreateMdl { routine = .mmSizeOfMdl }
+        if outcome == nil { length = pageSize; outcome = c.mdlAllocation(offset: offset, length: length) }
+        let sure = outcome == true
+        switch routine {
+        case .mmSizeOfMdl:
+            append(nil, .mmSizeOfMdl, [va, .expression(.literal(length))], result: "x")
+            return
+        case .mmInitializeMdl:
+            // Caller memory (MmSizeOfMdl bytes of nonpaged pool) for a short range at the address edge,
+            // through MmInitializeMdl or MmCreateMdl's MemoryDescriptorList argument; freed at once.
+            let short = random.pick([1, pageSize - 1, pageSize] as [UInt64])
+            let wide = options.machine.architecture == "x64"
+            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal((wide ? 0x30 : 0x1C) + 2 * (wide ? 8 : 4)))], result: "p")
+            let block = lastName
+            if random.chance(50) {
+                append(nil, .mmInitializeMdl, [ref(block), va, .expression(.literal(short))])
+            } else {
+                append(nil, .mmCreateMdl, [ref(block), va, .expression(.literal(short))], result: "m")
+            }
+            append(nil, .mmGetMdlByteCount, [ref(block)], result: "x")
+            append(nil, .exFreePool, [ref(block)])
+            return
+        case .mmCreateMdl:
+            append(nil, .mmCreateMdl, [.expression(.null), va, .expression(.literal(length))], result: "m")
+        default:
+            let secondary = random.chance(50), quota = random.chance(50)
+            var irp: Argument = .expression(.null)
+            var newIrp: String?
+            // An IRP of its own: SecondaryBuffer TRUE only once the IRP has a primary MDL (an empty
+            // chain with SecondaryBuffer TRUE crashes Windows).
+            if sure && random.chance(40) {
+                append(nil, .ioAllocateIrp, [], result: "i")
+                newIrp = lastName
+                irp = ref(lastName)
+                if secondary {
+                    append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(false), .boolean(false), irp], result: "m")
+                    let primary = lastName
+                    append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(true), .boolean(quota), irp], result: "m")
+                    let secondaryMdl = lastName
+                    append(nil, .mmGetMdlByteCount, [ref(secondaryMdl)], result: "x")
+                    append(nil, .ioFreeMdl, [ref(secondaryMdl)])
+                    append(nil, .ioFreeMdl, [ref(primary)])
+                    append(nil, .ioFreeIrp, [irp])
+                    return
+                }
+            }
+            append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(newIrp == nil && secondary), .boolean(quota), irp], result: "m")
+            if let newIrp, sure {
+                let mdl = lastName
+                append(nil, .mmGetMdlByteCount, [ref(mdl)], result: "x")
+                append(nil, .ioFreeMdl, [ref(mdl)])
+                append(nil, .ioFreeIrp, [ref(newIrp)])
+                return
+            }
+        }
+        guard sure else { return }
+        let mdl = lastName
+        let query = random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset, .mmGetMdlVirtualAddress])
+        append(nil, query, [ref(mdl)], result: query == .mmGetMdlVirtualAddress ? "v" : "x")
+        append(nil, routine == .mmCreateMdl ? .exFreePool : .ioFreeMdl, [ref(mdl)])
+    }
+
+    /// Buffers of every kind (user, pool, a system mapping, I/O space) locked with every access mode and
+    /// every lock operation (the maximum and the first invalid one too), then mapped in either mode with
+    /// every caching type, requested address and bug-check flag.
+    mutating func edgeAccess() {
+        var source: Expression
+        var user = false, readOnly = false
+        var cleanup: [Call] = []
+        var room = pageSize
+        // Driver Verifier stops a probe of I/O space (0xC4/0x6F): that buffer kind only on other builds.
+        switch random.below(edgeConstants.verifier ? 3 : 4) {
+        case 0:
+            guard let index = liveBuffers.randomElement(using: &random) else { return }
+            let offset = min(random.pick([0, 1, pageSize - 1] as [UInt64]), buffers[index].size - 1)
+            source = .reference(buffers[index].name, offset: Int64(offset))
+            room = buffers[index].size - offset
+            user = true
+            readOnly = buffers[index].readOnly
+        case 1:
+            append(nil, .exAllocatePoolWithTag, [edgeSymbol(.poolType, ordinary: ["NonPagedPool"]), .expression(.literal(2 * pageSize))], result: "p")
+            source = .reference(lastName, offset: Int64(random.pick([0, 1] as [UInt64])))
+            cleanup.append(Call(nil, .exFreePool, [ref(lastName)]))
+        case 2:
+            // A system mapping of a locked MDL that stays locked (its views are live system mappings).
+            guard let view = views.filter({ !$0.io && !$0.user && $0.mdl != nil }).randomElement(using: &random) else { return }
+            source = .reference(view.name, offset: 0)
+            room = max(view.length, 1)
+        default:
+            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + UInt64(random.below(4)) * pageSize)), .expression(.literal(2 * pageSize)),
+                                        .symbol("MmNonCached")], result: "v")
+            source = .reference(lastName, offset: 0)
+            cleanup.append(Call(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(2 * pageSize))]))
+        }
+        let length = min(random.pick([1, pageSize - 1, pageSize] as [UInt64]), room)
+        append(nil, .ioAllocateMdl, [.expression(source), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+        let mdl = lastName
+        let userMode = random.chance(user ? 50 : 25)
+        let mode: Argument = userMode ? (random.chance(20) ? .expression(.literal(ParameterEdges.firstInvalid(.processorMode))) : .symbol("UserMode")) : .symbol("KernelMode")
+        let operation = readOnly ? Argument.symbol("IoReadAccess") : edgeSymbol(.lockOperation, ordinary: ["IoReadAccess", "IoWriteAccess"], invalid: true)
+        append(nil, .mmProbeAndLockPages, [ref(mdl), mode, operation])
+        // UserMode over kernel memory raises: the MDL is not locked then.
+        if userMode && !user {
+            append(nil, .ioFreeMdl, [ref(mdl)])
+        } else {
+            let mapUser = random.chance(40)
+            var mapped = true
+            if random.chance(50) {
+                // A requested address, only for a kernel mapping, which ignores it (a user mapping that the
+                // request makes fail would become one that succeeds, unreleased, under a mutation).
+                let requested: UInt64 = !mapUser && random.chance(25) ? edgeConstants.userProbeAddress - pageSize : 0
+                mapped = !mapUser || requested == 0
+                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol(mapUser ? "UserMode" : "KernelMode"),
+                                                             edgeSymbol(.cachingType, ordinary: ["MmCached", "MmNonCached"]), .expression(requested == 0 ? .null : .literal(requested)),
+                                                             .boolean(random.chance(50)), edgeSymbol(.pagePriority, ordinary: ["NormalPagePriority"])], result: "v")
+            } else {
+                let userMode: Argument = random.chance(20) ? .expression(.literal(ParameterEdges.firstInvalid(.processorMode))) : .symbol("UserMode")
+                append(nil, .mmMapLockedPages, [ref(mdl), mapUser ? userMode : .symbol("KernelMode")], result: "v")
+            }
+            if mapUser && mapped { append(nil, .mmUnmapLockedPages, [ref(lastName), ref(mdl)]) }
+            append(nil, .mmUnlockPages, [ref(mdl)])
+            append(nil, .ioFreeMdl, [ref(mdl)])
+        }
+        calls.append(contentsOf: cleanup)
+    }
+
+    /// Physical ranges at the edges of RAM: MmMapIoSpace of device memory and of a pool block's own
+    /// frames (with every caching type, the first invalid one included), MmAllocatePagesForMdl with
+    /// bounded ranges (Low above zero, High below RAM's end, one page, beyond RAM), HalTranslateBusAddress
+    /// with every interface type's edges.
+    mutating func edgePhysical() {
+        let c = edgeConstants
+        switch random.below(3) {
+        case 0:
+            let invalid = random.chance(15)
+            let cache: Argument = invalid ? .expression(.literal(ParameterEdges.firstInvalid(.cachingType)))
+                : .symbol(random.pick(ArgumentKind.cachingType.symbols!))
+            var pa: Expression, length: UInt64
+            if random.chance(50) {
+                // A nonpaged pool block's own frames: RAM the Verifier lets a driver map.
+                append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(pageSize))], result: "p")
+                let block = lastName
+                append(nil, .mmGetPhysicalAddress, [ref(block)], result: "a")
+                pa = .reference(lastName, offset: 0)
+                length = random.pick([1, 0x10, 0x100])
+                append(nil, .mmMapIoSpace, [.expression(pa), .expression(.literal(length)), cache], result: "v")
+                if !invalid { append(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(length))]) }
+                append(nil, .exFreePool, [ref(block)])
+                return
+            }
+            let offset = random.pick([0, 1, pageSize - 1] as [UInt64])
+            pa = .literal(0xF000_0000 + UInt64(random.below(3)) * pageSize + offset)
+            length = random.pick([1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize] as [UInt64])
+            append(nil, .mmMapIoSpace, [.expression(pa), .expression(.literal(length)), cache], result: "v")
+            if !invalid { append(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(length))]) }
+        case 1:
+            let ram = c.ramEnd
+            let ranges: [(UInt64, UInt64)] = [(pageSize, ram - 1), (0, ram / 2 - 1), (ram / 2, ram / 2 + pageSize - 1), (0, 0xFFFF_FFFF),
+                                              (ram - pageSize, ram - 1), (ram, 0xFFFF_FFFF), (pageSize, 0xFFFF_FFFF), (0, ram - 1)]
+            let (low, high) = random.pick(ranges)
+            let skip = random.pick([0, 0, pageSize] as [UInt64])
+            let total = random.pick([pageSize, pageSize - 1, pageSize + 1, 3 * pageSize] as [UInt64])
+            let arguments: [Argument] = [.expression(.literal(low)), .expression(.literal(high)), .expression(.literal(skip)), .expression(.literal(total))]
+            // A bounded range is past what the model predicts (it stops there): the program's last call.
+            if low != 0 || high < ram - 1 {
+                if trailing.isEmpty { trailing.append(Call(fresh("m"), .mmAllocatePagesForMdl, arguments)) }
+                return
+            }
+            append(nil, .mmAllocatePagesForMdl, arguments, result: "m")
+            // A range with free RAM well inside it surely returns an MDL.
+            if high >= ram / 2 + 16 * pageSize {
+                append(nil, .mmFreePagesFromMdl, [ref(lastName)])
+                append(nil, .exFreePool, [ref(lastName)])
+            }
+        default:
+            let kind = ArgumentKind.interfaceType
+            let type: Argument = random.chance(30) ? .expression(.literal(ParameterEdges.firstInvalid(kind))) : .symbol(random.pick([kind.symbols!.first!, kind.symbols!.last!, "PCIBus", "Isa"]))
+            let bus = random.pick([0, 1, 0xFFFF_FFFF] as [UInt64])
+            let raw = random.pick([0, 0xF000_0000, c.ramEnd - pageSize, c.ramEnd, 0xFFFF_FFFF] as [UInt64])
+            let address: Argument = random.chance(20) && !physical.isEmpty ? ref(random.pick(physical)) : .expression(.literal(raw))
+            let space = random.pick([0, 1, 0xFFFF_FFFF] as [UInt64])
+            append(nil, .halTranslateBusAddress, [type, .expression(.literal(bus)), address, .expression(.literal(space))], result: "a")
+        }
+    }
+
+    /// A virtual address at one of its domain's edges: NULL, a raw address at the probe limit or in the
+    /// system half, a user buffer, a pool block or a live mapping, at byte offsets 0, 1 and PAGE_SIZE-1.
+    mutating func edgeAddress() -> Argument? {
+        let c = edgeConstants
+        switch random.below(5) {
+        case 0: return .expression(.null)
+        case 1: return .expression(.literal(random.pick(c.addresses).1))
+        case 2: return liveBuffers.randomElement(using: &random).map { ref(buffers[$0].name, random.pick([0, 1, pageSize - 1])) }
+        case 3: return blocks.filter({ $0.alive }).randomElement(using: &random).map { ref($0.name, random.pick([0, 1] as [UInt64])) }
+        default: return views.randomElement(using: &random).map { ref($0.name) }
+        }
+    }
+
+    /// Queries that read no memory of the caller at every edge of the address domain: MmGetPhysicalAddress,
+    /// MmIsAddressValid, MmSizeOfMdl; and HalTranslateBusAddress of a physical address the program got.
+    mutating func edgeQuery() {
+        guard let va = edgeAddress() else { return }
+        switch random.below(3) {
+        case 0:
+            append(nil, .mmGetPhysicalAddress, [va], result: "a")
+        case 1:
+            append(nil, .mmIsAddressValid, [va], result: "x")
+        default:
+            append(nil, .mmSizeOfMdl, [va, .expression(.literal(random.pick(edgeConstants.lengths).1))], result: "x")
+        }
+    }
+
+    /// The remaining enumerations at their edges: IRQLs (APC_LEVEL, HIGH_LEVEL, the first invalid level),
+    /// pool types and user-buffer protections.
+    mutating func edgeEnums() {
+        switch random.below(3) {
+        case 0:
+            let level: Argument = random.chance(25) ? .expression(.literal(ParameterEdges.firstInvalid(.irql))) : .symbol(random.pick(["APC_LEVEL", "HIGH_LEVEL"]))
+            append(nil, .keRaiseIrql, [level])
+            append(nil, .keLowerIrql, [.symbol("PASSIVE_LEVEL")])
+        case 1:
+            if random.chance(30) {
+                // Paged pool at the length edges: past 2 GiB surely NULL (nothing to free).
+                let size = random.pick(edgeConstants.lengths.filter { $0.1 > 2 * pageSize && $0.1 < 0x8000_0000 || $0.1 >= 0x8000_0000 }).1
+                append(nil, .exAllocatePoolWithTag, [.symbol("PagedPool"), .expression(.literal(size))], result: "p")
+                if size < 0x8000_0000 && size <= edgeConstants.fixedSizePages * pageSize + 1 { append(nil, .exFreePool, [ref(lastName)]) }
+                return
+            }
+            append(nil, .exAllocatePoolWithTag, [edgeSymbol(.poolType, ordinary: ["PagedPool", "NonPagedPool"], invalid: true),
+                                                 .expression(.literal(random.pick([1, pageSize - 1, pageSize, pageSize + 1] as [UInt64])))], result: "p")
+            append(nil, .exFreePool, [ref(lastName)])
+        default:
+            let protection: Argument = random.chance(30) ? .expression(.literal(ParameterEdges.firstInvalid(.protection))) : .symbol("NoAccess")
+            append(nil, .allocateUserBuffer, [.expression(.literal(random.pick([1, pageSize] as [UInt64]))), protection], result: "b")
+            append(nil, .freeUserBuffer, [ref(lastName)], result: "x")
+        }
+    }
+}
