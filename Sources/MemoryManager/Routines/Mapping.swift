@@ -219,6 +219,10 @@ extension Kernel {
         let c = constants
         let pages = span(of: header)
         let pageBase = c.pageAlign(base)
+        // Verifier tracks the PTEs whichever call releases them (MmUnlockPages and IoFreeMdl too): an
+        // MDL whose MappedSystemVa names no mapping of its own is 0xDA like a bad MmUnmapLockedPages.
+        let tracked = mdlSystemMappings[pageBase].flatMap { $0.mdl == m.address ? $0.pages : nil }
+        try verifierPteCheck(expectedPages: tracked, requestedPages: pages, requested: pageBase)
         if activeMutations.contains(.unmapKeepsPtes) {
             // Mutation: the PTEs stay valid and reserved.
         } else if pages > 0 && systemPtes.contains(pageBase) {
