@@ -74,6 +74,9 @@ struct ProgramBuilder {
         var poolBlock = false
         /// The IRP the MDL was allocated with (IoAllocateMdl's Irp argument).
         var irp: String?
+        /// Describes an MmMapIoSpace mapping (device memory): built with MmBuildMdlForNonPagedPool,
+        /// never probe-locked (Verifier stops that, and free builds take no lock on device pages).
+        var overIoSpace = false
     }
     struct View { let name: String; let mdl: String?; let length: UInt64; let io: Bool; var user = false }
 
@@ -208,6 +211,17 @@ struct ProgramBuilder {
             mdls.append(Mdl(name: lastName, base: .reference(buffer.name, offset: Int64(offset)), length: length, span: pages,
                             overPool: false, capacity: max(pages, 23), bufferReadOnly: buffer.readOnly))
         case .poolMdl:
+            // Now and then the nonpaged buffer is device memory: an MmMapIoSpace mapping, whose MDL
+            // MmBuildMdlForNonPagedPool marks MDL_IO_SPACE (and IoBuildPartialMdl passes that on).
+            if let view = views.filter({ $0.io && $0.length >= 0x10 }).randomElement(using: &random), random.below(4) == 0 {
+                let (offset, length) = offsetAndLength(within: view.length)
+                append(nil, .ioAllocateMdl, [ref(view.name, offset), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
+                var mdl = Mdl(name: lastName, base: .reference(view.name, offset: Int64(offset)), length: length, span: span(offset, length),
+                              overPool: true, capacity: 23)
+                mdl.overIoSpace = true
+                mdls.append(mdl)
+                return
+            }
             // A nonpaged pool buffer and an MDL over it (for MmBuildMdlForNonPagedPool and partial MDLs).
             let size = random.pick([0x100, pageSize, 2 * pageSize, 0x40] as [UInt64])
             append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(size))], result: "p")
@@ -218,7 +232,7 @@ struct ProgramBuilder {
             mdls.append(Mdl(name: lastName, base: .reference(block, offset: Int64(offset)), length: length, span: span(offset, length),
                             overPool: true, capacity: 23))
         case .lock:
-            guard let index = liveMdls.filter({ !mdls[$0].locked && !mdls[$0].nonpaged && !mdls[$0].partial && !mdls[$0].allocatedPages && mdls[$0].mapping == nil })
+            guard let index = liveMdls.filter({ !mdls[$0].locked && !mdls[$0].nonpaged && !mdls[$0].partial && !mdls[$0].allocatedPages && mdls[$0].mapping == nil && !mdls[$0].overIoSpace })
                 .randomElement(using: &random) else { return }
             let operation = mdls[index].bufferReadOnly ? "IoReadAccess" : random.pick(["IoReadAccess", "IoWriteAccess", "IoModifyAccess"])
             let mode = !mdls[index].overPool && random.chance(30) ? "UserMode" : "KernelMode"
@@ -357,7 +371,11 @@ struct ProgramBuilder {
             append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + offset)), .expression(.literal(length)), edgeSymbol(.cachingType, ordinary: ["MmNonCached", "MmCached", "MmWriteCombined"])], result: "v")
             views.append(View(name: lastName, mdl: nil, length: length, io: true))
         case .unmapIoSpace:
-            guard let view = views.filter({ $0.io }).randomElement(using: &random) else { return }
+            // Not while an MDL still describes the mapping (the program ends those first, at clean-up).
+            guard let view = views.filter({ view in view.io && !mdls.contains { mdl in
+                guard mdl.alive, mdl.overIoSpace, case .reference(let name, _) = mdl.base else { return false }
+                return name == view.name
+            } }).randomElement(using: &random) else { return }
             append(nil, .mmUnmapIoSpace, [ref(view.name), .expression(.literal(view.length))])
             views.removeAll { $0.name == view.name }
         case .translate:
