@@ -391,7 +391,15 @@ struct ProgramBuilder {
             mdls.append(mdl)
         case .freePages:
             guard let index = liveMdls.filter({ mdls[$0].allocatedPages }).randomElement(using: &random) else { return }
-            unmapAllViews(of: mdls[index].name)
+            // From Windows 7 MmFreePagesFromMdl also releases a system mapping left in place: half the
+            // time there, the driver relies on that (user mappings it still removes first).
+            let releasesMapping = ["6.1", "6.2", "10.0"].contains(options.machine["version"] ?? "")
+            if releasesMapping && mdls[index].mapping != nil && random.below(2) == 0 {
+                unmapUserViews(of: mdls[index].name)
+                dropViews(of: mdls[index].name, systemOnly: true)
+            } else {
+                unmapAllViews(of: mdls[index].name)
+            }
             mdls[index].mapping = nil
             append(nil, .mmFreePagesFromMdl, [ref(mdls[index].name)])
             append(nil, .exFreePool, [ref(mdls[index].name)])
