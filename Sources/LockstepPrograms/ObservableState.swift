@@ -125,6 +125,9 @@ public struct ObservedMapping: Sendable, Equatable {
     public var valid: [Bool?] = []
     public var writable: [Bool?] = []
     public var caching: [ObservedCaching?] = []
+    /// Whether the working-set manager may page the PTE's page out: never, for the mappings these
+    /// routines make (the pages behind them are locked or nonpaged), so a trim cannot take them.
+    public var pageable: [Bool?] = []
 
     public init(kind: Kind) { self.kind = kind }
 }

@@ -120,6 +120,9 @@ extension ReferenceModel {
         view.valid = mapping.frames.prefix(usable).map { $0 == nil ? nil : true }
         // Every mapping these routines make is read/write (spec §2.9: the user VAD is READWRITE).
         view.writable = mapping.frames.prefix(usable).map { $0 == nil ? nil : true }
+        // MDL and I/O-space mappings are never working-set pages (spec §2.9: a physical-memory VAD in
+        // user space, system PTEs in kernel space).
+        view.pageable = mapping.frames.prefix(usable).map { $0 == nil ? nil : false }
         view.caching = mapping.frames.prefix(usable).map { frame in
             guard let frame else { return nil }
             // A user mapping takes the page's own attribute where the page has one: RAM is cached

@@ -146,6 +146,9 @@ final class StateComparison {
                 let actual = pte.protection == .readWrite
                 if actual != writable { return StateDifference(object: object, field: "mapping.writable", engine: "\(page) writable \(actual)", oracle: "\(writable)") }
             } else { unknownFields += 1 }
+            if index < expected.pageable.count, let pageable = expected.pageable[index] {
+                if pte.pageable != pageable { return StateDifference(object: object, field: "mapping.pageable", engine: "\(page) pageable \(pte.pageable)", oracle: "\(pageable)") }
+            } else { unknownFields += 1 }
             if let caching = expected.caching[index] {
                 let actual = Self.caching(pte.cache)
                 if actual != caching {
