@@ -6,22 +6,19 @@
 /// model cannot know is `nil` on the model's side: the comparison counts it as unknown instead of
 /// skipping it silently. The engine's side always fills every field it has.
 public struct ObservableState: Sendable, Equatable {
+    /// Whether this is a full observation: `mdls` and `mappings` list every live one, and the
+    /// inventories (frame locks, pool blocks) were taken. A per-step observation lists the objects the
+    /// call named and leaves the inventories to the end of the program.
+    public var isFull = false
     /// Live MDLs by where they are (the engine's side: for the addresses asked about).
     public var mdls: [ObservedMdlKey: ObservedMdl] = [:]
-    /// Whether `mdls` lists every live MDL (a full observation) or only those in scope.
-    public var listsEveryMdl = false
     /// Live mappings: MDL system and user mappings and I/O-space mappings, by page-aligned base.
     public var mappings: [ObservedMappingKey: ObservedMapping] = [:]
-    /// Whether `mappings` lists every live mapping.
-    public var listsEveryMapping = false
     /// Each live process's locked-page charge (`NumberOfLockedPages`), by process id.
     /// (A short list in process order rather than a dictionary: it is built after every step.)
     public var lockedPageCharges: [ObservedCharge] = []
     /// Pages locked by MmProbeAndLockPages system-wide.
     public var systemLockedPages: UInt64?
-    /// Whether the inventories below (frame locks, pool blocks) were taken: full observations take
-    /// them; a per-step observation of the objects a call named leaves them to the end of the program.
-    public var includesInventories = false
     /// The lock count of every RAM frame that holds a lock reference; nil when the model cannot
     /// name them all.
     public var frameLocks: [FrameName: Int]?

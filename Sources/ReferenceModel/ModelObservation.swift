@@ -17,8 +17,7 @@ extension ReferenceModel {
         switch scope {
         case .full:
             wanted = nil
-            state.listsEveryMdl = true
-            state.listsEveryMapping = true
+            state.isFull = true
         case .objects(let addresses):
             wanted = addresses.map { $0 & machine.mask }
         }
@@ -58,7 +57,6 @@ extension ReferenceModel {
         for irp in irps where wanted?.contains(irp) ?? true { state.irpChains[irp] = chain(irp) }
         guard wanted == nil else { return state }
         // The inventories, in full observations only.
-        state.includesInventories = true
         state.frameLocks = Dictionary(uniqueKeysWithValues: locks.filter { $0.value > 0 }.map { (name($0.key), $0.value) })
         // A created process's EPROCESS is a pool block whose address no call returns.
         state.nonpagedPoolBlocks = hiddenBlocks ? nil : pool.values.filter { !$0.paged }.map(\.base).sorted()

@@ -58,6 +58,8 @@ public struct LockstepRunner {
     private func run(_ program: Program, oracle: Oracle, engine: Kernel, comparison: StateComparison) throws(SetupError) -> RunReport {
         var adapter = EngineAdapter(kernel: engine)
         let invariants = InvariantChecker()
+        // The comparison reads MDL headers from the checker's decode of the step (set once, not per step).
+        comparison.decodedHeader = { invariants.lastObservedHeader($0, processId: $1) }
         let bindings = BindingsBox(mask: engine.constants.pointerMask)
         let sites = FaultSiteLog()
         if !program.faults.isEmpty {
@@ -108,7 +110,6 @@ public struct LockstepRunner {
             if case .bugCheck = outcome { break }
             invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
             if stateComparison != .off {
-                comparison.decodedHeader = { invariants.lastObservedHeader($0, processId: $1) }
                 let last = stepNumber == program.calls.count
                 let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
                 if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {

@@ -50,9 +50,9 @@ final class StateComparison {
         var owners: [UInt64: FrameName] = [:]
         allocatedPageRanges = oracle.allocatedPageRanges
         if let difference = inKeyOrder(oracle.mdls, { compare($0, $1, &owners) }) { return difference }
-        if oracle.listsEveryMdl, let difference = extraMdl(oracle) { return difference }
+        if oracle.isFull, let difference = extraMdl(oracle) { return difference }
         if let difference = inKeyOrder(oracle.mappings, { compare($0, $1, &owners) }) { return difference }
-        if oracle.listsEveryMapping, let difference = extraMapping(oracle) { return difference }
+        if oracle.isFull, let difference = extraMapping(oracle) { return difference }
         return compareAccounting(oracle, &owners)
     }
 
@@ -208,7 +208,7 @@ final class StateComparison {
         if let d = scalar("nonpagedPoolBytes", inspect.poolBytesInUse(.nonPagedPool), oracle.nonpagedPoolBytes) { return d }
         if let d = scalar("pagedPoolBytes", inspect.poolBytesInUse(.pagedPool), oracle.pagedPoolBytes) { return d }
         if let d = inKeyOrder(oracle.irpChains, { compareChain($0, $1) }) { return d }
-        guard oracle.includesInventories else { return nil }
+        guard oracle.isFull else { return nil }
         if let blocks = oracle.nonpagedPoolBlocks {
             let actual = inspect.pool(.nonPagedPool).blocks.map(\.start)
             if actual != blocks {
