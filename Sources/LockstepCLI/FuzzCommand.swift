@@ -20,6 +20,11 @@ struct FuzzCommand: ParsableCommand {
               lockstep fuzz --corpus corpora/fuzz --jobs 2
               lockstep fuzz --seed 1 --seconds 60 --jobs 2 --junit fuzz.xml    # in CI
 
+            By default each program runs on a machine drawn from its seed out of this mix (the machine line \
+            is part of the program, so a finding replays on its machine); --machine x86 (or any machine \
+            line) runs every program on one machine:
+            \(MachineMix.standard.entries.map { "  \($0.weight)x  \($0.machine)" }.joined(separator: "\n"))
+
             Exit status: 0 no finding, 1 findings, 2 usage error or a bad --corpus entry (reported and \
             skipped; the campaign still runs).
             """
@@ -28,7 +33,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Campaign seed.") var seed: UInt64 = 1
     @Option(help: "Stop after this many seconds (default 60).") var seconds: Double = 60
     @Option(help: "Stop after this many programs instead of a time budget.") var runs: Int?
-    @Option(help: "Architecture (x86, x64, alpha) or a whole machine line in quotes.") var machine = "x86"
+    @Option(help: "'mix' (a machine per program, see below), an architecture (x86, x64, alpha) or a whole machine line in quotes.")
+    var machine = "mix"
     @Option(help: "Directory for findings.") var findings = "corpora/findings"
     @Option(help: "A corpus directory: its entries seed the campaign's feature corpus, and the passing programs that reach new features are added to it.")
     var corpus: String?
@@ -97,14 +103,20 @@ struct FuzzCommand: ParsableCommand {
         return (parts[0], parts[1])
     }
 
+    /// `--machine mix`: the standard mix; anything else: one machine line.
+    private func machineMix() throws -> MachineMix {
+        machine == "mix" ? .standard : .only(try machineLine())
+    }
+
     private func machineLine() throws -> MachineLine {
+        if machine == "mix" { return MachineMix.standard.entries[0].machine }
         let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
         do {
             let program = try ProgramText.parse("# lockstep 1\n\(text)\n")
             _ = try LockstepRunner.makeKernel(for: program)
             return program.machine
         } catch {
-            throw ValidationError("--machine: \(error); use x86, x64, alpha or e.g. \"x64 mode=free ram=64M\"")
+            throw ValidationError("--machine: \(error); use mix, x86, x64, alpha or e.g. \"x64 mode=free ram=64M\"")
         }
     }
 
@@ -116,7 +128,7 @@ struct FuzzCommand: ParsableCommand {
         let traps = Campaign(recovery).recoverTraps()
         for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
         if !quiet && sessionResult == nil {
-            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineLine())"
+            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineMix())"
                   + (inProcess ? "" : ", supervised (a trap is saved and the campaign restarts)"))
             fflush(nil)
         }
@@ -124,14 +136,14 @@ struct FuzzCommand: ParsableCommand {
         if sessionResult != nil { return }
         let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
         summary.print()
-        if let json { try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineLine())") }
+        if let json { try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())") }
         if let junit {
-            do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineLine())").write(to: junit) } catch {
+            do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineMix())").write(to: junit) } catch {
                 print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
                 throw ExitCode(ExitStatus.badInput)
             }
         }
-        if !result.findings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
+        if !result.engineFindings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
         // Bad corpus entries were reported and skipped; the campaign ran, but the input was not clean.
         if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }), FileManager.default.fileExists(atPath: corpus) {
             throw ExitCode(ExitStatus.badInput)
@@ -143,7 +155,8 @@ struct FuzzCommand: ParsableCommand {
         options.seed = seed
         options.seconds = seconds
         options.runs = runs
-        options.generation = GenerationOptions(machine: try machineLine(), misusePercent: misuse)
+        let mix = try machineMix()
+        options.generation = GenerationOptions(machine: try machineLine(), mix: mix.entries.count > 1 ? mix : nil, misusePercent: misuse)
         options.findingsDirectory = findings
         options.checkDeterminism = checkDeterminism
         options.stopAtFirstFinding = stopAtFirstFinding
@@ -153,7 +166,7 @@ struct FuzzCommand: ParsableCommand {
         options.shard = (shardIndex, shardCount)
         options.prepareKernel = seededBug.prepareKernel
         if let corpus {
-            options.seedPrograms = loadCorpus(corpus, architecture: options.generation.machine.architecture)
+            options.seedPrograms = loadCorpus(corpus, architectures: Set(mix.entries.map(\.machine.architecture)))
             options.corpusDirectory = corpus
         }
         options.startIndices = try resumePositions()
@@ -219,15 +232,15 @@ struct FuzzCommand: ParsableCommand {
         }
     }
 
-    /// The entries of `directory` for this architecture; a bad entry is one line and is skipped.
-    private func loadCorpus(_ directory: String, architecture: String) -> [Program] {
+    /// The entries of `directory` for the campaign's architectures; a bad entry is one line and is skipped.
+    private func loadCorpus(_ directory: String, architectures: Set<String>) -> [Program] {
         guard FileManager.default.fileExists(atPath: directory) else { return [] }
         var programs: [Program] = []
         var otherMachines = 0
         for path in Corpus.files(directory) {
             do {
                 let entry = try Corpus.read(path)
-                if entry.program.machine.architecture == architecture { programs.append(entry.program) } else { otherMachines += 1 }
+                if architectures.contains(entry.program.machine.architecture) { programs.append(entry.program) } else { otherMachines += 1 }
             } catch {
                 FileHandle.standardError.write(Data("\(error.description) (skipped)\n".utf8))
             }

@@ -229,7 +229,8 @@ public struct Campaign: Sendable {
         stats.firstFinding = shared.snapshot.firstFinding
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
         for index in findings.indices {
-            if options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, prepareKernel: options.prepareKernel).shrink(findings[index].program) {
+            let oracle = LockstepFailureOracle(prepareKernel: options.prepareKernel, labelsMisuse: true)
+            if options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
                 findings[index].shrunk = shrunk
             }
             findings[index].path = save(findings[index])
@@ -247,19 +248,26 @@ public struct Campaign: Sendable {
                       progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> WorkerOutput {
         let generator = ProgramGenerator(options.generation)
         let runner = LockstepRunner(checkEvery: options.checkEvery, recordFaultSites: true)
-        let mutator = ProgramMutator(pageSize: options.generation.machine.architecture == "alpha" ? 0x2000 : 0x1000)
+        let mutator = ProgramMutator()
         var stats = CampaignStats()
         var findings: [String: Finding] = [:]
         var features = FeatureSet()
         var corpus: [Program] = []
         var kept: [Program] = []
-        let edgeConstants = EdgeConstants(options.generation.machine)
+        // The edges' numbers for each machine programs run on (a campaign may mix machines).
+        var edgeConstantsByMachine: [MachineLine: EdgeConstants] = [:]
+        func edgeConstants(_ program: Program) -> EdgeConstants {
+            if let known = edgeConstantsByMachine[program.machine] { return known }
+            let constants = EdgeConstants(program.machine)
+            edgeConstantsByMachine[program.machine] = constants
+            return constants
+        }
         var reachedEdges = [Bool](repeating: false, count: ParameterEdges.all.count)
         // The seed corpus: its features count as reached, its programs are there to mutate.
         for program in options.seedPrograms {
             let report = runOnce(program, runner)
             features.insert(report)
-            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants) where !reachedEdges[edge] {
+            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants(program)) where !reachedEdges[edge] {
                 reachedEdges[edge] = true
                 features.insert(edge: edge)
             }
@@ -283,7 +291,7 @@ public struct Campaign: Sendable {
             let report = runOnce(program, runner)
             // Parameter edges are features too: a program that reaches a new one is kept.
             var newEdges = 0
-            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants) where !reachedEdges[edge] {
+            for edge in EdgeClassifier.edges(of: report, constants: edgeConstants(program)) where !reachedEdges[edge] {
                 reachedEdges[edge] = true
                 if features.insert(edge: edge) { newEdges += 1 }
             }
@@ -316,7 +324,8 @@ public struct Campaign: Sendable {
                 }
                 stats.signatures[signature, default: 0] += 1
                 failed = true
-                reproduced = !flaky
+                // The first finding is the first engine finding: misuse is the program's own corruption.
+                reproduced = !flaky && misuse == nil
             }
             inFlight?.end(next: index + step)
             shared.add(calls: report.steps.count, failed: failed, reproduced: reproduced, signatures: failed ? Set(findings.keys) : [],

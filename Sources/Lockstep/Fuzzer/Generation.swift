@@ -2,8 +2,11 @@ import LockstepPrograms
 
 /// How programs are generated.
 public struct GenerationOptions: Sendable {
-    /// The machine every program runs on.
+    /// The machine every program runs on, unless `mix` is set.
     public var machine: MachineLine
+    /// The machines programs are drawn onto, one per program from its seed (the default campaign's
+    /// `MachineMix.standard`); nil: every program on `machine`.
+    public var mix: MachineMix?
     /// Calls per program (before a closing misuse).
     public var calls: ClosedRange<Int>
     /// Percent of programs that end in one deliberately wrong call (double unlock, free twice, wrong
@@ -12,9 +15,10 @@ public struct GenerationOptions: Sendable {
     /// Percent of programs that carry a fault plan (one or two `fault` lines).
     public var faultPercent: Int
 
-    public init(machine: MachineLine = MachineLine(architecture: "x86"), calls: ClosedRange<Int> = 8...40, misusePercent: Int = 30,
-                faultPercent: Int = 30) {
+    public init(machine: MachineLine = MachineLine(architecture: "x86"), mix: MachineMix? = nil, calls: ClosedRange<Int> = 8...40,
+                misusePercent: Int = 30, faultPercent: Int = 30) {
         self.machine = machine
+        self.mix = mix
         self.calls = calls
         self.misusePercent = misusePercent
         self.faultPercent = faultPercent
@@ -27,24 +31,34 @@ public struct GenerationOptions: Sendable {
 public struct ProgramGenerator: Sendable {
     public let options: GenerationOptions
 
-    /// The machine's numbers for the parameter edges, parsed once.
-    let edgeConstants: EdgeConstants
+    /// One per machine of the mix (or just `options.machine`): the options with that machine, and the
+    /// machine's numbers for the parameter edges, parsed once.
+    let variants: [(options: GenerationOptions, edgeConstants: EdgeConstants)]
 
     public init(_ options: GenerationOptions = GenerationOptions()) {
         self.options = options
-        edgeConstants = EdgeConstants(options.machine)
+        let machines = options.mix?.entries.map(\.machine) ?? [options.machine]
+        variants = machines.map { machine in
+            var single = options
+            single.machine = machine
+            single.mix = nil
+            return (single, EdgeConstants(machine))
+        }
     }
 
-    /// The program for one seed. Same seed, same program, byte for byte.
+    /// The program for one seed. Same seed, same program (and machine), byte for byte.
     public func generate(seed: UInt64) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(seed: seed), edgeConstants: edgeConstants)
+        let variant = variants[options.mix?.index(forProgramSeed: seed) ?? 0]
+        var builder = ProgramBuilder(options: variant.options, random: SeededRandom(seed: seed), edgeConstants: variant.edgeConstants)
         return builder.build()
     }
 
     /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with
-    /// the bytes as its decisions, so every byte string is a well-formed program.
+    /// the bytes as its decisions, so every byte string is a well-formed program (on `options.machine`).
     public func generate(choices: [UInt8]) -> Program {
-        var builder = ProgramBuilder(options: options, random: SeededRandom(choices: choices), edgeConstants: edgeConstants)
+        var single = options
+        single.mix = nil
+        var builder = ProgramBuilder(options: single, random: SeededRandom(choices: choices), edgeConstants: EdgeConstants(options.machine))
         return builder.build()
     }
 }

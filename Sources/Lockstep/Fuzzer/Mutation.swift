@@ -3,17 +3,17 @@ import LockstepPrograms
 /// Small edits that keep a program well formed, for feature-guided campaigns (syzkaller's mutate):
 /// change the fault plan, move a number, a flag or an enumeration to a boundary (often an edge of its
 /// parameter's domain, `ParameterEdges`), or drop a call nothing depends on.
+/// The page size comes from each program's own machine line (a campaign may mix machines).
 public struct ProgramMutator: Sendable {
-    public let pageSize: UInt64
-
-    public init(pageSize: UInt64 = 0x1000) { self.pageSize = pageSize }
+    public init() {}
 
     public func mutate(_ program: Program, random: inout SeededRandom) -> Program {
         var result = program
+        let pageSize: UInt64 = program.machine.architecture == "alpha" ? 0x2000 : 0x1000
         for _ in 0..<(1 + random.below(3)) {
             switch random.below(4) {
             case 0: mutateFaults(&result, &random)
-            case 1, 2: mutateNumber(&result, &random)
+            case 1, 2: mutateNumber(&result, &random, pageSize: pageSize)
             default: dropUnusedCall(&result, &random)
             }
         }
@@ -29,7 +29,7 @@ public struct ProgramMutator: Sendable {
         program.faults.append(FaultLine(kind: kind, settings: [Setting("nth", "\(1 + random.below(8))")]))
     }
 
-    private func mutateNumber(_ program: inout Program, _ random: inout SeededRandom) {
+    private func mutateNumber(_ program: inout Program, _ random: inout SeededRandom, pageSize: UInt64) {
         let candidates = program.calls.indices.flatMap { call in
             program.calls[call].arguments.indices.compactMap { argument -> (Int, Int)? in
                 // Handles stay what they name; addresses, lengths, numbers, flags and enumerations move.
