@@ -31,3 +31,44 @@ import Testing
     }
 }
 
+
+/// Misuse findings stay misuse when shrunk, and are reported without failing the campaign.
+@Suite struct MisuseShrinkingTests {
+    /// On the free build: a probe-lock of device memory (legal there; Verifier stops it with 0xC4/0x6F),
+    /// then pages freed while a user mapping still shows them (the dangling-frames invariant).
+    static let program = """
+        # lockstep 1
+        machine x86 mode=free
+        v0 = MmMapIoSpace(pa=0xF0000000, length=0x1000, MmNonCached)
+        m1 = IoAllocateMdl(va=v0, length=0x1000, secondary=false, quota=false, irp=none)
+        MmProbeAndLockPages(m1, KernelMode, IoReadAccess)
+        m2 = MmAllocatePagesForMdl(low=0x0, high=0x7FFFF, skip=0x0, total=0x1)
+        v3 = MmMapLockedPagesSpecifyCache(m2, UserMode, MmCached, requested=none, bugcheck=false, NormalPagePriority)
+        MmFreePagesFromMdl(m2)
+        """
+
+    @Test func shrinkingAMisuseFindingKeepsItMisuse() throws {
+        let program = try ProgramText.parse(Self.program)
+        let shrunk = try #require(Shrinker(maxRuns: 300, oracle: LockstepFailureOracle(labelsMisuse: true)).shrink(program))
+        #expect(shrunk.signature == "misuse:invariant:no-dangling-frames:MmFreePagesFromMdl")
+        #expect(shrunk.program.machine["mode"] == "free")
+        // Still a program Verifier stops (the shrinker may trade the probe for another call it stops).
+        let report = try LockstepRunner().run(shrunk.program, oracle: try ReferenceOracle.make(for: shrunk.program))
+        #expect(Campaign.verifierStop(shrunk.program, before: report.verdict, runner: LockstepRunner()) != nil)
+        // The contrast: an unlabelled shrink drops the probe Verifier stops and the free build, and
+        // ends with a program that fails on the Verifier machine without any Verifier stop.
+        let unlabelled = try #require(Shrinker(maxRuns: 300).shrink(program))
+        #expect(unlabelled.program.machine["mode"] == nil)
+        #expect(!unlabelled.program.calls.contains { $0.routine == .mmProbeAndLockPages })
+    }
+
+    @Test func aMisuseFindingIsASkippedCaseNotAFailure() {
+        let report = JUnitReport(suite: "s", cases: [.init(name: "misuse:x", className: "c", status: .skipped(message: "driver misuse"))])
+        #expect(report.xml.contains("failures=\"0\" errors=\"0\" skipped=\"1\""))
+        #expect(report.xml.contains("<skipped message=\"driver misuse\"/>"))
+        var result = SessionResult(stats: CampaignStats(), findings: [.init(signature: "misuse:invariant:a:B", count: 3, path: nil)])
+        #expect(result.engineFindings.isEmpty)
+        result.findings.append(.init(signature: "divergence:MmSizeOfMdl:value/value", count: 1, path: nil))
+        #expect(result.engineFindings.map(\.signature) == ["divergence:MmSizeOfMdl:value/value"])
+    }
+}

@@ -15,7 +15,14 @@ public struct SessionResult: Codable, Sendable {
             self.count = count
             self.path = path
         }
+
+        /// Corruption a free or checked build let the program cause, which Driver Verifier stops: saved
+        /// and listed, but not an engine finding (it does not fail the campaign).
+        public var isMisuse: Bool { signature.hasPrefix("misuse:") }
     }
+
+    /// The findings that fail the campaign: every one but misuse.
+    public var engineFindings: [Saved] { findings.filter { !$0.isMisuse } }
 
     public var stats: CampaignStats
     public var findings: [Saved]

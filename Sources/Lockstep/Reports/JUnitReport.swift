@@ -11,6 +11,8 @@ public struct JUnitReport: Sendable, Equatable {
             /// `message` is one line (the signature); `details` the program text and how to reproduce it.
             case failed(message: String, details: String)
             case errored(message: String)
+            /// Reported, not a failure: e.g. driver misuse a free build lets through (Verifier stops it).
+            case skipped(message: String)
         }
 
         public var name: String
@@ -50,9 +52,10 @@ public struct JUnitReport: Sendable, Equatable {
     public var xml: String {
         let failures = cases.filter { if case .failed = $0.status { true } else { false } }.count
         let errors = cases.filter { if case .errored = $0.status { true } else { false } }.count
+        let skipped = cases.filter { if case .skipped = $0.status { true } else { false } }.count
         var lines = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                      "<testsuites name=\(Self.attribute(suite)) tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(Self.time(seconds))\">",
-                     "  <testsuite name=\(Self.attribute(suite)) tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"0\" time=\"\(Self.time(seconds))\">"]
+                     "  <testsuite name=\(Self.attribute(suite)) tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(Self.time(seconds))\">"]
         if !properties.isEmpty {
             lines.append("    <properties>")
             for (name, value) in properties { lines.append("      <property name=\(Self.attribute(name)) value=\(Self.attribute(value))/>") }
@@ -70,6 +73,10 @@ public struct JUnitReport: Sendable, Equatable {
             case .errored(let message):
                 lines.append(open + ">")
                 lines.append("      <error message=\(Self.attribute(message)) type=\"input\"/>")
+                lines.append("    </testcase>")
+            case .skipped(let message):
+                lines.append(open + ">")
+                lines.append("      <skipped message=\(Self.attribute(message))/>")
                 lines.append("    </testcase>")
             }
         }

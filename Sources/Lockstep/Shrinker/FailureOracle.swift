@@ -24,10 +24,16 @@ public struct LockstepFailureOracle: FailureOracle {
     public let runner: LockstepRunner
     /// Called on every fresh engine before a candidate runs (the campaign's, e.g. a test's mutation).
     public var prepareKernel: (@Sendable (Kernel) -> Void)?
+    /// Prefix `misuse:` to the signature of a free- or checked-build failure that Driver Verifier stops
+    /// (`Campaign.verifierStop`), as campaigns do: shrinking a misuse finding then keeps it misuse (a
+    /// simpler machine line must not turn it into a failure Verifier lets through), and shrinking an
+    /// engine finding never slips into misuse.
+    public var labelsMisuse: Bool
 
-    public init(runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
+    public init(runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil, labelsMisuse: Bool = false) {
         self.runner = runner
         self.prepareKernel = prepareKernel
+        self.labelsMisuse = labelsMisuse
     }
 
     public func failure(of program: Program) -> ShrinkFailure? {
@@ -37,7 +43,8 @@ public struct LockstepFailureOracle: FailureOracle {
         switch report.verdict {
         case .pass: return nil
         case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .invariant(let step, _, _), .state(let step, _, _):
-            return ShrinkFailure(signature: report.verdict.signature, step: step)
+            let misuse = labelsMisuse && Campaign.verifierStop(program, before: report.verdict, runner: runner) != nil
+            return ShrinkFailure(signature: (misuse ? "misuse:" : "") + report.verdict.signature, step: step)
         }
     }
 }
