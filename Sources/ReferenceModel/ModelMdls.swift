@@ -134,7 +134,8 @@ extension ReferenceModel {
             var record = newRecord(va, len, capacity: machine.poolBlockSize(block))
             record.flags = Flag.fixedSize
             mdls[MdlKey(address: recycled, process: nil)] = record
-            addBlock(PoolBlock(base: recycled, size: block, paged: false))
+            // The block keeps the size the pool gave it (rounded to the pool's granularity).
+            addBlock(PoolBlock(base: recycled, size: machine.poolBlockSize(block), paged: false))
             link(recycled)
             return .returns(.exactly(recycled))
         }
@@ -190,7 +191,9 @@ extension ReferenceModel {
                 if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
                 if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0)) }
             }
-            if machine.verifier, case .page(let f, _, _) = here, pageable(f) {
+            // Pageable where the MDL sees it: paged pool, or user memory at its user address. A user page
+            // seen through a locked MDL's system mapping is not (that PTE is never paged).
+            if machine.verifier, case .page(let f, _, _) = here, isPagedPool(f) || (machine.isUser(va) && pageable(f)) {
                 return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
             }
             // Up to Windows 7 nothing checks residency ([KT-MmMdl], Server 2003): the slot gets the

@@ -152,6 +152,12 @@ final class InvariantChecker {
            case .expression(let mask) = call.arguments[1], adapter.evaluate(mask) & ~0x2000 != 0 {
             programCorruptedKernelMemory = true
         }
+        // A partial MDL built from memory that was no MDL before the call (a freed block, scratch pool)
+        // copies whatever PFNs and flags that memory holds: the program's doing, like a wild write.
+        if let call, call.routine == .ioBuildPartialMdl, case .expression(let source)? = call.arguments.first, let (mdls, _) = observed {
+            let address = adapter.evaluate(source)
+            if !mdls.contains(where: { $0.location.address == address }) { programCorruptedKernelMemory = true }
+        }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
         if programCorruptedKernelMemory { return }
         // Bytes written to user pages that are gone (freed buffer, ended process) are no longer the
