@@ -182,6 +182,15 @@ extension ProgramBuilder {
             }
             if mapUser && mapped { append(nil, .mmUnmapLockedPages, [ref(lastName), ref(mdl)]) }
             append(nil, .mmUnlockPages, [ref(mdl)])
+            if user && random.chance(30) {
+                // The MDL reused at the probe limit (a range that ends exactly at MmUserProbeAddress, or
+                // starts at it): the UserMode lock raises, and what it leaves in a header that still
+                // holds the earlier lock's Process and PFNs is observable.
+                let probe = edgeConstants.userProbeAddress
+                let (start, length) = random.pick([(probe - pageSize, pageSize), (probe - 0x10, 0x10), (probe, 0x10)] as [(UInt64, UInt64)])
+                append(nil, .mmInitializeMdl, [ref(mdl), .expression(.literal(start)), .expression(.literal(length))])
+                append(nil, .mmProbeAndLockPages, [ref(mdl), .symbol("UserMode"), .symbol("IoReadAccess")])
+            }
             append(nil, .ioFreeMdl, [ref(mdl)])
         }
         calls.append(contentsOf: cleanup)
@@ -212,8 +221,13 @@ extension ProgramBuilder {
                 return
             }
             let offset = random.pick([0, 1, pageSize - 1] as [UInt64])
-            pa = .literal(0xF000_0000 + UInt64(random.below(3)) * pageSize + offset)
             length = random.pick([1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize] as [UInt64])
+            // x64's PHYSICAL_ADDRESS is all 64 bits: device memory at and across 4 GiB (the HighPart matters).
+            if options.machine.architecture == "x64" && random.chance(40) {
+                pa = .literal(random.pick([0x1_0000_0000, 0x1_F000_0000, 0xFFFF_F000 + offset]))
+            } else {
+                pa = .literal(0xF000_0000 + UInt64(random.below(3)) * pageSize + offset)
+            }
             append(nil, .mmMapIoSpace, [.expression(pa), .expression(.literal(length)), cache], result: "v")
             if !invalid { append(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(length))]) }
         case 1:
