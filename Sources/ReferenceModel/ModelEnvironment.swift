@@ -280,7 +280,24 @@ extension ReferenceModel {
             _ = lose("WriteMemory at \(String(va, radix: 16)) runs outside the pool block it starts in (pool corruption)")
             return prediction
         }
+        if write, let mdl = mdlOverlapping(va, count) {
+            let prediction: Prediction = .returns(.none)
+            _ = lose("WriteMemory at \(String(va, radix: 16)) overwrites the MDL at \(String(mdl.address, radix: 16))")
+            return prediction
+        }
         return write ? .returns(.none) : .returns(.bytes(output))
+    }
+
+    /// A live MDL whose header or PFN array overlaps [va, va + count): the model keeps MDL fields in its
+    /// records, not in memory (docs/INDEPENDENCE.md, finding M1), so it cannot follow a write there.
+    private func mdlOverlapping(_ va: UInt64, _ count: Int) -> MdlKey? {
+        let process: UInt32? = machine.isUser(va) ? currentProcess : nil
+        let end = va &+ UInt64(count)
+        return mdls.filter { key, record in
+            // The header and the PFN slots its span names, within the memory that holds the MDL.
+            let extent = min(machine.headerSize &+ machine.span(record.va, record.byteCount) &* machine.pfnSize, record.capacity)
+            return key.process == process && va < key.address &+ extent && key.address < end
+        }.keys.min()
     }
 
     func predictTerminate(_ call: Call) -> Prediction {

@@ -1,7 +1,7 @@
 import LockstepPrograms
 
-/// MmMapLockedPages*, MmGetSystemAddressForMdl*, MmUnmapLockedPages, MmMapIoSpace, MmUnmapIoSpace,
-/// MmAllocatePagesForMdl / MmFreePagesFromMdl (spec §2.9–§2.11, §2.17, §2.18, §2.20).
+/// MmMapLockedPages*, MmGetSystemAddressForMdl*, MmUnmapLockedPages, MmMapIoSpace, MmUnmapIoSpace
+/// (spec §2.9–§2.11, §2.17, §2.18).
 extension ReferenceModel {
     var freePtes: UInt64 { machine.ptes > ptesInUse ? machine.ptes - ptesInUse : 0 }
 
@@ -267,63 +267,6 @@ extension ReferenceModel {
         }
         mappings[page] = nil
         ptesInUse = ptesInUse >= mapping.ptes ? ptesInUse - mapping.ptes : 0
-        return .returns(.none)
-    }
-
-    func predictAllocatePagesForMdl(_ call: Call) -> Prediction {
-        if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(.exactly(0), .exactly(0)) }
-        let low = number(call, 0), high = number(call, 1)
-        let requested = min(number(call, 3) & machine.mask, 0x1_0000_0000 - machine.pageSize)
-        let pages = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
-        if pages == 0 || low > high { return .returns(.null) }
-        guard low == 0, high >= machine.ramBytes - 1, pages <= 64 else { return lose("MmAllocatePagesForMdl with a bounded range or many pages") }
-        var granted: UInt64 = 0
-        while granted < pages {
-            if decide("frame") != nil { break }
-            granted += 1
-        }
-        if granted == 0 { return .returns(.null) }
-        let batch = allocatedBatches
-        allocatedBatches += 1
-        allocatedRanges[batch] = low / machine.pageSize ... high / machine.pageSize
-        let bytes = granted * machine.pageSize
-        let blockBytes = machine.headerSize + granted * machine.pfnSize
-        return allocateMdlBlock(call, bytes: blockBytes) { _ in
-            var record = self.newRecord(0, bytes, capacity: blockBytes)
-            record.flags = Flag.locked
-            record.process = nil
-            record.processKnown = true
-            record.allocatedPages = true
-            record.pfns = (0..<granted).map { Frame.allocated(batch: batch, index: $0) }
-            // Each page holds one lock reference; IoPageLockLimit counts only probe-locked pages (spec §2.7,
-            // KB121965: "pages that can be probe-locked"), so these do not count toward it.
-            for index in 0..<granted { self.locks[.allocated(batch: batch, index: index)] = 1 }
-            return record
-        }
-    }
-
-    func predictFreePagesFromMdl(_ call: Call) -> Prediction {
-        if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(parameter(call, 0), .exactly(0)) }
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        let key = mdlKey(number(call, 0))
-        guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }
-        if machine.version >= 4 && record.flags & Flag.mapped != 0 { releaseMapping(key, record); record = mdls[key]! }
-        let pages = Int(min(machine.span(record.va, record.byteCount), 4096))
-        for (index, frame) in record.pfns.prefix(pages).enumerated() {
-            guard let frame else { break }
-            guard case .allocated = frame, (locks[frame] ?? 0) > 0 else {
-                let slot = (number(call, 0) &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
-                return bugCheck(0x1A, .exactly(0x1236), parameter(call, 0), .exactly(slot), .any)
-            }
-            if locks[frame] == 1 { locks[frame] = nil } else { return lose("freeing allocated pages that are also probe-locked") }
-            contents[frame] = nil
-            record.pfns[index] = nil
-            record.emptiedSlots = index + 1
-        }
-        record.flags &= ~Flag.locked
-        mdls[key] = record
         return .returns(.none)
     }
 }

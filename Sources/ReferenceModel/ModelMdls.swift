@@ -71,23 +71,35 @@ extension ReferenceModel {
                           make: @escaping (UInt64) -> MdlRecord) -> Prediction {
         if decide("pool.nonpaged") != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
-        let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
-        let impossible = bytes > free
-        let fits = !impossible && free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize
-        if impossible { return .returns(.null) }
-        if let afterAllocation { return fits ? afterAllocation : .oneOf([afterAllocation, .returns(.null)]) }
+        let fits = nonpagedBlockFits(bytes)
+        if fits == false { return .returns(.null) }
+        if let afterAllocation { return fits == true ? afterAllocation : .oneOf([afterAllocation, .returns(.null)]) }
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else { return }
-            self.addBlock(PoolBlock(base: address, size: bytes, paged: false))
-            self.poolBytes.nonpaged += bytes
-            self.nextLink[address] = 0
             var record = make(address)
-            // Special pool bounds the MDL by its whole block, rounded to the pool granularity.
-            record.capacity = bytes
             if fixedSize { record.flags |= Flag.fixedSize }
-            self.mdls[MdlKey(address: address, process: nil)] = record
+            self.addMdlBlock(at: address, bytes: bytes, record)
         }
-        return fits ? .returns(.fresh(.mdl)) : .oneOf([.returns(.fresh(.mdl)), .returns(.null)])
+        return fits == true ? .returns(.fresh(.mdl)) : .oneOf([.returns(.fresh(.mdl)), .returns(.null)])
+    }
+
+    /// Whether a nonpaged-pool block of `bytes` (already rounded) fits: false when the pool has fewer
+    /// bytes free, true when it surely has a hole that large, nil when that depends on fragmentation.
+    func nonpagedBlockFits(_ bytes: UInt64) -> Bool? {
+        let free = machine.nonpagedBytes > poolBytes.nonpaged ? machine.nonpagedBytes - poolBytes.nonpaged : 0
+        if bytes > free { return false }
+        return free - bytes >= max(bytes, 16) - bytes + 2 * machine.pageSize ? true : nil
+    }
+
+    /// Records a new MDL in its own nonpaged-pool block of `bytes` (rounded) at `address`.
+    func addMdlBlock(at address: UInt64, bytes: UInt64, _ record: MdlRecord) {
+        addBlock(PoolBlock(base: address, size: bytes, paged: false))
+        poolBytes.nonpaged += bytes
+        nextLink[address] = 0
+        var record = record
+        // Special pool bounds the MDL by its whole block, rounded to the pool granularity.
+        record.capacity = bytes
+        mdls[MdlKey(address: address, process: nil)] = record
     }
 
     func predictIoAllocateMdl(_ call: Call) -> Prediction {

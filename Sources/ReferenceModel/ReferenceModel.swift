@@ -50,6 +50,9 @@ public final class ReferenceModel {
 
     /// Settles a `.oneOf` or `.unpredictable` prediction once the engine's outcome is known.
     var pending: ((Outcome) -> Void)?
+    /// What a driver would read at a virtual address right after the call being applied (nil outside
+    /// `apply(_:observed:memory:)`, or when whoever runs the model cannot read memory).
+    var driverMemory: ((UInt64, Int) -> [UInt8]?)?
 
     /// The fault plan's rules and the decisions of each kind taken so far.
     var faultRules: [ModelFaultRule] = []
@@ -95,6 +98,16 @@ public final class ReferenceModel {
         pending = nil
     }
 
+    /// As `apply(_:observed:)`, where `memory` reads what a driver would read right after the call
+    /// (`count` bytes at a virtual address, nil if unreadable). The model reads only what the spec leaves
+    /// to the machine and a driver must read to go on: the ByteCount of an MDL MmAllocatePagesForMdl
+    /// returned, which says how many of the frames it asked for were free (spec §2.20).
+    public func apply(_ call: Call, observed: Outcome, memory: @escaping (UInt64, Int) -> [UInt8]?) {
+        driverMemory = memory
+        defer { driverMemory = nil }
+        apply(call, observed: observed)
+    }
+
     /// What the model believes a result name refers to (for divergence reports).
     public func describe(_ name: String) -> String? {
         guard let value = values[name] else { return nil }
@@ -116,6 +129,11 @@ public final class ReferenceModel {
     func decide(_ kind: String, page: UInt64 = 0) -> UInt32? {
         let ordinal = decisions[kind, default: 0] + 1
         decisions[kind] = ordinal
+        return failure(kind, ordinal: ordinal, page: page)
+    }
+
+    /// The status the fault plan fails decision number `ordinal` of `kind` with, or nil; takes nothing.
+    func failure(_ kind: String, ordinal: UInt64, page: UInt64 = 0) -> UInt32? {
         for rule in faultRules where rule.kind == kind {
             if let nth = rule.nth, ordinal != nth { continue }
             if let after = rule.after, ordinal <= after { continue }

@@ -110,8 +110,6 @@ struct ProgramBuilder {
     var freedIrps: Set<String> = []
     var physical: [String] = []
     var enabled: [(Action, Int)] = []
-    /// Edge calls after which the reference model stops predicting: appended at the very end.
-    var trailing: [Call] = []
 
     enum Action: CaseIterable {
         case allocateBuffer, writeBuffer, readBuffer, allocateMdl, createMdl, poolMdl, lock, unlock, mapSafe, mapLegacy, mapUser,
@@ -144,8 +142,7 @@ struct ProgramBuilder {
             step(pickAction())
         }
         if random.chance(50) { cleanUp() }
-        // Calls the model cannot predict past (edge calls kept for the end) close a program with no misuse.
-        if random.chance(options.misusePercent) { misuse() } else { calls.append(contentsOf: trailing) }
+        if random.chance(options.misusePercent) { misuse() }
         let faults = random.chance(options.faultPercent) ? faultPlan() : []
         return Program(machine: options.machine, faults: faults, calls: calls)
     }
@@ -398,6 +395,8 @@ struct ProgramBuilder {
             let (type, bus, address, space) = random.pick(cases)
             append(nil, .halTranslateBusAddress, [.symbol(type), .expression(.literal(bus)), .expression(.literal(address)), .expression(.literal(space))], result: "a")
         case .allocatePages:
+            // 35 % of the time a bounded physical range (GenerationPageRanges.swift), else all of RAM.
+            if random.chance(35) { allocatePagesInBoundedRange(); return }
             let total = random.pick([pageSize, 3 * pageSize, pageSize + 1] as [UInt64])
             append(nil, .mmAllocatePagesForMdl, [.expression(.literal(0)), .expression(.literal(0xFFFF_FFFF)), .expression(.literal(0)), .expression(.literal(total))], result: "m")
             var mdl = Mdl(name: lastName, base: .literal(0), length: total, span: (total + pageSize - 1) / pageSize, overPool: true, capacity: 0, locked: true)

@@ -238,14 +238,8 @@ extension ProgramBuilder {
             let skip = random.pick([0, 0, pageSize] as [UInt64])
             let total = random.pick([pageSize, pageSize - 1, pageSize + 1, 3 * pageSize] as [UInt64])
             let arguments: [Argument] = [.expression(.literal(low)), .expression(.literal(high)), .expression(.literal(skip)), .expression(.literal(total))]
-            // A bounded range is past what the model predicts (it stops there): the program's last call.
-            if low != 0 || high < ram - 1 {
-                if trailing.isEmpty { trailing.append(Call(fresh("m"), .mmAllocatePagesForMdl, arguments)) }
-                return
-            }
             append(nil, .mmAllocatePagesForMdl, arguments, result: "m")
-            // A range with free RAM well inside it surely returns an MDL.
-            if high >= ram / 2 + 16 * pageSize {
+            if surelyGrants(low: low, high: high, pages: (total + pageSize - 1) / pageSize) {
                 append(nil, .mmFreePagesFromMdl, [ref(lastName)])
                 append(nil, .exFreePool, [ref(lastName)])
             }

@@ -146,6 +146,9 @@ public struct EdgeConstants: Sendable {
     public let userProbeAddress: UInt64
     public let systemRangeStart: UInt64
     public let ramEnd: UInt64
+    /// The physical address of the lowest frame boot leaves free: PFN 0 is reserved and nonpaged pool
+    /// takes the next RAM frames, skipping the legacy hole (docs/ENGINE_CONVENTIONS.md, "The machine").
+    public let firstFreeAtBoot: UInt64
     /// IoAllocateMdl's fixed-size (lookaside) threshold in pages: 23 before NT 6.0, 17 from it.
     public let fixedSizePages: UInt64
     /// The largest page-aligned length whose MDL Size still fits 0xFFFF.
@@ -168,6 +171,9 @@ public struct EdgeConstants: Sendable {
         userProbeAddress = c.userProbeAddress
         systemRangeStart = c.systemRangeStart
         ramEnd = configuration.ramBytes
+        let poolFrames = (configuration.nonpagedPoolBytes + c.pageSize - 1) / c.pageSize
+        let holeStart = 0xA_0000 / c.pageSize, holeEnd = 0x10_0000 / c.pageSize
+        firstFreeAtBoot = (poolFrames < holeStart ? 1 + poolFrames : holeEnd + poolFrames + 1 - holeStart) * c.pageSize
         fixedSizePages = configuration.version >= .nt60 ? 17 : 23
         sizeFieldLimit = (0xFFFF - c.mdlHeaderSize) / c.pfnSize * c.pageSize
         lengthEdges = Self.lengthEdges(pageSize: pageSize, fixedSizePages: fixedSizePages, sizeFieldLimit: sizeFieldLimit)

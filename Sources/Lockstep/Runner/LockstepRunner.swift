@@ -75,6 +75,9 @@ public struct LockstepRunner {
         } else if recordFaultSites {
             engine.faultDecider = { site in sites.record(site, failed: false); return .proceed }
         }
+        // What a driver reads in the current context, for the values the oracle learns by reading them.
+        let inspect = engine.inspect
+        let driverMemory: (UInt64, Int) -> [UInt8]? = { inspect.peek($0, count: $1) }
         var steps: [Step] = []
         steps.reserveCapacity(program.calls.count)
         invariants.observe(adapter.kernel, after: nil, outcome: nil, adapter: adapter)
@@ -87,7 +90,7 @@ public struct LockstepRunner {
             forgetOverwrittenBytes(call, adapter, invariants)
             let outcome = adapter.perform(call)
             if !program.faults.isEmpty { bindings.values = adapter.bindings }
-            oracle.apply(call, observed: outcome)
+            oracle.apply(call, observed: outcome, memory: driverMemory)
             steps.append(Step(index: stepNumber, call: call, outcome: outcome, expectation: expectation))
             if let reason = PredictionMatcher(adapter: adapter).mismatch(expectation, outcome) {
                 if case .bugCheck = outcome, !Self.predictsBugCheck(expectation) {

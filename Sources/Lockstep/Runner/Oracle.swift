@@ -7,6 +7,10 @@ public protocol Oracle: AnyObject {
     func expect(_ call: Call) -> Prediction
     /// Tells the oracle what the engine did, so it can settle any choice it left open.
     func apply(_ call: Call, observed: Outcome)
+    /// As `apply(_:observed:)`, with `memory` reading what a driver would read right after the call
+    /// (`count` bytes at a virtual address, without faulting; nil if unreadable): for a value the spec
+    /// leaves to the machine and a driver reads to go on (how many pages MmAllocatePagesForMdl granted).
+    func apply(_ call: Call, observed: Outcome, memory: @escaping (UInt64, Int) -> [UInt8]?)
     /// The oracle's view of what a result name refers to, for divergence reports (nil: nothing to say).
     func describe(_ name: String) -> String?
     /// What a driver could observe of the machine after the last call, as the oracle's own records
@@ -17,6 +21,7 @@ public protocol Oracle: AnyObject {
 }
 
 extension Oracle {
+    public func apply(_ call: Call, observed: Outcome, memory: @escaping (UInt64, Int) -> [UInt8]?) { apply(call, observed: observed) }
     public func describe(_ name: String) -> String? { nil }
     public func observableState(_ scope: ObservationScope) -> ObservableState? { nil }
     public func restarted(for program: Program) -> Oracle? { nil }

@@ -35,6 +35,11 @@ public struct EngineMutation: OptionSet, Sendable {
     /// MmAllocatePagesForMdl hands out the right frames but records them in the PFN array in
     /// descending order: only PFN entries change.
     public static let allocatedPfnsReversed = EngineMutation(rawValue: 1 << 12)
+    /// MmAllocatePagesForMdl rounds HighAddress's page up (Benchmarks/mutants/70): a frame just past
+    /// HighAddress may be handed out.
+    public static let allocatedPagesHighRoundedUp = EngineMutation(rawValue: 1 << 13)
+    /// MmAllocatePagesForMdl ignores LowAddress (Benchmarks/mutants/71): frames below it may be handed out.
+    public static let allocatedPagesIgnoreLow = EngineMutation(rawValue: 1 << 14)
 
     /// The slips by name, for `lockstep fuzz --seeded-bug NAME` (framework self-tests).
     public static let byName: [(name: String, mutation: EngineMutation)] = [
@@ -45,6 +50,7 @@ public struct EngineMutation: OptionSet, Sendable {
         ("size-of-mdl-traps-on-zero-length", .sizeOfMdlTrapsOnZeroLength),
         ("map-omits-partial-has-been-mapped", .mapOmitsPartialHasBeenMapped), ("system-mapping-ignores-cache-type", .systemMappingIgnoresCacheType),
         ("probe-charges-system-buffers", .probeChargesSystemBuffers), ("allocated-pfns-reversed", .allocatedPfnsReversed),
+        ("allocated-pages-high-rounded-up", .allocatedPagesHighRoundedUp), ("allocated-pages-ignore-low", .allocatedPagesIgnoreLow),
     ]
 }
 

@@ -88,6 +88,10 @@ extension MemoryManagerRoutines {
         try k.enter("MmAllocatePagesForMdl")
         try k.verifierCheck(k.irql > .dispatchLevel, 0x7E, UInt64(k.irql.rawValue), UInt64(Irql.dispatchLevel.rawValue), 0)
         try k.checkedAssert(k.irql <= .apcLevel, .irqlAtMostApc)
+        // Test-only slips (EngineMutation), here so that Benchmarks/mutants/70 and 71 still apply below.
+        let highRoundedUp = k.activeMutations.contains(.allocatedPagesHighRoundedUp) && c.byteOffset(highAddress) != 0
+        let highAddress = highRoundedUp && highAddress <= .max - c.pageSize ? highAddress + c.pageSize : highAddress
+        let lowAddress = k.activeMutations.contains(.allocatedPagesIgnoreLow) && lowAddress <= highAddress ? 0 : lowAddress
         let requested = min(totalBytes & c.pointerMask, 0x1_0000_0000 - c.pageSize)
         let wanted = c.bytesToPages(requested)
         guard wanted > 0, lowAddress <= highAddress else { return nil }
