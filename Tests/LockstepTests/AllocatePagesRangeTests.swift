@@ -121,6 +121,25 @@ import Testing
         }
     }
 
+    /// docs/INDEPENDENCE.md I124, derived blind from the spec: the legacy hole has no RAM (NULL), a range
+    /// holding two free frames gives two pages of the three asked for, and pages come lowest first.
+    @Test func independentDerivationI124() throws {
+        let (report, _) = try run("""
+            # lockstep 1
+            machine x86 mode=verifier ram=16M nonpaged=256K
+            m0 = MmAllocatePagesForMdl(low=0xA0000, high=0xFFFFF, skip=0x0, total=0x1000)
+            m1 = MmAllocatePagesForMdl(low=0x9E000, high=0x9FFFF, skip=0x0, total=0x3000)
+            x0 = MmGetMdlByteCount(m1)
+            m2 = MmAllocatePagesForMdl(low=0x200000, high=0x2FFFFF, skip=0x0, total=0x2000)
+            v2 = MmGetSystemAddressForMdlSafe(m2, NormalPagePriority)
+            a0 = MmGetPhysicalAddress(v2)
+            a1 = MmGetPhysicalAddress(v2+0x1000)
+            """)
+        #expect(report.verdict == .pass && unpredicted(report).isEmpty, "\(report.verdict) \(unpredicted(report))")
+        #expect(report.steps[0].expectation == .returns(.null) && report.steps[2].expectation == .returns(.exactly(0x2000)))
+        #expect(report.steps[5].outcome == .returned(.number(0x200000)) && report.steps[6].outcome == .returned(.number(0x201000)))
+    }
+
     /// The fault plan's frame decisions bound the count: the second fails, so exactly one page, and the
     /// next allocation's decisions are counted on from there.
     @Test func aFailedFrameDecisionEndsABoundedAllocation() throws {

@@ -158,7 +158,7 @@ import Testing
         ("I115", 2, "finding M2: the model reads unbacked physical memory as zeros; conventions say 0xFF"),
         ("I123", 4, "finding M1: the model does not mirror MDL header/PFN fields into memory"),
         ("I123", 10, "finding M1: the model does not mirror MDL header/PFN fields into memory"),
-        ("I124", 0, "the model does not predict MmAllocatePagesForMdl with a bounded range (unpredictable, every later step too)"),
+        ("I124", 0, "without the engine the model cannot learn how many pages a bounded MmAllocatePagesForMdl granted (it reads ByteCount through the runner): replayed with the engine in AllocatePagesRangeTests"),
         ("I128", 4, "not run: the invariant checker stops the run (finding T1)"),
         ("I128", 5, "not run (finding T1)"),
         ("I129", 4, "finding M1: the model does not mirror MDL header/PFN fields into memory"),

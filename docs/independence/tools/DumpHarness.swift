@@ -16,8 +16,9 @@ private final class PassThrough: Oracle {
         predictions.append("\(p)")
         return .unpredictable(reason: "dump")
     }
-    func apply(_ call: Call, observed: Outcome) {
-        inner.apply(call, observed: observed)
+    func apply(_ call: Call, observed: Outcome) { apply(call, observed: observed, memory: { _, _ in nil }) }
+    func apply(_ call: Call, observed: Outcome, memory: @escaping (UInt64, Int) -> [UInt8]?) {
+        inner.apply(call, observed: observed, memory: memory)
         var names = call.references
         if let r = call.result { names.append(r) }
         var seen = Set<String>()

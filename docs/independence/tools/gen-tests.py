@@ -2,7 +2,7 @@
 # engine outcomes in /tmp/indep-dump (DumpHarness.swift). See docs/INDEPENDENCE.md §2.4.
 import re,os,sys
 D=os.path.join(os.path.dirname(os.path.abspath(__file__)),'..'); DUMP='/tmp/indep-dump'
-EXCLUDE={'I124':'the model does not predict MmAllocatePagesForMdl with a bounded range (unpredictable, every later step too)',
+EXCLUDE={'I124':'without the engine the model cannot learn how many pages a bounded MmAllocatePagesForMdl granted (it reads ByteCount through the runner): replayed with the engine in AllocatePagesRangeTests',
          'I136':'the model rejects version=5.2 (as the engine does): nothing to predict',
          'I137':'the model rejects version=10 (as the engine does): nothing to predict'}
 SKIP={('I24',3):'spec unsure: 0xD5 P1 is the MDL base for model and engine, the first field read (m0+0x6) in the derivation',
