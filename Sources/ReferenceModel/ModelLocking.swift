@@ -68,7 +68,7 @@ extension ReferenceModel {
             }
         }
         for frame in frames { resident.insert(frame) }
-        if machine.verifier, let index = frames.firstIndex(where: { if case .device = $0 { return true } else { return false } }),
+        if machine.verifier && machine.policyStops, let index = frames.firstIndex(where: { if case .device = $0 { return true } else { return false } }),
            case .device(let pfn) = frames[index] {
             return verifier(0x6F, parameter(call, 0), .exactly(pfn), .exactly(machine.highestRamPfn))
         }

@@ -29,6 +29,8 @@ struct ModelMachine {
     let lockLimit: UInt64
     let pciBuses: UInt64
     let strictMap: Bool
+    /// Verifier's policy stops (0x6F; 0x81/0x82 with strictmap); `policystops=0` turns them off.
+    let policyStops: Bool
     let devices: [(type: String, bus: UInt64, busAddress: UInt64, length: UInt64, physical: UInt64)]
     let nonpagedBase: UInt64
     let pagedBase: UInt64
@@ -74,6 +76,7 @@ struct ModelMachine {
         lockLimit = try size("locklimit", 0)
         pciBuses = try size("pcibuses", 2)
         strictMap = (try size("strictmap", 0)) != 0
+        policyStops = (try size("policystops", 1)) != 0
         guard let mode = Mode(rawValue: line["mode"] ?? "verifier") else { throw ModelError(message: "bad mode") }
         self.mode = mode
         let versions = ["4.0sp3", "4.0", "5.1", "6.0", "6.1", "6.2", "10.0"]

@@ -46,8 +46,9 @@ extension ReferenceModel {
                 let bad = record.flags & (Flag.mapped | Flag.nonpaged | Flag.partialMapped)
                 if bad != 0 { return verifier(0xB2, mdl, .exactly(flags), .exactly(UInt64(bad))) }
                 if record.flags & (Flag.locked | Flag.partial) == 0 { return verifier(0xB3, mdl, .exactly(flags), .exactly(UInt64(Flag.locked))) }
-                if machine.strictMap && legacy { return verifier(0x81, mdl, .exactly(flags), .exactly(0)) }
-                if machine.strictMap && !legacy && bugCheckOnFailure { return verifier(0x82, mdl, .exactly(flags), .exactly(0)) }
+                let policy = machine.strictMap && machine.policyStops
+                if policy && legacy { return verifier(0x81, mdl, .exactly(flags), .exactly(0)) }
+                if policy && !legacy && bugCheckOnFailure { return verifier(0x82, mdl, .exactly(flags), .exactly(0)) }
             }
             if machine.checked {
                 if irql > 2 { return lose("checked-build IRQL ASSERT in MmMapLockedPages") }

@@ -34,14 +34,12 @@ import Testing
 
 /// Misuse findings stay misuse when shrunk, and are reported without failing the campaign.
 @Suite struct MisuseShrinkingTests {
-    /// On the free build: a probe-lock of device memory (legal there; Verifier stops it with 0xC4/0x6F),
-    /// then pages freed while a user mapping still shows them (the dangling-frames invariant).
+    /// On the free build: RAM mapped through MmMapIoSpace without a lock on it (Verifier stops that with
+    /// 0xC4/0x83), then pages freed while a user mapping still shows them (the dangling-frames invariant).
     static let program = """
         # lockstep 1
         machine x86 mode=free
-        v0 = MmMapIoSpace(pa=0xF0000000, length=0x1000, MmNonCached)
-        m1 = IoAllocateMdl(va=v0, length=0x1000, secondary=false, quota=false, irp=none)
-        MmProbeAndLockPages(m1, KernelMode, IoReadAccess)
+        v0 = MmMapIoSpace(pa=0x0, length=0x1, MmNonCached)
         m2 = MmAllocatePagesForMdl(low=0x0, high=0x7FFFF, skip=0x0, total=0x1)
         v3 = MmMapLockedPagesSpecifyCache(m2, UserMode, MmCached, requested=none, bugcheck=false, NormalPagePriority)
         MmFreePagesFromMdl(m2)
@@ -52,14 +50,14 @@ import Testing
         let shrunk = try #require(Shrinker(maxRuns: 300, oracle: LockstepFailureOracle(labelsMisuse: true)).shrink(program))
         #expect(shrunk.signature == "misuse:invariant:no-dangling-frames:MmFreePagesFromMdl")
         #expect(shrunk.program.machine["mode"] == "free")
-        // Still a program Verifier stops (the shrinker may trade the probe for another call it stops).
+        // Still a program Verifier stops.
         let report = try LockstepRunner().run(shrunk.program, oracle: try ReferenceOracle.make(for: shrunk.program))
         #expect(Campaign.verifierStop(shrunk.program, before: report.verdict, runner: LockstepRunner()) != nil)
-        // The contrast: an unlabelled shrink drops the probe Verifier stops and the free build, and
+        // The contrast: an unlabelled shrink drops the call Verifier stops and the free build, and
         // ends with a program that fails on the Verifier machine without any Verifier stop.
         let unlabelled = try #require(Shrinker(maxRuns: 300).shrink(program))
         #expect(unlabelled.program.machine["mode"] == nil)
-        #expect(!unlabelled.program.calls.contains { $0.routine == .mmProbeAndLockPages })
+        #expect(!unlabelled.program.calls.contains { $0.routine == .mmMapIoSpace })
     }
 
     @Test func aMisuseFindingIsASkippedCaseNotAFailure() {
@@ -70,5 +68,51 @@ import Testing
         #expect(result.engineFindings.isEmpty)
         result.findings.append(.init(signature: "divergence:MmSizeOfMdl:value/value", count: 1, path: nil))
         #expect(result.engineFindings.map(\.signature) == ["divergence:MmSizeOfMdl:value/value"])
+    }
+}
+
+/// Verifier's policy stops (0x6F: probe-locking device memory) refuse what a free build defines; the
+/// misuse classifier's Verifier re-run turns them off, so only corruption makes a failure misuse.
+@Suite struct VerifierPolicyStopTests {
+    static let deviceProbe = """
+        # lockstep 1
+        machine x86 MODE
+        v0 = MmMapIoSpace(pa=0xF0000000, length=0x1000, MmNonCached)
+        m1 = IoAllocateMdl(va=v0, length=0x1000, secondary=false, quota=false, irp=none)
+        MmProbeAndLockPages(m1, KernelMode, IoReadAccess)
+        x2 = MmGetMdlByteCount(m1)
+        MmUnlockPages(m1)
+        IoFreeMdl(m1)
+        MmUnmapIoSpace(v0, length=0x1000)
+        """
+
+    private func run(_ mode: String) throws -> RunReport {
+        let program = try ProgramText.parse(Self.deviceProbe.replacingOccurrences(of: "MODE", with: mode))
+        return try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+    }
+
+    @Test func verifierStopsAProbeOfDeviceMemoryWith0x6F() throws {
+        let report = try run("mode=verifier")
+        #expect(report.verdict.isPass)
+        guard case .bugCheck(0xC4, let parameters) = report.steps.last?.outcome else {
+            Issue.record("expected 0xC4, got \(String(describing: report.steps.last?.outcome))"); return
+        }
+        #expect(parameters.first == 0x6F)
+        #expect(report.steps.count == 3)
+    }
+
+    @Test func withoutPolicyStopsVerifierLetsTheProbeLockDeviceMemoryAsAFreeBuildDoes() throws {
+        let report = try run("mode=verifier policystops=0")
+        #expect(report.verdict.isPass)
+        #expect(report.steps.count == 7)
+        #expect(report.steps.allSatisfy { if case .bugCheck = $0.outcome { false } else { true } })
+    }
+
+    @Test func anEngineSlipAfterADeviceProbeOnAFreeBuildIsNotMisuse() throws {
+        // MmUnlockPages leaving MDL_IO_SPACE set (mutant 57's slip) shows at the unlock; Verifier with its
+        // policy stops off does not stop the program, so the failure is the engine's.
+        let program = try ProgramText.parse(Self.deviceProbe.replacingOccurrences(of: "MODE", with: "mode=free"))
+        let failing = Verdict.invariant(step: 5, call: program.calls[4], violation: InvariantViolation(invariant: .mdlConsistency, detail: "slip"))
+        #expect(Campaign.verifierStop(program, before: failing, runner: LockstepRunner()) == nil)
     }
 }

@@ -55,8 +55,10 @@ import Testing
     }
 
     @Test func nonDefaultKeysAppearInTheDescription() {
-        let c = MachineConfiguration(lockLimitPages: 7, pciBuses: 1, devices: [], strictMappingChecks: true)
+        let c = MachineConfiguration(lockLimitPages: 7, pciBuses: 1, devices: [], strictMappingChecks: true, verifierPolicyStops: false)
         let words = c.description.split(separator: " ").map(String.init)
+        #expect(words.contains("policystops=0"))
+        #expect(!MachineConfiguration().description.contains("policystops"))
         #expect(words.contains("locklimit=7"))
         #expect(words.contains("pcibuses=1"))
         #expect(words.contains("strictmap=1"))

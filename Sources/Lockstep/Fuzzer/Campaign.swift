@@ -342,13 +342,15 @@ public struct Campaign: Sendable {
         return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
     }
 
-    /// For a failure on a free or checked build: the same program under Driver Verifier. If Verifier
-    /// bug-checks it at or before the failing step, the failure is corruption the program caused (a
-    /// driver bug the build does not catch), not an engine inconsistency: returns where Verifier stops it.
+    /// For a failure on a free or checked build: the same program under Driver Verifier, its policy stops
+    /// off (probe-locking device memory is defined on a free build; only corruption should count). If
+    /// Verifier bug-checks it at or before the failing step, the failure is corruption the program caused
+    /// (a driver bug the build does not catch), not an engine inconsistency: returns where Verifier stops it.
     static func verifierStop(_ program: Program, before verdict: Verdict, runner: LockstepRunner) -> String? {
         guard let mode = program.machine["mode"], mode != "verifier", let failing = verdict.step else { return nil }
         var verified = program
-        verified.machine.settings = program.machine.settings.filter { $0.key != "mode" } + [Setting("mode", "verifier")]
+        verified.machine.settings = program.machine.settings.filter { $0.key != "mode" && $0.key != "policystops" }
+            + [Setting("mode", "verifier"), Setting("policystops", "0")]
         guard let kernel = try? LockstepRunner.makeKernel(for: verified),
               let report = try? runner.run(verified, oracle: ReferenceOracle.make(for: verified), kernel: kernel),
               report.verdict.isPass, let last = report.steps.last, last.index <= failing,

@@ -96,11 +96,16 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
     /// Driver Verifier's 0xC4/0x81 and 0x82 (any MmMapLockedPages, or SpecifyCache with BugCheckOnFailure).
     /// Off by default: applied to every call it would make MmGetSystemAddressForMdl unusable. [spec unsure]
     public var strictMappingChecks: Bool
+    /// Driver Verifier's policy stops: practices it refuses although a free build defines them (0x6F
+    /// probe-locking device memory; 0x81/0x82 with `strictmap`). On by default; `policystops=0` turns
+    /// them off, so a Verifier run stops only at corruption (how campaigns tell misuse from engine
+    /// findings on free builds).
+    public var verifierPolicyStops: Bool
 
     public init(architecture: Architecture = .x86, ramBytes: UInt64 = 16 << 20, nonpagedPoolBytes: UInt64 = 256 << 10,
                 pagedPoolBytes: UInt64 = 1 << 20, systemPtes: UInt64 = 512, checking: CheckingMode = .verifier,
                 version: WindowsVersion = .nt5, lockLimitPages: UInt64 = 0, pciBuses: UInt32 = 2,
-                devices: [DeviceWindow]? = nil, strictMappingChecks: Bool = false) {
+                devices: [DeviceWindow]? = nil, strictMappingChecks: Bool = false, verifierPolicyStops: Bool = true) {
         self.architecture = architecture
         self.ramBytes = ramBytes
         self.nonpagedPoolBytes = nonpagedPoolBytes
@@ -112,6 +117,7 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
         self.pciBuses = pciBuses
         self.devices = devices ?? Self.standardDevices
         self.strictMappingChecks = strictMappingChecks
+        self.verifierPolicyStops = verifierPolicyStops
     }
 
     /// A frame buffer on PCI bus 0 (identity-translated), a window behind a bridge on PCI bus 1 (bus
@@ -136,6 +142,7 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
         if lockLimitPages != 0 { parts.append("locklimit=\(lockLimitPages)") }
         if pciBuses != 2 { parts.append("pcibuses=\(pciBuses)") }
         if strictMappingChecks { parts.append("strictmap=1") }
+        if !verifierPolicyStops { parts.append("policystops=0") }
         if devices != Self.standardDevices {
             parts.append(contentsOf: devices.isEmpty ? ["devices=none"] : devices.map { "device=\($0)" })
         }
@@ -167,6 +174,7 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
             case "locklimit": lockLimitPages = try number()
             case "pcibuses": pciBuses = UInt32(truncatingIfNeeded: try number())
             case "strictmap": strictMappingChecks = try number() != 0
+            case "policystops": verifierPolicyStops = try number() != 0
             case "mode":
                 guard let mode = CheckingMode(rawValue: String(value)) else {
                     throw ConfigurationError("unknown mode '\(value)'; use free, checked or verifier")
@@ -187,7 +195,7 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
                 parsedDevices.append(device)
                 sawDevices = true
             default:
-                throw ConfigurationError("unknown machine key '\(key)'; keys: ram nonpaged paged ptes mode version locklimit pcibuses strictmap device devices")
+                throw ConfigurationError("unknown machine key '\(key)'; keys: ram nonpaged paged ptes mode version locklimit pcibuses strictmap policystops device devices")
             }
         }
         if sawDevices { devices = parsedDevices }

@@ -108,8 +108,9 @@ extension Kernel {
             let bad = header.flags.intersection([.mappedToSystemVa, .sourceIsNonpagedPool, .partialHasBeenMapped])
             try verifierCheck(!bad.isEmpty, 0xB2, mdl, raw, UInt64(bad.rawValue))
             try verifierCheck(header.flags.isDisjoint(with: [.pagesLocked, .partial]), 0xB3, mdl, raw, UInt64(MdlFlags.pagesLocked.rawValue))
-            try verifierCheck(configuration.strictMappingChecks && legacyEntry, 0x81, mdl, raw, 0)
-            try verifierCheck(configuration.strictMappingChecks && !legacyEntry && bugCheckOnFailure, 0x82, mdl, raw, 0)
+            let policy = configuration.strictMappingChecks && configuration.verifierPolicyStops
+            try verifierCheck(policy && legacyEntry, 0x81, mdl, raw, 0)
+            try verifierCheck(policy && !legacyEntry && bugCheckOnFailure, 0x82, mdl, raw, 0)
             try checkedAssert(irql <= .dispatchLevel, .irqlAtMostDispatch, mdl)
             try checkedAssert(header.byteCount != 0, .mapByteCountNonZero, mdl, raw)
             try checkedAssert(bad.isEmpty, .mapNotAlreadyMapped, mdl, raw)

@@ -84,7 +84,7 @@ extension MemoryManagerRoutines {
             if k.physical.lock(pfn) {
                 k.systemLockedPages &+= 1
             } else {
-                try k.verifierCheck(true, 0x6F, mdl, pfn, k.physical.highestPfn)
+                try k.verifierCheck(k.configuration.verifierPolicyStops, 0x6F, mdl, pfn, k.physical.highestPfn)
                 flags.insert(.ioSpace)
                 try k.setFlags(m, flags)
             }
