@@ -138,9 +138,14 @@ enum ScratchFiles {
         removeOrphanTemporaries(in: directory)
     }
 
-    /// `.tmp-<name>-<pid>` and `.write-probe-<pid>` of processes that no longer exist.
+    /// `.tmp-<name>-<pid>` and `.write-probe-<pid>` of processes that no longer exist, and Foundation's
+    /// atomic-write temporaries (`.dat.nosync…`, no owner named) older than an hour.
     static func removeOrphanTemporaries(in directory: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(".dat.nosync") {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)"))?[.modificationDate] as? Date
+            if let modified, modified.timeIntervalSinceNow < -3600 { unlink("\(directory)/\(name)") }
+        }
         for name in names where name.hasPrefix(".tmp-") || name.hasPrefix(".write-probe-") {
             guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(directory)/\(name)") }

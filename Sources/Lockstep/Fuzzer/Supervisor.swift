@@ -59,11 +59,19 @@ public struct SessionResult: Codable, Sendable {
         }
     }
 
-    /// Written atomically, so a supervisor never reads half a file.
+    /// Written atomically, so a supervisor never reads half a file. The temporary is named after the
+    /// result file (not Foundation's `.dat.nosync…`), so a session killed mid-write leaves a file its
+    /// campaign's clean-up knows.
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let temporary = "\(path).tmp-\(getpid())"
+        try encoder.encode(self).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            let error = PathError(path, "cannot write the session result", errno: errno)
+            unlink(temporary)
+            throw error
+        }
     }
 
     public static func read(_ path: String) -> SessionResult? {
