@@ -118,7 +118,7 @@ public struct Campaign: Sendable {
         // Saving again also finds the entry kept when another worker wrote a smaller program.
         for index in findings.indices {
             let oracle = LockstepFailureOracle(prepareKernel: options.prepareKernel, labelsMisuse: true)
-            if !stopped, options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
+            if !stopped, options.shouldStop?() != true, options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
                 findings[index].shrunk = shrunk
             }
             (findings[index].path, findings[index].problem) = save(findings[index])
