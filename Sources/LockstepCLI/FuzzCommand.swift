@@ -25,8 +25,14 @@ struct FuzzCommand: ParsableCommand {
             line) runs every program on one machine:
             \(MachineMix.standard.entries.map { "  \($0.weight)x  \($0.machine)" }.joined(separator: "\n"))
 
-            Exit status: 0 no finding, 1 findings, 2 usage error or a bad --corpus entry (reported and \
-            skipped; the campaign still runs).
+            Ctrl-C (SIGINT) or SIGTERM stops a campaign cleanly: every finding so far is on disk (each is \
+            written when it is confirmed, and replaced by its shrunk program at the end), the summary is \
+            printed, and the exit status is 130 (SIGINT) or 143 (SIGTERM).
+
+            Exit status: 0 no finding, 1 findings, 2 usage error, a findings or --corpus directory that \
+            cannot be used (one line with the path and the reason), a finding that could not be written, \
+            or a bad --corpus entry (reported and skipped; the campaign still runs); 128 + N when signal \
+            N stopped the campaign.
             """
     )
 
@@ -56,6 +62,8 @@ struct FuzzCommand: ParsableCommand {
     var inProcess = false
     @Option(help: .hidden) var sessionResult: String?
     @Option(help: .hidden) var resume: String?
+    /// In a supervised session: the supervisor's pid (the campaign's id; the session dies with it).
+    @Option(help: .hidden) var supervisor: Int32?
     @OptionGroup var seededBug: SeededBugOption
 
     func validate() throws {
@@ -123,17 +131,35 @@ struct FuzzCommand: ParsableCommand {
     func run() throws {
         if let driver { return try runDriver(driver) }
         if let systematic { return try runSystematic(systematic) }
-        var recovery = CampaignOptions()
-        recovery.findingsDirectory = findings
-        let traps = Campaign(recovery).recoverTraps()
-        for path in traps { print("trap: an earlier campaign died while running the program now saved as \(path)") }
-        if !quiet && sessionResult == nil {
+        StopSignal.install()
+        if let supervisor { StopSignal.dieWithParent(supervisor) }
+        if sessionResult != nil {
+            _ = try runInThisProcess()
+            if let signal = StopSignal.pending { throw ExitCode(128 + signal) }
+            return
+        }
+        // The directories are checked before anything runs: a bad path is one line, not a false trap.
+        let lock: CampaignLock
+        do {
+            try WritableDirectory.prepare(findings, role: "findings directory")
+            if let corpus {
+                try WritableDirectory.prepare(corpus, role: "corpus directory")
+                try WritableDirectory.checkReadable(corpus, role: "corpus directory")
+            }
+            lock = try CampaignLock(directory: findings)
+        } catch {
+            FileHandle.standardError.write(Data("lockstep fuzz: \(error.description)\n".utf8))
+            throw ExitCode(ExitStatus.badInput)
+        }
+        defer { lock.release() }
+        let traps = recoverEarlierCampaigns()
+        if !quiet {
             print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineMix())"
                   + (inProcess ? "" : ", supervised (a trap is saved and the campaign restarts)"))
             fflush(nil)
         }
-        let result = inProcess || sessionResult != nil ? try runInThisProcess() : try runSupervised()
-        if sessionResult != nil { return }
+        var result = inProcess ? try runInThisProcess() : try runSupervised()
+        result.resolvePaths(in: findings)
         let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
         summary.print()
         if let json { try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())") }
@@ -143,11 +169,48 @@ struct FuzzCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.badInput)
             }
         }
+        // Findings that could not be written, and kept programs --corpus could not take: one line each.
+        let problems = result.findings.compactMap(\.problem) + (result.stats.corpusProblem.map { ["--corpus: \($0)"] } ?? [])
+        for problem in Set(problems).sorted() { FileHandle.standardError.write(Data("lockstep fuzz: \(problem)\n".utf8)) }
+        if let signal = result.interruptedBy {
+            print("stopped by \(StopSignal.name(signal)): every finding above is on disk"
+                  + (result.findings.isEmpty ? "" : " (shrink one with lockstep minimize ENTRY)"))
+        }
+        if !problems.isEmpty { throw ExitCode(ExitStatus.badInput) }
+        if let signal = result.interruptedBy { throw ExitCode(128 + signal) }
         if !result.engineFindings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
         // Bad corpus entries were reported and skipped; the campaign ran, but the input was not clean.
-        if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }), FileManager.default.fileExists(atPath: corpus) {
+        if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }) {
             throw ExitCode(ExitStatus.badInput)
         }
+    }
+
+    /// The programs campaigns that died here left in flight: each re-run alone in a child and saved as a
+    /// `trap` only if it kills that child too; then the dead campaigns' scratch files are removed.
+    /// Returns the traps saved.
+    private func recoverEarlierCampaigns() -> [String] {
+        let oracle = ChildProcessTrapOracle(executable: Self.executable, runArguments: ["run", "--quiet"] + seededBug.arguments, scratchDirectory: findings)
+        var engineOnly = oracle
+        engineOnly.runArguments += ["--invariants-only"]
+        var traps: [String] = []
+        for record in TrapRecovery.recoverDeadCampaigns(in: findings, confirmer: TrapConfirmer(oracle: oracle, engineOnlyOracle: engineOnly, findingsDirectory: findings)) {
+            let run = record.index.map { "run \($0)" } ?? "a program"
+            if let path = record.path {
+                print("trap: an earlier campaign died running \(run), which kills a process on its own too: saved as \(path)")
+                traps.append(path)
+            } else if let problem = record.problem {
+                print("trap: an earlier campaign died running \(run), which kills a process on its own too, but it could not be saved: \(problem)")
+                traps.append(problem)
+            } else if !quiet {
+                print("an earlier campaign stopped while running \(run); it passes alone (not a trap)")
+            }
+        }
+        return traps
+    }
+
+    /// This `lockstep` executable (children run it).
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath ?? CommandLine.arguments[0]
     }
 
     private func campaignOptions() throws -> CampaignOptions {
@@ -170,6 +233,8 @@ struct FuzzCommand: ParsableCommand {
             options.corpusDirectory = corpus
         }
         options.startIndices = try resumePositions()
+        options.campaignID = supervisor
+        options.shouldStop = { StopSignal.pending != nil }
         // A supervised session's snapshots are what survives it if it dies: take them often.
         if sessionResult != nil { options.progressInterval = .milliseconds(200) }
         return options
@@ -183,10 +248,7 @@ struct FuzzCommand: ParsableCommand {
         let printedAt = ProgressThrottle()
         let (stats, found) = Campaign(try campaignOptions()).run { stats, final in
             // A snapshot for the supervisor, in case this process dies before the end.
-            if let resultFile {
-                try? SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { .init(signature: $0, count: stats.signatures[$0]!, path: nil) })
-                    .write(to: resultFile)
-            }
+            if let resultFile { try? SessionResult(stats: stats).write(to: resultFile) }
             guard !quiet, !final, !printedAt.tooSoon else { return }
             let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
                 + "  findings \(stats.findings) (\(stats.signatures.count) signatures)  features \(stats.features)"
@@ -195,16 +257,17 @@ struct FuzzCommand: ParsableCommand {
         }
         if tty && !quiet { print("") }
         let result = SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { signature in
-            .init(signature: signature, count: stats.signatures[signature]!, path: found.first { $0.signature == signature }?.path)
-        })
+            let finding = found.first { $0.signature == signature }
+            return .init(signature: signature, count: stats.signatures[signature]!, path: finding?.path, problem: finding?.problem)
+        }, interruptedBy: StopSignal.pending)
         if let resultFile { try result.write(to: resultFile) }
         return result
     }
 
     /// The campaign in child processes, restarted after a trap (see `CampaignSupervisor`).
     private func runSupervised() throws -> SessionResult {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath ?? CommandLine.arguments[0]
-        var base = ["fuzz", "--seed", "\(seed)", "--machine", machine, "--findings", findings, "--misuse", "\(misuse)",
+        let executable = Self.executable
+        var base = ["fuzz", "--supervisor", "\(getpid())", "--seed", "\(seed)", "--machine", machine, "--findings", findings, "--misuse", "\(misuse)",
                     "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", shard] + seededBug.arguments
         if let runs { base += ["--runs", "\(runs)"] }
         if let corpus { base += ["--corpus", corpus] }
@@ -226,18 +289,25 @@ struct FuzzCommand: ParsableCommand {
                 Swift.print($0)
                 fflush(nil)
             }
+        } catch let error as PathError {
+            FileHandle.standardError.write(Data("lockstep fuzz: \(error.description)\n".utf8))
+            throw ExitCode(ExitStatus.badInput)
         } catch {
-            print("lockstep fuzz: cannot start a campaign process (\(error)); --in-process runs without one")
+            FileHandle.standardError.write(Data("lockstep fuzz: cannot start a campaign process (\(error.localizedDescription)); --in-process runs without one\n".utf8))
             throw ExitCode(ExitStatus.badInput)
         }
     }
 
     /// The entries of `directory` for the campaign's architectures; a bad entry is one line and is skipped.
     private func loadCorpus(_ directory: String, architectures: Set<String>) -> [Program] {
-        guard FileManager.default.fileExists(atPath: directory) else { return [] }
         var programs: [Program] = []
         var otherMachines = 0
-        for path in Corpus.files(directory) {
+        let files: [String]
+        do { files = try Corpus.listing(directory) } catch {
+            FileHandle.standardError.write(Data("lockstep fuzz: --corpus \(error.description)\n".utf8))
+            return []
+        }
+        for path in files where FileManager.default.fileExists(atPath: path) {
             do {
                 let entry = try Corpus.read(path)
                 if architectures.contains(entry.program.machine.architecture) { programs.append(entry.program) } else { otherMachines += 1 }

@@ -18,15 +18,20 @@ struct FuzzSummary {
                     + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : "")
                     + (stats.firstFinding.map { ", first finding after \(String(format: "%.2f", $0.seconds)) s (\($0.programs) programs)" } ?? ""))
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) where !finding.isMisuse {
-            Swift.print("  \(finding.count)x  \(finding.signature)  \(finding.path ?? "(not written)")")
+            Swift.print(line(finding))
         }
         let misuse = result.findings.filter(\.isMisuse).sorted(by: { $0.signature < $1.signature })
         if !misuse.isEmpty {
             Swift.print("misuse: \(misuse.count) signatures of corruption that a free or checked build lets a program cause and Driver Verifier "
                         + "stops (not engine findings; they do not fail the campaign):")
-            for finding in misuse { Swift.print("  \(finding.count)x  \(finding.signature)  \(finding.path ?? "(not written)")") }
+            for finding in misuse { Swift.print(line(finding)) }
         }
         for line in edgeLines() { Swift.print(line) }
+    }
+
+    /// `  3x  SIGNATURE  PATH`, or the reason it is not on disk.
+    private func line(_ finding: SessionResult.Saved) -> String {
+        "  \(finding.count)x  \(finding.signature)  " + (finding.path ?? "(not written: \(finding.problem ?? "the campaign process died before writing it"))")
     }
 
     func edgeLines(limit: Int = 10) -> [String] { stats.edgeSummary(limit: limit) }

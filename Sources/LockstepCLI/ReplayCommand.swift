@@ -23,7 +23,9 @@ struct ReplayCommand: ParsableCommand {
               lockstep replay --add-to corpora/regressions corpora/findings/0123456789abcdef.gz
               lockstep replay --junit replay.xml corpora/regressions    # one JUnit case per entry, for CI
 
-            Exit status: 0 every verdict as recorded, 1 any REGRESSION/FIXED/CHANGED, 2 a bad entry.
+            Exit status: 0 every verdict as recorded, 1 any REGRESSION/FIXED/CHANGED, 2 a bad entry, a \
+            directory that cannot be read (one line with the path and the reason), or no entry at all (a \
+            replay that read nothing does not pass).
             """
     )
 
@@ -40,7 +42,16 @@ struct ReplayCommand: ParsableCommand {
         var worst: Int32 = 0
         var counts = (same: 0, changed: 0, bad: 0)
         var cases: [JUnitReport.Case] = []
-        for file in paths.flatMap(Corpus.files) {
+        var files: [String] = []
+        for path in paths {
+            do { files += try Corpus.listing(path) } catch {
+                print(error.description)
+                cases.append(.init(name: path, className: "lockstep.replay", status: .errored(message: error.description)))
+                counts.bad += 1
+                worst = max(worst, ExitStatus.badInput)
+            }
+        }
+        for file in files {
             let entry: Corpus.Entry
             do { entry = try Corpus.read(file) } catch {
                 print(error.description)
@@ -93,6 +104,10 @@ struct ReplayCommand: ParsableCommand {
                     + "\nreproduce: lockstep run \(file)")))
         }
         print("replay: \(counts.same) as recorded, \(counts.changed) changed, \(counts.bad) unreadable")
+        if files.isEmpty && worst == 0 {
+            print("replay: no entry in \(paths.joined(separator: " ")) (a replay that read nothing does not pass)")
+            worst = ExitStatus.badInput
+        }
         if !writeJUnit(cases) { worst = max(worst, ExitStatus.badInput) }
         if worst != 0 { throw ExitCode(worst) }
     }

@@ -14,17 +14,21 @@ public enum Corpus {
 
     /// One entry as read back.
     public struct Entry: Sendable {
-        public init(path: String, program: Program, recordedSignature: String?, problem: String? = nil) {
+        public init(path: String, program: Program, recordedSignature: String?, problem: String? = nil, findingSignature: String? = nil) {
             self.path = path
             self.program = program
             self.recordedSignature = recordedSignature
             self.problem = problem
+            self.findingSignature = findingSignature ?? recordedSignature
         }
 
         public let path: String
         public let program: Program
         /// The recorded verdict signature (`pass` or a failure signature); nil if the header has none.
         public let recordedSignature: String?
+        /// The signature the campaign that found it gave it (`# signature:`, e.g. with `misuse:` or
+        /// `flaky:` before the verdict's); the recorded signature for entries without one.
+        public let findingSignature: String?
         /// Why the entry could not be read (set only by `Corpus.entries`, which keeps bad entries so
         /// that a parameterized test fails on them by name).
         public let problem: String?
@@ -39,34 +43,49 @@ public enum Corpus {
     }
 
     /// Writes `program` with `header` lines (each without the leading `# `) and its recorded verdict.
-    /// Returns the path; an existing entry with the same content is left as it is.
+    /// Returns the path; an existing entry with the same content is left as it is, unless
+    /// `replacingSameProgram` (a finding written unshrunk, now known to be minimal, gets its final
+    /// header). Errors name the path and the operating system's reason (`No space left on device`).
     @discardableResult
-    public static func write(_ program: Program, signature: String, header: [String], to directory: String) throws(EntryError) -> String {
+    public static func write(_ program: Program, signature: String, header: [String], to directory: String,
+                             replacingSameProgram: Bool = false) throws(EntryError) -> String {
         let canonical = ProgramText.encode(program)
         var lines = canonical.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         lines.insert(contentsOf: (["verdict-signature: \(signature)"] + header).map { "# " + $0 }, at: 1)
         let bytes = Gzip.compress(Array(lines.joined(separator: "\n").utf8))
         let path = "\(directory)/\(name(of: program)).gz"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try WritableDirectory.makeDirectories(directory, role: "corpus directory")
         } catch {
-            throw EntryError(description: "\(directory): cannot create the corpus directory")
+            throw EntryError(description: error.description)
         }
         if FileManager.default.fileExists(atPath: path) {
             let existing = try read(path)
             guard existing.program == program else { throw EntryError(description: "\(path): name clash with a different program; not overwritten") }
-            return path
+            if !replacingSameProgram { return path }
         }
         let temporary = "\(directory)/.tmp-\(name(of: program))-\(getpid())"
-        let descriptor = open(temporary, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw EntryError(description: "\(temporary): cannot create") }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        let written = (try? handle.write(contentsOf: Data(bytes))) != nil
-        let synced = fsync(descriptor) == 0
-        try? handle.close()
-        guard written, synced, rename(temporary, path) == 0 else {
+        let descriptor = open(temporary, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw EntryError(description: PathError(path, "could not be written", errno: errno).description) }
+        var failure: Int32 = 0
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == 0, fsync(descriptor) != 0 { failure = errno }
+        if close(descriptor) != 0, failure == 0 { failure = errno }
+        if failure == 0, rename(temporary, path) != 0 { failure = errno }
+        guard failure == 0 else {
             unlink(temporary)
-            throw EntryError(description: "\(path): could not be written")
+            throw EntryError(description: PathError(path, "could not be written", errno: failure).description)
         }
         return path
     }
@@ -83,7 +102,8 @@ public enum Corpus {
         }
         let recorded = text.split(separator: "\n").first { $0.hasPrefix("# verdict-signature: ") }
             .map { String($0.dropFirst("# verdict-signature: ".count)) }
-        return Entry(path: path, program: program, recordedSignature: recorded)
+        let found = text.split(separator: "\n").first { $0.hasPrefix("# signature: ") }.map { String($0.dropFirst("# signature: ".count)) }
+        return Entry(path: path, program: program, recordedSignature: recorded, findingSignature: found)
     }
 
     /// What a merge did.
@@ -135,12 +155,26 @@ public enum Corpus {
     /// then name.
     public static func isSmaller(_ a: Program, than b: Program) -> Bool { size(a) < size(b) }
 
-    /// The entry files of a directory (or the file itself), sorted.
+    /// The entry files of a directory (or the file itself), sorted; an unreadable directory gives none
+    /// (see `listing` for the reason).
     public static func files(_ path: String) -> [String] {
+        (try? listing(path)) ?? []
+    }
+
+    /// The entry files of a directory (or the file itself, or a missing path, which reading then
+    /// reports), sorted; a directory that cannot be listed is an error naming it and the reason.
+    public static func listing(_ path: String) throws(EntryError) -> [String] {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [path] }
-        guard isDirectory.boolValue else { return [path] }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.filter { ($0.hasSuffix(".gz") || $0.hasSuffix(".txt")) && !$0.hasPrefix(".") }.sorted().map { "\(path)/\($0)" }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return [path] }
+        guard let directory = opendir(path) else {
+            throw EntryError(description: PathError(path, "cannot read the directory", errno: errno).description)
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if (name.hasSuffix(".gz") || name.hasSuffix(".txt")) && !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.sorted().map { "\(path)/\($0)" }
     }
 }

@@ -40,6 +40,12 @@ public struct CampaignOptions: Sendable {
     /// first crash): for measuring time to first finding. Which finding comes first may depend on
     /// thread timing when `jobs > 1`.
     public var stopAtFirstFinding = false
+    /// Names this campaign's in-flight records (`CampaignLock`): the supervisor's pid for a supervised
+    /// session, nil for this process's pid.
+    public var campaignID: Int32?
+    /// Checked between programs: true stops the campaign early (a SIGINT or SIGTERM, see `StopSignal`);
+    /// it then writes what it found so far, unshrunk, and returns.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init() {}
 }
@@ -56,127 +62,10 @@ public struct Finding: Sendable {
     public let flaky: Bool
     /// Where it was written, if it was.
     public var path: String?
+    /// Why it could not be written (the path and the operating system's reason).
+    public var problem: String?
     /// The shrunk program, when the campaign shrank it (same signature).
     public var shrunk: Shrinker.Result?
-}
-
-/// Running totals shared by the workers, for progress lines.
-final class SharedProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stats = CampaignStats()
-
-    func add(calls: Int, failed: Bool, reproduced: Bool, signatures: Set<String>, features: Int, seconds: Double) {
-        lock.lock()
-        defer { lock.unlock() }
-        stats.features = max(stats.features, features)
-        stats.programs += 1
-        stats.calls += calls
-        if failed { stats.findings += 1 }
-        if reproduced && stats.firstFinding == nil { stats.firstFinding = .init(seconds: seconds, programs: stats.programs) }
-        for signature in signatures where stats.signatures[signature] == nil { stats.signatures[signature] = 1 }
-    }
-
-    /// A reproducible failure has been seen (cheaper than a snapshot, for the per-program stop check).
-    var hasFirstFinding: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stats.firstFinding != nil
-    }
-
-    var snapshot: CampaignStats {
-        lock.lock()
-        defer { lock.unlock() }
-        return stats
-    }
-}
-
-/// Each worker's result, stored from its own thread.
-final class WorkerResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [WorkerOutput?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func store(_ worker: Int, _ result: WorkerOutput) {
-        lock.lock()
-        results[worker] = result
-        lock.unlock()
-    }
-
-    var all: [WorkerOutput] {
-        lock.lock()
-        defer { lock.unlock() }
-        return results.compactMap { $0 }
-    }
-}
-
-/// What one worker brings back.
-struct WorkerOutput {
-    var stats: CampaignStats
-    var findings: [Finding]
-    /// Passing programs that reached a feature no earlier program of this worker had.
-    var kept: [Program]
-}
-
-/// Counters a campaign reports as it goes and at the end.
-public struct CampaignStats: Sendable, Codable {
-    public var programs = 0
-    public var calls = 0
-    public var findings = 0
-    public var signatures: [String: Int] = [:]
-    public var flaky = 0
-    public var nondeterministic = 0
-    public var unpredictedSteps = 0
-    /// Observable-state fields the model said it cannot know (compared on the engine's side only).
-    public var unknownObservations = 0
-    /// Distinct features reached (routine × outcome class, fault kind × routine × nth).
-    public var features = 0
-    /// Programs kept because they reached a new feature.
-    public var corpus = 0
-    public var elapsed: Double = 0
-    /// When the first reproducible failure was seen (nil: none was).
-    public var firstFinding: FirstFinding?
-    /// The parameter edges the campaign's calls reached (`ParameterEdges.all` names, sorted); nil in
-    /// results written before edges were counted.
-    public var reachedEdges: [String]?
-
-    public init() {}
-}
-
-extension CampaignStats {
-    /// Adds reached edges to this campaign's (a sorted union).
-    public mutating func addEdges(_ edges: [String]?) {
-        guard let edges else { return }
-        reachedEdges = Array(Set(reachedEdges ?? []).union(edges)).sorted()
-    }
-
-    /// `edges: 812 of 1037 reached`, then at most `limit` of the parameter edges no call reached.
-    public func edgeSummary(limit: Int = 10) -> [String] {
-        let unreached = unreachedEdges
-        var lines = ["edges: \(ParameterEdges.all.count - unreached.count) of \(ParameterEdges.all.count) reached"
-                     + (unreached.isEmpty ? "" : "; not reached\(unreached.count > limit ? " (first \(limit) of \(unreached.count))" : ""):")]
-        lines += unreached.prefix(limit).map { "  \($0)" }
-        return lines
-    }
-
-    /// The parameter edges no call reached, in `ParameterEdges.all` order.
-    public var unreachedEdges: [String] {
-        let reached = Set(reachedEdges ?? [])
-        return ParameterEdges.all.filter { !reached.contains($0) }
-    }
-}
-
-/// How long a campaign took to its first reproducible failure: the mutation benchmark's figure.
-public struct FirstFinding: Sendable, Codable, Equatable {
-    /// Seconds from the campaign's start (before shrinking).
-    public var seconds: Double
-    /// Programs run by all workers up to and including the failing one.
-    public var programs: Int
-
-    public init(seconds: Double, programs: Int) {
-        self.seconds = seconds
-        self.programs = programs
-    }
 }
 
 /// Generates programs from a seed, runs each in lockstep, re-runs every failure once before reporting
@@ -188,11 +77,6 @@ public struct Campaign: Sendable {
 
     public init(_ options: CampaignOptions) { self.options = options }
 
-    /// Programs that killed an earlier campaign in this findings directory, now saved as `trap` findings.
-    public func recoverTraps() -> [String] {
-        options.findingsDirectory.map { InFlightRecord.recoverTraps(in: $0) } ?? []
-    }
-
     /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.
     public func run(progress: @escaping @Sendable (CampaignStats, Bool) -> Void) -> (stats: CampaignStats, findings: [Finding]) {
         let shared = SharedProgress()
@@ -203,7 +87,8 @@ public struct Campaign: Sendable {
         DispatchQueue.concurrentPerform(iterations: jobs) { worker in
             results.store(worker, work(worker: worker, jobs: jobs, start: start, clock: clock, shared: shared, progress: worker == 0 ? progress : nil))
         }
-        if let directory = options.findingsDirectory { InFlightRecord.clear(in: directory) }
+        if let directory = options.findingsDirectory { InFlightRecord.clear(in: directory, campaign: campaignID) }
+        let stopped = options.shouldStop?() ?? false
         // Merge: counts add up; of each signature keep the finding with the lowest run index.
         var stats = CampaignStats()
         var bySignature: [String: Finding] = [:]
@@ -228,17 +113,24 @@ public struct Campaign: Sendable {
         stats.elapsed = elapsed.inSeconds
         stats.firstFinding = shared.snapshot.firstFinding
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
+        // Every finding is on disk since it was confirmed; shrinking replaces it with the smaller program.
+        // A stopped campaign (Ctrl-C) leaves them unshrunk: `lockstep minimize` shrinks one later.
+        // Saving again also finds the entry kept when another worker wrote a smaller program.
         for index in findings.indices {
             let oracle = LockstepFailureOracle(prepareKernel: options.prepareKernel, labelsMisuse: true)
-            if options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
+            if !stopped, options.shouldStop?() != true, options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
                 findings[index].shrunk = shrunk
             }
-            findings[index].path = save(findings[index])
+            (findings[index].path, findings[index].problem) = save(findings[index])
         }
         if let directory = options.corpusDirectory {
+            var problem: String?
             for program in results.all.flatMap(\.kept) {
-                _ = try? Corpus.write(program, signature: "pass", header: ["kept by lockstep fuzz --seed \(options.seed): it reached new features"], to: directory)
+                do { try Corpus.write(program, signature: "pass", header: ["kept by lockstep fuzz --seed \(options.seed): it reached new features"], to: directory) } catch {
+                    problem = problem ?? error.description
+                }
             }
+            stats.corpusProblem = problem
         }
         progress(stats, true)
         return (stats, findings)
@@ -273,7 +165,7 @@ public struct Campaign: Sendable {
             }
             corpus.append(program)
         }
-        let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, worker: worker) }
+        let inFlight = options.findingsDirectory.flatMap { InFlightRecord(directory: $0, campaign: campaignID, worker: worker) }
         var lastReport = start
         let step = options.shard.count * jobs
         var index = options.startIndices?[safe: worker] ?? (options.shard.index - 1) + worker * options.shard.count
@@ -281,6 +173,7 @@ public struct Campaign: Sendable {
             let seconds = start.duration(to: clock.now).inSeconds
             if let runs = options.runs { if index >= runs { break } } else if seconds >= options.seconds { break }
             if options.stopAtFirstFinding && shared.hasFirstFinding { break }
+            if options.shouldStop?() == true { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
             // Half the time (once there is a corpus) mutate a program that reached something new.
             var choice = SeededRandom(seed: programSeed ^ 0x6D75_7461_7465)
@@ -319,8 +212,14 @@ public struct Campaign: Sendable {
                 stats.findings += 1
                 if flaky { stats.flaky += 1 }
                 if findings[signature] == nil {
-                    findings[signature] = Finding(signature: signature, programSeed: programSeed, index: index, program: program,
-                                                  verdict: report.verdict, flaky: flaky)
+                    var finding = Finding(signature: signature, programSeed: programSeed, index: index, program: program,
+                                          verdict: report.verdict, flaky: flaky)
+                    // On disk as soon as it is confirmed (re-run), so that no kill can lose it.
+                    if options.findingsDirectory != nil {
+                        (finding.path, finding.problem) = save(finding)
+                        shared.recordWrite(signature: signature, path: finding.path, problem: finding.problem)
+                    }
+                    findings[signature] = finding
                 }
                 stats.signatures[signature, default: 0] += 1
                 failed = true
@@ -385,14 +284,22 @@ public struct Campaign: Sendable {
         return hash
     }
 
-    /// Writes the finding as a corpus entry (gzip, content-hash name, atomic) with a `#` header.
-    private func save(_ finding: Finding) -> String? {
-        guard let directory = options.findingsDirectory else { return nil }
+    /// Serializes this process's finding writes: one signature, one entry.
+    private static let saving = NSLock()
+
+    /// Writes the finding as a corpus entry (gzip, content-hash name, atomic) with a `#` header, and
+    /// removes the directory's other entries with the same signature: of them all the smallest program
+    /// stays (the shrunk one replaces the unshrunk one written when it was confirmed). Returns the path
+    /// kept, or why it could not be written.
+    func save(_ finding: Finding) -> (path: String?, problem: String?) {
+        guard let directory = options.findingsDirectory else { return (nil, nil) }
         var header = ["signature: \(finding.signature)", "found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
                       "verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
         if let shrunk = finding.shrunk {
             header.append("shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
                           + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
+        } else if !finding.flaky {
+            header.append("not shrunk (written when confirmed; lockstep minimize shrinks it)")
         }
         let program = finding.shrunk?.program ?? finding.program
         // A program-induced failure replays with its plain signature; the class is in the header.
@@ -403,13 +310,28 @@ public struct Campaign: Sendable {
                 header.append("program-induced: " + stop)
             }
         }
-        // Dedup against what the directory already holds: keep the smallest program per signature.
-        let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.recordedSignature == recorded }
-        if let smaller = existing.first(where: { Corpus.isSmaller($0.program, than: program) || $0.program == program }) { return smaller.path }
-        guard let path = try? Corpus.write(program, signature: recorded, header: header, to: directory) else { return nil }
-        for larger in existing where larger.path != path { try? FileManager.default.removeItem(atPath: larger.path) }
-        return path
+        Self.saving.lock()
+        defer { Self.saving.unlock() }
+        // Misuse and engine findings can share a recorded signature: the finding's own tells them apart.
+        let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.findingSignature == finding.signature }
+        let kept: String
+        if let smaller = existing.filter({ Corpus.isSmaller($0.program, than: program) }).min(by: { Corpus.isSmaller($0.program, than: $1.program) }) {
+            kept = smaller.path
+        } else {
+            do {
+                kept = try Corpus.write(program, signature: recorded, header: header, to: directory, replacingSameProgram: finding.shrunk != nil)
+            } catch {
+                // The entry written when the finding was confirmed stays (unshrunk); the problem is still said.
+                let fallback = existing.min { Corpus.isSmaller($0.program, than: $1.program) }
+                return (fallback?.path, error.description + (fallback == nil ? "" : " (the shrunk program; the entry written when it was confirmed is kept)"))
+            }
+        }
+        for other in existing where other.path != kept { unlink(other.path) }
+        return (kept, nil)
     }
+
+    /// The id in this campaign's in-flight record names.
+    private var campaignID: Int32 { options.campaignID ?? getpid() }
 }
 
 extension Array {

@@ -3,16 +3,20 @@ import LockstepPrograms
 
 /// The program a worker is running right now, kept on disk so that a Swift trap in the engine (which
 /// kills the process) cannot lose it: written before the run, cleared after. A non-empty record found
-/// after a worker died names the program (and its run number) that was running when it died.
+/// after a worker died names the program (and its run number) that was running when it died. Records
+/// are named by campaign (`.in-flight-<campaign>-<worker>.txt`, see `CampaignLock`), so a campaign
+/// never takes another live campaign's record.
 final class InFlightRecord: @unchecked Sendable {
     private let descriptor: Int32
     let path: String
 
-    /// Opens `<directory>/.in-flight-<worker>.txt`; nil if the directory cannot be written.
-    init?(directory: String, worker: Int) {
-        path = "\(directory)/.in-flight-\(worker).txt"
+    static func path(_ directory: String, campaign: Int32, worker: Int) -> String { "\(directory)/.in-flight-\(campaign)-\(worker).txt" }
+
+    /// Opens the worker's record; nil if the directory cannot be written.
+    init?(directory: String, campaign: Int32, worker: Int) {
+        path = Self.path(directory, campaign: campaign, worker: worker)
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        descriptor = open(path, O_CREAT | O_WRONLY, 0o644)
+        descriptor = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { return nil }
         _ = ftruncate(descriptor, 0)
     }
@@ -37,9 +41,9 @@ final class InFlightRecord: @unchecked Sendable {
 
     /// Where each worker stood when the campaign stopped or died: the run it was running (a record left
     /// in flight) or the next it would have run; nil for a worker without a record.
-    static func positions(in directory: String, workers: Int) -> [Int?] {
+    static func positions(in directory: String, campaign: Int32, workers: Int) -> [Int?] {
         (0..<workers).map { worker in
-            guard let data = FileManager.default.contents(atPath: "\(directory)/.in-flight-\(worker).txt"),
+            guard let data = FileManager.default.contents(atPath: path(directory, campaign: campaign, worker: worker)),
                   let text = String(data: data, encoding: .utf8), let line = text.split(separator: "\n").first else { return nil }
             let parts = line.split(separator: " ")
             guard parts.count >= 3, parts[0] == "#", parts[1] == "run" || parts[1] == "next" else { return nil }
@@ -47,10 +51,9 @@ final class InFlightRecord: @unchecked Sendable {
         }
     }
 
-    /// Removes every record (a campaign that ended normally).
-    static func clear(in directory: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix(".in-flight-") { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
+    /// Removes a campaign's records (it ended normally, or was stopped).
+    static func clear(in directory: String, campaign: Int32) {
+        for record in leftBehind(in: directory, campaign: campaign, includingFinished: true) { unlink(record.path) }
     }
 
     /// A record left behind by a worker that died.
@@ -62,14 +65,20 @@ final class InFlightRecord: @unchecked Sendable {
         let path: String
     }
 
-    /// The non-empty records in `directory`, by worker number.
-    static func leftBehind(in directory: String) -> [Left] {
+    /// The records of `campaign` with a program in flight (all of them with `includingFinished`), by
+    /// worker number; campaign nil: the records of versions before campaign ids (`.in-flight-<worker>.txt`).
+    static func leftBehind(in directory: String, campaign: Int32?, includingFinished: Bool = false) -> [Left] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        let prefix = campaign.map { ".in-flight-\($0)-" } ?? ".in-flight-"
         var found: [Left] = []
-        for name in names where name.hasPrefix(".in-flight-") && name.hasSuffix(".txt") {
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".txt") {
             let path = "\(directory)/\(name)"
-            guard let worker = Int(name.dropFirst(".in-flight-".count).dropLast(4)),
-                  let data = FileManager.default.contents(atPath: path), !data.isEmpty,
+            guard let worker = Int(name.dropFirst(prefix.count).dropLast(4)) else { continue }
+            if includingFinished {
+                found.append(Left(worker: worker, index: nil, text: "", path: path))
+                continue
+            }
+            guard let data = FileManager.default.contents(atPath: path), !data.isEmpty,
                   var text = String(data: data, encoding: .utf8), !text.hasPrefix("# next ") else { continue }
             var index: Int?
             if text.hasPrefix("# run "), let newline = text.firstIndex(of: "\n") {
@@ -86,24 +95,22 @@ final class InFlightRecord: @unchecked Sendable {
 
     /// Saves `record` as a `trap` corpus entry (gzip, content-hash name, atomic) with `why` in its
     /// header, then clears the record; a record whose text does not parse is kept as plain text.
-    static func saveAsTrap(_ record: Left, signature: String = "trap", why: String, extraHeader: [String] = [], to directory: String) -> String? {
-        defer { try? FileManager.default.removeItem(atPath: record.path) }
+    static func saveAsTrap(_ record: Left, signature: String = "trap", why: String, extraHeader: [String] = [],
+                           to directory: String) -> Result<String, Corpus.EntryError> {
+        defer { unlink(record.path) }
         let header = ["verdict: " + why] + (record.index.map { ["found by: run \($0) of a campaign"] } ?? []) + extraHeader
         if let program = try? ProgramText.parse(record.text) {
-            return try? Corpus.write(program, signature: signature, header: header, to: directory)
+            do { return .success(try Corpus.write(program, signature: signature, header: header, to: directory)) } catch { return .failure(error) }
         }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in record.text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         let target = "\(directory)/trap-\(String(hash, radix: 16)).txt"
         let text = (["# verdict-signature: \(signature)"] + header.map { "# " + $0 }).joined(separator: "\n") + "\n" + record.text
-        return (try? Data(text.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)) != nil ? target : nil
-    }
-
-    /// Turns records left by a campaign that died (in-process mode, no supervisor) into `trap` findings;
-    /// returns their paths.
-    static func recoverTraps(in directory: String) -> [String] {
-        leftBehind(in: directory).compactMap {
-            saveAsTrap($0, why: "the process died while running this program (a trap in the engine or the model)", to: directory)
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
+            return .success(target)
+        } catch {
+            return .failure(Corpus.EntryError(description: "\(target): could not be written (\(error.localizedDescription))"))
         }
     }
 }

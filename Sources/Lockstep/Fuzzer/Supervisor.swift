@@ -9,11 +9,15 @@ public struct SessionResult: Codable, Sendable {
         public var signature: String
         public var count: Int
         public var path: String?
+        /// Why a write failed (the path and the operating system's reason): with no path, nothing of it
+        /// is on disk; with one, an earlier (unshrunk) entry is.
+        public var problem: String?
 
-        public init(signature: String, count: Int, path: String?) {
+        public init(signature: String, count: Int, path: String?, problem: String? = nil) {
             self.signature = signature
             self.count = count
             self.path = path
+            self.problem = problem
         }
 
         /// Corruption a free or checked build let the program cause, which Driver Verifier stops: saved
@@ -26,17 +30,48 @@ public struct SessionResult: Codable, Sendable {
 
     public var stats: CampaignStats
     public var findings: [Saved]
+    /// The signal that stopped the campaign early (SIGINT, SIGTERM, or a kill from outside); nil: it ran
+    /// to its budget.
+    public var interruptedBy: Int32?
 
-    public init(stats: CampaignStats, findings: [Saved]) {
+    public init(stats: CampaignStats, findings: [Saved], interruptedBy: Int32? = nil) {
         self.stats = stats
         self.findings = findings
+        self.interruptedBy = interruptedBy
     }
 
-    /// Written atomically, so a supervisor never reads half a file.
+    /// A session's snapshot or result from campaign counters: each signature with where it was written.
+    public init(stats: CampaignStats, interruptedBy: Int32? = nil) {
+        let findings = stats.signatures.keys.sorted().map { signature in
+            Saved(signature: signature, count: stats.signatures[signature]!, path: stats.writtenFindings?[signature],
+                  problem: stats.unwrittenFindings?[signature])
+        }
+        self.init(stats: stats, findings: findings, interruptedBy: interruptedBy)
+    }
+
+    /// Points each finding at the entry `directory` holds for its signature now: a path from a dead
+    /// session's snapshot may be one another worker's smaller program has since replaced.
+    public mutating func resolvePaths(in directory: String) {
+        guard findings.contains(where: { $0.problem == nil && !($0.path.map(FileManager.default.fileExists) ?? false) }) else { return }
+        let entries = Corpus.files(directory).compactMap { try? Corpus.read($0) }
+        for index in findings.indices where findings[index].problem == nil && !(findings[index].path.map(FileManager.default.fileExists) ?? false) {
+            findings[index].path = entries.first { $0.findingSignature == findings[index].signature }?.path
+        }
+    }
+
+    /// Written atomically, so a supervisor never reads half a file. The temporary is named after the
+    /// result file (not Foundation's `.dat.nosync…`), so a session killed mid-write leaves a file its
+    /// campaign's clean-up knows.
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let temporary = "\(path).tmp-\(getpid())"
+        try encoder.encode(self).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            let error = PathError(path, "cannot write the session result", errno: errno)
+            unlink(temporary)
+            throw error
+        }
     }
 
     public static func read(_ path: String) -> SessionResult? {
@@ -52,7 +87,11 @@ public struct SessionResult: Codable, Sendable {
 /// A dead child's in-flight programs are each re-run alone in a fresh child first: only the ones that
 /// kill it again are traps (with several workers, the other workers' programs were merely running at
 /// the time); a program that does not reproduce is saved as `flaky:trap`. Confirmed traps are shrunk
-/// with child processes as the oracle.
+/// with child processes as the oracle. A child killed by a signal the engine cannot raise (SIGKILL,
+/// SIGINT, SIGTERM, SIGHUP: see `StopSignal.isCrash`) was stopped from outside: its programs are not
+/// traps, and the campaign stops. A SIGINT or SIGTERM to the supervisor is passed on to the child
+/// (SIGTERM), which stops after its current program; the supervisor waits for it, so no process
+/// outlives the campaign, and the child dies with the supervisor (`StopSignal.dieWithParent`).
 public struct CampaignSupervisor {
     /// The `lockstep` executable.
     public let executable: String
@@ -72,6 +111,8 @@ public struct CampaignSupervisor {
     public var stopAtFirstFinding = false
     /// Candidate runs (each a child process) spent shrinking a trap.
     public var shrinkRuns = 300
+    /// This campaign's id in scratch file names: the supervisor's pid (the caller holds its `CampaignLock`).
+    public var campaign: Int32 = getpid()
 
     public init(executable: String, sessionArguments: @escaping ([Int]?, Double?, String) -> [String], runArguments: [String],
                 findingsDirectory: String, jobs: Int, runStep: Int, seconds: Double?) {
@@ -89,7 +130,7 @@ public struct CampaignSupervisor {
     /// Programs the workers ran in a session that started at `resume` (nil: the first session, where
     /// each worker starts at its first run of the shard, the smallest run number with its residue).
     private func programsRun(since resume: [Int]?) -> Int {
-        let positions = InFlightRecord.positions(in: findingsDirectory, workers: jobs)
+        let positions = InFlightRecord.positions(in: findingsDirectory, campaign: campaign, workers: jobs)
         var completed = 0
         for (worker, position) in positions.enumerated() {
             guard let position else { continue }
@@ -102,9 +143,9 @@ public struct CampaignSupervisor {
 
     public func run(log: (String) -> Void) throws -> SessionResult {
         try FileManager.default.createDirectory(atPath: findingsDirectory, withIntermediateDirectories: true)
-        let resultFile = "\(findingsDirectory)/.session-\(getpid()).json"
+        let resultFile = "\(findingsDirectory)/.session-\(campaign).json"
         // The child's standard error: its crash report when it dies, passed through otherwise.
-        let crashReport = "\(findingsDirectory)/.session-\(getpid()).stderr"
+        let crashReport = "\(findingsDirectory)/.session-\(campaign).stderr"
         defer {
             try? FileManager.default.removeItem(atPath: resultFile)
             try? FileManager.default.removeItem(atPath: crashReport)
@@ -117,7 +158,8 @@ public struct CampaignSupervisor {
         for restart in 0...maxRestarts {
             try? FileManager.default.removeItem(atPath: resultFile)
             let started = clock.now
-            let (status, signalled) = try Self.spawn(executable, sessionArguments(resume, remaining, resultFile), quiet: false, stderr: crashReport)
+            let (status, signalled) = try Self.spawn(executable, sessionArguments(resume, remaining, resultFile), quiet: false,
+                                                     stderr: crashReport, passesStopSignals: true)
             var session = SessionResult.read(resultFile)
             if signalled {
                 // A dead session's last snapshot may predate its last programs: count them from where
@@ -128,36 +170,60 @@ public struct CampaignSupervisor {
             }
             if let session { merged.add(session) }
             merged.stats.elapsed = Self.seconds(from: campaignStart, clock)
+            // Stopped: by a signal to this process (passed on), or one sent to the child alone, which it
+            // either handled (exit 128 + signal) or died of. Not a trap: the engine cannot raise these.
+            let stoppedBy = StopSignal.pending
+                ?? (signalled && !StopSignal.isCrash(status) ? status : nil)
+                ?? (!signalled && StopSignal.handled.contains(status - 128) ? status - 128 : nil)
+            if let stoppedBy {
+                if signalled && StopSignal.pending == nil {
+                    log("the campaign process was killed by \(StopSignal.name(status)) from outside (not a trap: the engine cannot raise it); stopping")
+                }
+                merged.interruptedBy = stoppedBy
+                InFlightRecord.clear(in: findingsDirectory, campaign: campaign)
+                forward(crashReport)
+                return merged
+            }
             if !signalled, session != nil || status == 0 {
                 forward(crashReport)
                 return merged
             }
+            if !signalled {
+                // A child that failed before its campaign (bad arguments, an unwritable file) is no trap.
+                forward(crashReport)
+                throw PathError("the campaign process exited with status \(status) without a result (its error is above)")
+            }
             remaining = remaining.map { $0 - Self.seconds(from: started, clock) }
-            let how = signalled ? "signal \(status)" : "exit status \(status) without a result"
-            let records = InFlightRecord.leftBehind(in: findingsDirectory)
+            let how = "signal \(status), \(StopSignal.name(status))"
+            let records = InFlightRecord.leftBehind(in: findingsDirectory, campaign: campaign)
             guard !records.isEmpty else {
                 log("trap: the campaign process died (\(how)) outside any program; stopping")
-                merged.findings.append(.init(signature: "trap", count: 1, path: nil))
+                forward(crashReport)
+                merged.findings.append(.init(signature: "trap", count: 1, path: nil, problem: "no program was in flight: see the campaign's standard error above"))
                 return merged
             }
-            var positions = InFlightRecord.positions(in: findingsDirectory, workers: jobs)
-            let confirmed = records.map { reproducesAlone($0) }
+            var positions = InFlightRecord.positions(in: findingsDirectory, campaign: campaign, workers: jobs)
+            let confirmed = records.map { confirmer.reproduces($0) }
             for (record, program) in zip(records, confirmed) {
                 // A program merely in flight beside a trap is innocent: it runs again after the restart.
                 if program == nil && confirmed.contains(where: { $0 != nil }) {
-                    try? FileManager.default.removeItem(atPath: record.path)
+                    unlink(record.path)
                     continue
                 }
-                let path = program.map { save($0, record, how: how, crashReport: crashReport) }
+                let saved = program.map { confirmer.save($0, record, how: how, crashReport: crashReport) }
                     ?? InFlightRecord.saveAsTrap(record, signature: "flaky:trap", why: "the process died (\(how)) while this program ran, but it does not kill a process on its own", to: findingsDirectory)
+                let (path, problem): (String?, String?) = switch saved {
+                case .success(let path): (path, nil)
+                case .failure(let error): (nil, error.description)
+                }
                 let signature = program == nil ? "flaky:trap" : "trap"
-                log("\(signature): the campaign process died (\(how)) running run \(record.index.map(String.init) ?? "?") → \(path ?? "(not written)")")
+                log("\(signature): the campaign process died (\(how)) running run \(record.index.map(String.init) ?? "?") → \(path ?? "(not written: \(problem ?? "?"))")")
                 var trap = CampaignStats()
                 trap.findings = 1
                 trap.flaky = program == nil ? 1 : 0
                 trap.signatures[signature] = 1
                 trap.programs = 1   // it ran (and is skipped from here on)
-                merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path)]))
+                merged.add(SessionResult(stats: trap, findings: [.init(signature: signature, count: 1, path: path, problem: problem)]))
                 // The dead session's counters may predate its last programs; the run number does not.
                 if program != nil, merged.stats.firstFinding == nil, let index = record.index {
                     merged.stats.firstFinding = .init(seconds: Self.seconds(from: campaignStart, clock), programs: index / max(1, runStep / jobs) + 1)
@@ -167,6 +233,10 @@ public struct CampaignSupervisor {
             }
             if let remaining, remaining <= 0 { return merged }
             if stopAtFirstFinding && confirmed.contains(where: { $0 != nil }) { return merged }
+            if let signal = StopSignal.pending {
+                merged.interruptedBy = signal
+                return merged
+            }
             if restart == maxRestarts { break }
             resume = positions.enumerated().map { worker, position in position ?? Int.max / 2 - worker }
             log("restarting the campaign (restart \(restart + 1) of at most \(maxRestarts))")
@@ -175,36 +245,17 @@ public struct CampaignSupervisor {
         return merged
     }
 
-
-    /// The record's program if, run alone in a fresh child, it kills that child too.
-    private func reproducesAlone(_ record: InFlightRecord.Left) -> Program? {
-        guard let program = try? ProgramText.parse(record.text) else { return nil }
-        return trapOracle.failure(of: program) != nil ? program : nil
+    /// Re-runs programs alone in child processes, shrinks and saves the ones that trap.
+    private var confirmer: TrapConfirmer {
+        var engineOnly = trapOracle
+        engineOnly.runArguments += ["--invariants-only"]
+        var confirmer = TrapConfirmer(oracle: trapOracle, engineOnlyOracle: engineOnly, findingsDirectory: findingsDirectory)
+        confirmer.shrinkRuns = shrinkRuns
+        return confirmer
     }
 
     private var trapOracle: ChildProcessTrapOracle {
-        ChildProcessTrapOracle(executable: executable, runArguments: runArguments, scratchDirectory: findingsDirectory)
-    }
-
-    /// Shrinks a confirmed trap with child processes as the oracle and saves it with signature `trap`,
-    /// saying whose trap it is: one that survives `--invariants-only` (no model) is the engine's.
-    private func save(_ program: Program, _ record: InFlightRecord.Left, how: String, crashReport: String) -> String? {
-        var engineOnly = trapOracle
-        engineOnly.runArguments += ["--invariants-only"]
-        let side = engineOnly.failure(of: program) != nil ? "the engine" : "the reference model (the engine alone survives it)"
-        let shrunk = Shrinker(maxRuns: shrinkRuns, maxSeconds: 60, oracle: trapOracle).shrink(program)
-        let final = InFlightRecord.Left(worker: record.worker, index: record.index, text: ProgramText.encode(shrunk?.program ?? program), path: record.path)
-        let stats = shrunk.map { ["shrunk from \(program.calls.count) calls and \(program.faults.count) faults in \($0.runs) child runs; 1-minimal: \($0.oneMinimal ? "yes" : "no")"] } ?? []
-        // The dying session's crash report (its backtrace) is kept beside the entry.
-        let reportPath = FileManager.default.fileExists(atPath: crashReport) ? [(crashReport as NSString).lastPathComponent] : []
-        let path = InFlightRecord.saveAsTrap(final, why: "a Swift runtime trap in \(side) kills the process (\(how)); reproduced alone",
-                                             extraHeader: stats + reportPath.map { _ in "crash report of the campaign process: the .crash file of the same name" }, to: findingsDirectory)
-        if let path, !reportPath.isEmpty {
-            let target = (path as NSString).deletingPathExtension + ".crash"
-            try? FileManager.default.removeItem(atPath: target)
-            try? FileManager.default.copyItem(atPath: crashReport, toPath: target)
-        }
-        return path
+        ChildProcessTrapOracle(executable: executable, runArguments: runArguments, scratchDirectory: findingsDirectory, campaign: campaign)
     }
 
     /// Passes a finished child's standard error on (warnings, usage errors), then empties the file.
@@ -218,7 +269,10 @@ public struct CampaignSupervisor {
     }
 
     /// Runs `executable arguments`, waits, and says how it ended: (exit status or signal, died by a signal).
-    static func spawn(_ executable: String, _ arguments: [String], quiet: Bool, stderr: String? = nil) throws -> (Int32, Bool) {
+    /// With `passesStopSignals`, a stop signal this process receives (`StopSignal`) is passed on to the
+    /// child as SIGTERM, and SIGKILL follows if it has not stopped 10 s later.
+    static func spawn(_ executable: String, _ arguments: [String], quiet: Bool, stderr: String? = nil,
+                      passesStopSignals: Bool = false) throws -> (Int32, Bool) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -235,29 +289,49 @@ public struct CampaignSupervisor {
             process.environment = environment
         }
         try process.run()
+        if passesStopSignals {
+            var passedOn: ContinuousClock.Instant?
+            while process.isRunning {
+                if StopSignal.pending != nil {
+                    if passedOn == nil {
+                        kill(process.processIdentifier, SIGTERM)
+                        passedOn = .now
+                    } else if let passedOn, passedOn.duration(to: .now) > .seconds(10) {
+                        kill(process.processIdentifier, SIGKILL)
+                    }
+                }
+                usleep(10_000)
+            }
+        }
         process.waitUntilExit()
         return (process.terminationStatus, process.terminationReason == .uncaughtSignal)
     }
 }
 
 /// A shrink oracle for traps: runs each candidate alone in a child process (`lockstep run --quiet FILE`)
-/// and reports `trap` when the child dies by a signal.
+/// and reports `trap` when the child crashes (`StopSignal.isCrash`: a kill from outside is no trap).
 public struct ChildProcessTrapOracle: FailureOracle {
     public let executable: String
     public var runArguments: [String]
     public let scratchDirectory: String
+    /// Names the candidate file (`.trap-candidate-<campaign>.txt`), a scratch file of this campaign.
+    public let campaign: Int32
 
-    public init(executable: String, runArguments: [String], scratchDirectory: String) {
+    public init(executable: String, runArguments: [String], scratchDirectory: String, campaign: Int32 = getpid()) {
         self.executable = executable
         self.runArguments = runArguments
         self.scratchDirectory = scratchDirectory
+        self.campaign = campaign
     }
 
     public func failure(of program: Program) -> ShrinkFailure? {
-        let file = "\(scratchDirectory)/.trap-candidate-\(getpid()).txt"
+        // A campaign told to stop spends no more time shrinking.
+        guard StopSignal.pending == nil else { return nil }
+        let file = "\(scratchDirectory)/.trap-candidate-\(campaign).txt"
         defer { try? FileManager.default.removeItem(atPath: file) }
         guard (try? Data(ProgramText.encode(program).utf8).write(to: URL(fileURLWithPath: file))) != nil,
-              let (_, signalled) = try? CampaignSupervisor.spawn(executable, runArguments + [file], quiet: true), signalled else { return nil }
+              let (status, signalled) = try? CampaignSupervisor.spawn(executable, runArguments + [file], quiet: true),
+              signalled, StopSignal.isCrash(status) else { return nil }
         return ShrinkFailure(signature: "trap", step: nil)
     }
 }
@@ -277,6 +351,7 @@ extension SessionResult {
         stats.unpredictedSteps += other.stats.unpredictedSteps
         stats.unknownObservations += other.stats.unknownObservations
         stats.corpus = max(stats.corpus, other.stats.corpus)
+        stats.corpusProblem = stats.corpusProblem ?? other.stats.corpusProblem
         stats.features = max(stats.features, other.stats.features)
         stats.elapsed += other.stats.elapsed
         for (signature, count) in other.stats.signatures { stats.signatures[signature, default: 0] += count }
@@ -285,9 +360,11 @@ extension SessionResult {
             if let index = findings.firstIndex(where: { $0.signature == finding.signature }) {
                 findings[index].count += finding.count
                 if findings[index].path == nil { findings[index].path = finding.path }
+                if findings[index].problem == nil { findings[index].problem = finding.problem }
             } else {
                 findings.append(finding)
             }
         }
+        interruptedBy = interruptedBy ?? other.interruptedBy
     }
 }
