@@ -33,83 +33,154 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print only entries whose verdict changed.") var quiet = false
     @Option(name: .customLong("add-to"), help: "Also write each entry into this corpus with its current verdict.") var addTo: String?
     @Option(help: "Also write a JUnit XML report here: one case per entry, failed when its verdict changed.") var junit: String?
+    @Flag(help: "Run the entries in this process: faster to start, but an entry that traps ends the replay. By default they run in a child process, and an entry that kills it is reported as `trap` while the replay goes on.")
+    var inProcess = false
+    @Option(help: .hidden) var childReport: String?
+    @OptionGroup var seededBug: SeededBugOption
 
     func validate() throws {
         guard !paths.isEmpty else { throw ValidationError("give a corpus directory, e.g. lockstep replay corpora/regressions") }
     }
 
-    func run() throws {
+    /// What a replay found so far: counts, the worst exit status, the JUnit cases, and how many of the
+    /// entries it was given it has finished (a child writes it after each entry, for its parent).
+    struct Tally: Codable {
+        var same = 0, changed = 0, bad = 0
         var worst: Int32 = 0
-        var counts = (same: 0, changed: 0, bad: 0)
         var cases: [JUnitReport.Case] = []
+        var finished = 0
+
+        mutating func add(_ other: Tally) {
+            same += other.same; changed += other.changed; bad += other.bad
+            worst = max(worst, other.worst)
+            cases += other.cases
+        }
+    }
+
+    func run() throws {
+        var tally = Tally()
         var files: [String] = []
         for path in paths {
             do { files += try Corpus.listing(path) } catch {
-                print(error.description)
-                cases.append(.init(name: path, className: "lockstep.replay", status: .errored(message: error.description)))
-                counts.bad += 1
-                worst = max(worst, ExitStatus.badInput)
+                say(error.description)
+                tally.cases.append(.init(name: path, className: "lockstep.replay", status: .errored(message: error.description)))
+                tally.bad += 1
+                tally.worst = max(tally.worst, ExitStatus.badInput)
             }
         }
+        if let childReport {
+            // A child of a supervised replay: its parent reads the tally, also after a trap.
+            replay(files, into: &tally) { try? JSONEncoder().encode($0).write(to: URL(fileURLWithPath: childReport), options: .atomic) }
+            return
+        }
+        if inProcess { replay(files, into: &tally) { _ in } } else { try replaySupervised(files, into: &tally) }
+        say("replay: \(tally.same) as recorded, \(tally.changed) changed, \(tally.bad) unreadable")
+        if files.isEmpty && tally.worst == 0 {
+            say("replay: no entry in \(paths.joined(separator: " ")) (a replay that read nothing does not pass)")
+            tally.worst = ExitStatus.badInput
+        }
+        if !writeJUnit(tally.cases) { tally.worst = max(tally.worst, ExitStatus.badInput) }
+        if tally.worst != 0 { throw ExitCode(tally.worst) }
+    }
+
+    /// Runs the entries in a child process; when one kills it (a trap), that entry's verdict is `trap`
+    /// and a new child goes on from the next entry.
+    private func replaySupervised(_ files: [String], into tally: inout Tally) throws {
+        let report = NSTemporaryDirectory() + "lockstep-replay-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        var next = 0
+        while next < files.count {
+            try? FileManager.default.removeItem(atPath: report)
+            var arguments = ["replay", "--child-report", report] + seededBug.arguments
+            if quiet { arguments.append("--quiet") }
+            if let addTo { arguments += ["--add-to", addTo] }
+            let (status, signalled) = try CampaignSupervisor.run(FuzzCommand.executable, arguments + Array(files[next...]))
+            let part = (try? Data(contentsOf: URL(fileURLWithPath: report))).flatMap { try? JSONDecoder().decode(Tally.self, from: $0) } ?? Tally()
+            tally.add(part)
+            guard signalled else {
+                if status != 0 { throw ExitCode(status) }   // the child said why on its own output
+                return
+            }
+            let index = next + part.finished
+            guard index < files.count, StopSignal.isCrash(status) else {
+                say("replay: stopped by \(StopSignal.name(status))")
+                throw ExitCode(128 + status)
+            }
+            let file = files[index]
+            if let entry = try? Corpus.read(file) {
+                judge(file, entry, recorded: entry.recordedSignature ?? "pass", now: "trap",
+                      details: "\nthe program kills the process that runs it (\(StopSignal.name(status)))", into: &tally)
+            }
+            next = index + 1
+        }
+    }
+
+    /// Replays `files` in this process, calling `progress` after each entry.
+    private func replay(_ files: [String], into tally: inout Tally, progress: (Tally) -> Void) {
         for file in files {
+            defer {
+                tally.finished += 1
+                progress(tally)
+            }
             let entry: Corpus.Entry
             do { entry = try Corpus.read(file) } catch {
-                print(error.description)
-                cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: error.description)))
-                counts.bad += 1
-                worst = max(worst, ExitStatus.badInput)
+                say(error.description)
+                tally.cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: error.description)))
+                tally.bad += 1
+                tally.worst = max(tally.worst, ExitStatus.badInput)
                 continue
             }
             if let driver = DriverCorpus.driverName(inSignature: entry.recordedSignature ?? "") {
+                var counts = (same: tally.same, changed: tally.changed, bad: tally.bad)
                 let status = replayDriverEntry(file, entry, driver: driver, quiet: quiet, counts: &counts)
-                worst = max(worst, status)
-                cases.append(.init(name: file, className: "lockstep.replay.driver", status: status == 0 ? .passed
+                (tally.same, tally.changed, tally.bad) = counts
+                tally.worst = max(tally.worst, status)
+                tally.cases.append(.init(name: file, className: "lockstep.replay.driver", status: status == 0 ? .passed
                                    : status == ExitStatus.badInput ? .errored(message: "\(file): the entry could not be replayed")
                                    : .failed(message: "verdict changed (recorded \(entry.recordedSignature ?? "pass"))", details: ProgramText.encode(entry.program))))
                 continue
             }
             let verdict: Verdict
-            do { verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program)).verdict } catch {
-                print("\(file): \(error)")
-                cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: "\(file): \(error)")))
-                counts.bad += 1
-                worst = max(worst, ExitStatus.badInput)
+            do {
+                let kernel = try LockstepRunner.makeKernel(for: entry.program)
+                seededBug.prepareKernel?(kernel)
+                verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program), kernel: kernel).verdict
+            } catch {
+                say("\(file): \(error)")
+                tally.cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: "\(file): \(error)")))
+                tally.bad += 1
+                tally.worst = max(tally.worst, ExitStatus.badInput)
                 continue
             }
-            let recorded = entry.recordedSignature ?? "pass"
-            let now = verdict.signature
-            if let addTo {
-                do {
-                    let path = try Corpus.write(entry.program, signature: now, header: ["added from \(file) (recorded then: \(recorded))"], to: addTo)
-                    print("\(file): added to \(path) recording \(now)")
-                } catch {
-                    print(error.description)
-                    worst = max(worst, ExitStatus.badInput)
-                }
-            }
-            if now == recorded {
-                counts.same += 1
-                cases.append(.init(name: file, className: "lockstep.replay", status: .passed))
-                if !quiet { print("\(file): \(now) (as recorded)") }
-                continue
-            }
-            counts.changed += 1
-            worst = max(worst, ExitStatus.failingVerdict)
-            let label = recorded == "pass" ? "REGRESSION" : now == "pass" ? "FIXED" : "CHANGED"
-            print("\(file): \(label): recorded \(recorded), now \(now)")
-            if now != "pass" { print("  " + verdict.description.replacingOccurrences(of: "\n", with: "\n  ")) }
-            cases.append(.init(name: file, className: "lockstep.replay", status: .failed(
-                message: "\(label): recorded \(recorded), now \(now)",
-                details: ProgramText.encode(entry.program) + (now == "pass" ? "" : "\n" + verdict.description)
-                    + "\nreproduce: lockstep run \(file)")))
+            judge(file, entry, recorded: entry.recordedSignature ?? "pass", now: verdict.signature, details: "\n" + verdict.description, into: &tally)
         }
-        print("replay: \(counts.same) as recorded, \(counts.changed) changed, \(counts.bad) unreadable")
-        if files.isEmpty && worst == 0 {
-            print("replay: no entry in \(paths.joined(separator: " ")) (a replay that read nothing does not pass)")
-            worst = ExitStatus.badInput
+    }
+
+    /// One entry's verdict now (`details` describes a failing one) against the one it recorded.
+    private func judge(_ file: String, _ entry: Corpus.Entry, recorded: String, now: String, details: String, into tally: inout Tally) {
+        if let addTo {
+            do {
+                let path = try Corpus.write(entry.program, signature: now, header: ["added from \(file) (recorded then: \(recorded))"], to: addTo)
+                say("\(file): added to \(path) recording \(now)")
+            } catch {
+                say(error.description)
+                tally.worst = max(tally.worst, ExitStatus.badInput)
+            }
         }
-        if !writeJUnit(cases) { worst = max(worst, ExitStatus.badInput) }
-        if worst != 0 { throw ExitCode(worst) }
+        if now == recorded {
+            tally.same += 1
+            tally.cases.append(.init(name: file, className: "lockstep.replay", status: .passed))
+            if !quiet { say("\(file): \(now) (as recorded)") }
+            return
+        }
+        tally.changed += 1
+        tally.worst = max(tally.worst, ExitStatus.failingVerdict)
+        let label = recorded == "pass" ? "REGRESSION" : now == "pass" ? "FIXED" : "CHANGED"
+        say("\(file): \(label): recorded \(recorded), now \(now)")
+        if now != "pass" { say("  " + details.dropFirst().replacingOccurrences(of: "\n", with: "\n  ")) }
+        tally.cases.append(.init(name: file, className: "lockstep.replay", status: .failed(
+            message: "\(label): recorded \(recorded), now \(now)",
+            details: ProgramText.encode(entry.program) + (now == "pass" ? "" : details) + "\nreproduce: lockstep run \(file)")))
     }
 
     /// False if the report could not be written (said on one line).
@@ -119,8 +190,14 @@ struct ReplayCommand: ParsableCommand {
             try JUnitReport(suite: "lockstep replay " + paths.joined(separator: " "), cases: cases).write(to: junit)
             return true
         } catch {
-            print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
+            say("--junit \(junit): cannot write the report (\(error.localizedDescription))")
             return false
         }
+    }
+
+    /// Each line out at once: if an entry kills this process after all, the lines before it are not lost.
+    private func say(_ line: String) {
+        Swift.print(line)
+        fflush(nil)
     }
 }

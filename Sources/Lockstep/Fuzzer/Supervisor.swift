@@ -268,17 +268,29 @@ public struct CampaignSupervisor {
         start.duration(to: clock.now).inSeconds
     }
 
+    /// Runs `executable arguments` with this process's output and no crash report (a trap there is an
+    /// expected outcome the caller reports), passing a stop signal on; says how it ended: (exit status or
+    /// signal, died by a signal). How `lockstep replay` runs its entries.
+    public static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, Bool) {
+        try spawn(executable, arguments, quiet: false, passesStopSignals: true, crashReports: false)
+    }
+
     /// Runs `executable arguments`, waits, and says how it ended: (exit status or signal, died by a signal).
     /// With `passesStopSignals`, a stop signal this process receives (`StopSignal`) is passed on to the
     /// child as SIGTERM, and SIGKILL follows if it has not stopped 10 s later.
     static func spawn(_ executable: String, _ arguments: [String], quiet: Bool, stderr: String? = nil,
-                      passesStopSignals: Bool = false) throws -> (Int32, Bool) {
+                      passesStopSignals: Bool = false, crashReports: Bool = true) throws -> (Int32, Bool) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let stderr {
             FileManager.default.createFile(atPath: stderr, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: stderr)
+        }
+        if !crashReports && !quiet {
+            var environment = ProcessInfo.processInfo.environment
+            environment["SWIFT_BACKTRACE"] = "enable=no"
+            process.environment = environment
         }
         if quiet {
             process.standardOutput = FileHandle.nullDevice

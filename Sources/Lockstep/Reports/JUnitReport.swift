@@ -5,8 +5,8 @@ import Foundation
 /// `lockstep replay --junit FILE` one case per corpus entry.
 public struct JUnitReport: Sendable, Equatable {
     /// One test case: passed, failed (the verdict broke) or errored (the input could not be used).
-    public struct Case: Sendable, Equatable {
-        public enum Status: Sendable, Equatable {
+    public struct Case: Sendable, Equatable, Codable {
+        public enum Status: Sendable, Equatable, Codable {
             case passed
             /// `message` is one line (the signature); `details` the program text and how to reproduce it.
             case failed(message: String, details: String)
