@@ -162,7 +162,11 @@ struct FuzzCommand: ParsableCommand {
         result.resolvePaths(in: findings)
         let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
         summary.print()
-        if let json { try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())") }
+        if let json {
+            let stopReason = result.interruptedBy.map { StopSignal.name($0) }
+                ?? (stopAtFirstFinding && result.stats.firstFinding != nil ? "first-finding" : runs != nil ? "runs" : "seconds")
+            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())", stopReason: stopReason)
+        }
         if let junit {
             do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineMix())").write(to: junit) } catch {
                 print("--junit \(junit): cannot write the report (\(error.localizedDescription))")

@@ -36,13 +36,14 @@ struct FuzzSummary {
 
     func edgeLines(limit: Int = 10) -> [String] { stats.edgeSummary(limit: limit) }
 
-    func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String) throws {
+    /// `stopReason`: why the campaign ended (`seconds`, `runs`, `first-finding`, or the stop signal's name).
+    func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String, stopReason: String) throws {
         let entries = result.findings.sorted(by: { $0.signature < $1.signature }).map { finding in
             "    {\"signature\": \(quoted(finding.signature)), \"count\": \(finding.count), \"path\": \(quoted(finding.path ?? ""))}"
         }
         let text = """
             {
-              "seed": \(seed), "jobs": \(jobs), "shard": \(quoted(shard)), "machine": \(quoted(machine)),
+              "seed": \(seed), "jobs": \(jobs), "shard": \(quoted(shard)), "machine": \(quoted(machine)), "stop_reason": \(quoted(stopReason)),
               "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
               "checked_calls_per_second": \(rate),
               "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
