@@ -21,6 +21,8 @@ public struct DriverCampaignOptions: Sendable {
     public var shrinkRuns = 400
     /// End the campaign at the first failing run (tests).
     public var stopAtFirstFinding = false
+    /// Asked between programs: true ends the campaign (a stop signal); what it found is on disk already.
+    public var shouldStop: @Sendable () -> Bool = { false }
 
     /// The defaults: seed 1, 60 s, half the plan-less programs systematic, findings shrunk.
     public init() {}
@@ -94,6 +96,7 @@ public struct DriverCampaign: Sendable {
         }
         campaign: while true {
             if let runs = options.runs { if index >= runs { break } } else if seconds() >= options.seconds { break }
+            if options.shouldStop() { break }
             let programSeed = SeededRandom.derive(options.seed, UInt64(index))
             let program = generator.generate(seed: programSeed)
             var choice = SeededRandom(seed: programSeed ^ 0x7379_7374_656D)
@@ -115,7 +118,10 @@ public struct DriverCampaign: Sendable {
                 stats.failingRuns += 1
                 stats.signatures[finding.signature, default: 0] += 1
                 if found[finding.signature] == nil {
-                    found[finding.signature] = DriverCampaignFinding(finding: finding, program: ran, index: index, programSeed: programSeed)
+                    var item = DriverCampaignFinding(finding: finding, program: ran, index: index, programSeed: programSeed)
+                    // On disk as soon as it is found (unshrunk): a campaign killed now loses nothing.
+                    item.path = save(item, runner: runner)
+                    found[finding.signature] = item
                 }
                 if options.stopAtFirstFinding { break campaign }
             }
@@ -128,9 +134,14 @@ public struct DriverCampaign: Sendable {
         }
         stats.elapsed = seconds()
         var findings = found.keys.sorted().map { found[$0]! }
-        for position in findings.indices {
-            if options.shrinkRuns > 0 { findings[position].shrunk = shrink(findings[position].program, runner: runner) }
-            findings[position].path = save(findings[position], runner: runner)
+        for position in findings.indices where options.shrinkRuns > 0 && !options.shouldStop() {
+            guard let shrunk = shrink(findings[position].program, runner: runner) else { continue }
+            findings[position].shrunk = shrunk
+            // The shrunk program replaces the unshrunk entry (entries are named by their text).
+            let unshrunk = findings[position].path
+            guard let path = save(findings[position], runner: runner) else { continue }
+            findings[position].path = path
+            if let unshrunk, unshrunk != path { try? FileManager.default.removeItem(atPath: unshrunk) }
         }
         return (stats, findings)
     }

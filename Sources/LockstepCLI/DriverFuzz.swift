@@ -37,10 +37,16 @@ extension FuzzCommand {
         options.runs = runs
         // One directory per driver: two drivers can fail on the same program text, and entries are named by it.
         options.findingsDirectory = "\(findings)/drivers/\(name)"
-        let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-        options.generation.machine = (try? ProgramText.parse("# lockstep 1\n\(text)\n"))?.machine ?? MachineLine()
+        // A driver campaign runs on one machine: the default mix means the default machine.
+        let text = machine == "mix" ? "machine x86" : machine.hasPrefix("machine ") ? machine : "machine \(machine)"
+        guard let parsed = try? ProgramText.parse("# lockstep 1\n\(text)\n"), (try? LockstepRunner.makeKernel(for: parsed)) != nil else {
+            throw ValidationError("--machine: '\(machine)' is not a machine line a driver campaign can boot; use x86, x64, alpha or e.g. \"x64 mode=free\"")
+        }
+        options.generation.machine = parsed.machine
         let budget = runs.map { "\($0) programs" } ?? "\(Int(seconds)) s"
         if !quiet { print("lockstep fuzz --driver \(name): seed \(seed), \(budget), \(options.generation.machine)") }
+        StopSignal.install()
+        options.shouldStop = { StopSignal.pending != nil }
         let quiet = self.quiet
         let tty = isatty(STDOUT_FILENO) != 0
         let (stats, found) = DriverCampaign(driver: entry, options: options).run { stats in
@@ -72,6 +78,10 @@ extension FuzzCommand {
                 print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
                 throw ExitCode(ExitStatus.badInput)
             }
+        }
+        if let signal = StopSignal.pending {
+            print("stopped by \(StopSignal.name(signal)): every finding above is on disk")
+            throw ExitCode(128 + signal)
         }
         if !found.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
     }

@@ -77,5 +77,27 @@ import Testing
         #expect(saved.program == shrunk.program && saved.recordedSignature == "driver:leak-mdl-on-partner-failure:leaked-mdl@DriverUnload")
         #expect(DriverCorpus.driverName(inSignature: saved.recordedSignature!) == "leak-mdl-on-partner-failure")
         #expect(try ProgramFiles.readText(path).contains("# Windows: DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4; 0x62, 0x0, 0x0, 0x1)"))
+        // The unshrunk entry written when the finding was confirmed is gone: one signature, one entry.
+        #expect(Corpus.files(directory).count == 1)
+    }
+
+    @Test func aStoppedCampaignHasItsFindingsOnDiskUnshrunk() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("driver-stop-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = DriverCampaignOptions()
+        options.runs = 40
+        options.shrinkRuns = 200
+        options.findingsDirectory = directory
+        // Stops as soon as something is on disk, as a stop signal would mid-campaign.
+        options.shouldStop = { [directory] in
+            (try? FileManager.default.contentsOfDirectory(atPath: directory))?.contains { $0.hasSuffix(".gz") } ?? false
+        }
+        let entry = ExampleDrivers.registry.entry(named: "leak-mdl-on-partner-failure")!
+        let (stats, findings) = DriverCampaign(driver: entry, options: options).run()
+        let item = try #require(findings.first, "\(stats.programs) programs, \(stats.failingRuns) failing runs, \(Corpus.files(directory))")
+        #expect(stats.programs < 40)
+        #expect(item.shrunk == nil)   // no shrinking after a stop
+        let saved = try Corpus.read(try #require(item.path))
+        #expect(saved.program == item.program && saved.recordedSignature == item.signature)
     }
 }
