@@ -226,7 +226,8 @@ extension ReferenceModel {
     func predictProtect(_ call: Call) -> Prediction {
         let va = number(call, 0), size = number(call, 1)
         let start = machine.pageAlign(va)
-        let end = (va &+ size &+ machine.pageSize - 1) & ~(machine.pageSize - 1) & machine.mask
+        // ROUND_TO_PAGES wraps in pointer width: a range that ends in the last page rounds to 0 (and is refused).
+        let end = (va &+ size &+ (machine.pageSize - 1)) & ~(machine.pageSize - 1) & machine.mask
         guard size > 0, end > start,
               let buffer = buffers.values.first(where: { $0.alive && $0.process == currentProcess && start >= $0.base && start - $0.base < $0.pages * machine.pageSize }),
               end <= buffer.base + buffer.pages * machine.pageSize else { return .returns(.boolean(false)) }

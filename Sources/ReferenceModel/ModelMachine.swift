@@ -119,7 +119,7 @@ struct ModelMachine {
     func pageAlign(_ va: UInt64) -> UInt64 { va & ~(pageSize - 1) & mask }
     /// ADDRESS_AND_SIZE_TO_SPAN_PAGES in ULONG_PTR arithmetic, cast to ULONG.
     func span(_ va: UInt64, _ length: UInt64) -> UInt64 {
-        (((byteOffset(va) &+ (length & mask) &+ pageSize - 1) & mask) / pageSize) & 0xFFFF_FFFF
+        (((byteOffset(va) &+ (length & mask) &+ (pageSize - 1)) & mask) / pageSize) & 0xFFFF_FFFF
     }
     func mdlBytes(_ va: UInt64, _ length: UInt64) -> UInt64 { (headerSize &+ pfnSize &* span(va, length)) & mask }
     func isUser(_ va: UInt64) -> Bool { (va & mask) <= highestUser }

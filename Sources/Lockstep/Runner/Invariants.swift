@@ -120,14 +120,15 @@ final class InvariantChecker {
         // mapping (of a device page, or an alias of RAM): with neither live, a system range has nothing
         // to forget, and its page-table walk is skipped.
         if !c.isUserAddress(va) && !kernel.inspect.systemMappingOverlaps(c.pageAlign(va), va &+ bytes) { return }
-        var address = c.pageAlign(va)
-        let end = va &+ bytes
-        while address < end {
-            if let key = shadowKey(kernel, address) {
+        // Walk the pages the range spans in the machine's pointer width (an argument past 2^32 on x86 is
+        // masked as the engine masks it), wrapping at the top of the address space, at most once round it.
+        let addressSpacePages = (c.pointerMask >> c.pageShift) + 1
+        let pages = min((c.byteOffset(va) + min(bytes, c.pointerMask) + c.pageSize - 1) / c.pageSize, addressSpacePages)
+        for index in 0..<pages {
+            if let key = shadowKey(kernel, c.add(c.pageAlign(va), index &* c.pageSize)) {
                 shadow[key] = nil
                 verified[key] = nil
             }
-            address &+= c.pageSize
         }
     }
 
@@ -404,7 +405,7 @@ final class InvariantChecker {
         for (va, mapping) in ioMappings.sorted(by: { $0.key < $1.key }) {
             let pages = c.spanPages(va, mapping.bytes)
             for page in 0..<pages {
-                let address = c.pageAlign(va) + page * c.pageSize
+                let address = c.add(c.pageAlign(va), page &* c.pageSize)
                 // Only PTEs that still map this range's frames (a wrong unmap leaves a stale record).
                 guard let pte = kernel.inspect.pte(address), case .valid(let pfn) = pte.state,
                       pfn == (mapping.physical >> c.pageShift) + page else { continue }
