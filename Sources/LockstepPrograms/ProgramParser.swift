@@ -194,6 +194,8 @@ struct ProgramParser {
     }
 
     private func suggestion(_ name: String) -> String {
+        // No routine name is this long: a huge token gets no suggestion (searching for it is slow).
+        guard name.utf8.count <= excerptLength else { return "" }
         let lowered = name.lowercased()
         if let match = Routine.allCases.first(where: { $0.name.lowercased() == lowered }) { return "; did you mean \(match.name)?" }
         if let match = Routine.allCases.first(where: { $0.name.lowercased().contains(lowered) && !lowered.isEmpty }) {

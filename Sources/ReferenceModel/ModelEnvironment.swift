@@ -197,6 +197,9 @@ extension ReferenceModel {
         if machine.checked && irql != 0 { return assertion(.exactly(0), .exactly(0)) }
         guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
         let pages = (size + machine.pageSize - 1) / machine.pageSize
+        // The commit limit (RAM + an equal pagefile) is system-wide: every live process's buffers count.
+        let committed = buffers.values.lazy.filter(\.alive).reduce(0) { $0 + $1.pages }
+        guard (committed + pages) * machine.pageSize <= 2 * machine.ramBytes else { return .returns(.null) }
         let protection = symbol(call, 1) ?? "ReadWrite"
         let id = nextBuffer
         nextBuffer += 1
@@ -214,6 +217,7 @@ extension ReferenceModel {
             return .returns(.boolean(false))
         }
         buffers[id]?.alive = false
+        buffers[id]?.protection = []        // a dead buffer's pages are nobody's: do not keep a value per page
         for mdl in mdls.keys where mdl.process == currentProcess && mdl.address >= base && mdl.address - base < buffers[id]!.pages * machine.pageSize {
             mdls[mdl] = nil
         }
@@ -311,7 +315,10 @@ extension ReferenceModel {
             return bugCheck(0x76, .exactly(0), .any, .exactly(pages), .exactly(0))
         }
         processes[id]?.terminated = true
-        for buffer in buffers.values where buffer.process == id && buffer.alive { buffers[buffer.id]?.alive = false }
+        for buffer in buffers.values where buffer.process == id && buffer.alive {
+            buffers[buffer.id]?.alive = false
+            buffers[buffer.id]?.protection = []
+        }
         userMappings[id] = nil
         for key in mdls.keys where key.process == id { mdls[key] = nil }
         if currentProcess == id { currentProcess = 4 }

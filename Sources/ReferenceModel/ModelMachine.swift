@@ -64,9 +64,9 @@ struct ModelMachine {
             let multiplier: UInt64 = text.hasSuffix("K") ? 1 << 10 : text.hasSuffix("M") ? 1 << 20 : text.hasSuffix("G") ? 1 << 30 : 1
             let digits = multiplier == 1 ? Substring(text) : text.dropLast()
             let value = digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
-            guard let value else { throw ModelError(message: "bad \(key)=\(text)") }
+            guard let value else { throw ModelError(message: "bad \(key)=\(excerpt(text))") }
             let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(text) is larger than the model follows") }
+            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(excerpt(text)) is larger than the model follows") }
             return product
         }
         ramBytes = try size("ram", 16 << 20)
@@ -92,7 +92,7 @@ struct ModelMachine {
                 // Bus.N:busAddress+length@physical
                 let v = setting.value
                 guard let colon = v.firstIndex(of: ":"), let plus = v.firstIndex(of: "+"), let at = v.firstIndex(of: "@") else {
-                    throw ModelError(message: "bad device \(v)")
+                    throw ModelError(message: "bad device \(excerpt(v))")
                 }
                 let bus = v[..<colon].split(separator: ".")
                 func hex(_ s: Substring) -> UInt64 { s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) ?? 0 : UInt64(s) ?? 0 }
