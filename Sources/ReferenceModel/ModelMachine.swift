@@ -127,6 +127,15 @@ struct ModelMachine {
         let page = physical / pageSize
         return page < ramBytes / pageSize && !(physical >= 0xA_0000 && physical < 0x10_0000)
     }
+    /// True when a device window (or the legacy hole) covers some byte of physical page `pfn`: only such
+    /// pages keep what is written; a page nothing decodes reads 0xFF and drops writes (conventions).
+    func decodes(pfn: UInt64) -> Bool {
+        let (first, overflow) = pfn.multipliedReportingOverflow(by: pageSize)
+        guard !overflow else { return false }
+        let last = first + (pageSize - 1)
+        return devices.contains { last >= $0.physical && first - min(first, $0.physical) < $0.length }
+            || (last >= 0xA_0000 && first < 0x10_0000)
+    }
     func isDevice(_ physical: UInt64) -> Bool {
         devices.contains { physical >= $0.physical && physical - $0.physical < $0.length } || (physical >= 0xA_0000 && physical < 0x10_0000)
     }

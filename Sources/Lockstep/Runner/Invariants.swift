@@ -139,7 +139,8 @@ final class InvariantChecker {
             if case .processPage(let process, let vpn) = record.use { return .user(process: process, vpn: vpn) }
             return nil
         }
-        return pfn < (1 << (52 - c.pageShift)) ? .device(pfn: pfn) : nil
+        // Only decoded device memory keeps what is written; an address nothing decodes reads 0xFF.
+        return pfn < (1 << (52 - c.pageShift)) && kernel.inspect.isDeviceMemory(pfn) ? .device(pfn: pfn) : nil
     }
 
     /// The MDLs the engine knows, their headers (decoded once per step) and which are locked, as last observed.
@@ -160,6 +161,12 @@ final class InvariantChecker {
             if !mdls.contains(where: { $0.location.address == address }) { programCorruptedKernelMemory = true }
         }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
+        // Freeing pages a mapping still maps (NT releases only a system mapping, and only from Windows 7
+        // on; spec §2.11): the PTEs left behind are the program's use after free, like a wild write.
+        if let call, call.routine == .mmFreePagesFromMdl, case .returned = outcome, !programCorruptedKernelMemory,
+           let dangling = kernel.inspect.firstPteMappingAFreeFrame, dangling.processId != nil || kernel.configuration.version < .nt61 {
+            programCorruptedKernelMemory = true
+        }
         if programCorruptedKernelMemory { return }
         // Bytes written to user pages that are gone (freed buffer, ended process) are no longer the
         // program's: forget them now, before a later allocation maps other memory at the same address.

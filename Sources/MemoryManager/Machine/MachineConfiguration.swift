@@ -220,6 +220,9 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
         guard systemPtes >= 1, systemPtes <= 1 << 20 else { throw ConfigurationError("ptes must be between 1 and 1048576") }
         guard pciBuses <= 256 else { throw ConfigurationError("pcibuses must be at most 256") }
         let ramTop = ramBytes
+        for device in devices where device.length == 0 || device.physicalAddress &+ device.length < device.physicalAddress {
+            throw ConfigurationError("device \(excerpt(device.description)) has no length or runs past the end of physical memory")
+        }
         for device in devices where device.physicalAddress < ramTop && !isLegacyHole(device.physicalAddress, length: device.length) {
             throw ConfigurationError("device \(device) overlaps RAM; put device memory above ram or in 0xA0000-0xFFFFF")
         }

@@ -161,7 +161,7 @@ final class PhysicalMemory {
         return true
     }
 
-    private func deviceBacked(_ pfn: PageFrameNumber) -> Bool {
+    func deviceBacked(_ pfn: PageFrameNumber) -> Bool {
         deviceFrames.contains { pfn >= $0.first && pfn < $0.end } || (pfn >= holeFirst && pfn < holeEnd)
     }
 
