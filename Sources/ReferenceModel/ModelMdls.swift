@@ -129,6 +129,20 @@ extension ReferenceModel {
                 // With its MDL allocated, Windows walks the chain from a NULL head: reading Next at
                 // address 0 from kernel code. A failed allocation returns NULL before that.
                 walksNullChain = bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+            } else if secondary, let head = irpHead[irp] {
+                // A chain that runs back into itself (an MDL freed and reallocated while still linked)
+                // never ends: the hang convention, 0xE2 (0, IRP, MDL, 0). If the cycle runs through a freed
+                // block, the new MDL may be that block, and its NULL Next would end the walk.
+                var seen: [UInt64] = []
+                var tail = head
+                while let next = nextLink[tail], next != 0, !seen.contains(tail) { seen.append(tail); tail = next }
+                if seen.contains(tail) {
+                    let cycle = seen.drop { $0 != tail }
+                    guard cycle.allSatisfy({ mdls[MdlKey(address: $0, process: nil)] != nil }) else {
+                        return lose("IoAllocateMdl walking an IRP chain that cycles through a freed MDL")
+                    }
+                    walksNullChain = bugCheck(0xE2, .exactly(0), .exactly(irp), .any, .exactly(0))
+                }
             }
         }
         let link: (UInt64) -> Void = { mdl in

@@ -95,6 +95,16 @@ final class InvariantChecker {
            kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + UInt64(bytes.count) > $0.size }) ?? true {
             programCorruptedKernelMemory = true
         }
+        // Rewriting the PFN array of a locked MDL names frames the lock counts do not know about.
+        if let (mdls, headers) = observed, !bytes.isEmpty {
+            let end = va &+ UInt64(bytes.count)
+            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil && header?.flags.contains(.pagesLocked) == true {
+                guard let header else { continue }
+                let first = mdl.location.address &+ c.mdlHeaderSize
+                let last = first &+ c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount)) &* c.pfnSize
+                if va < last && first < end { programCorruptedKernelMemory = true }
+            }
+        }
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
@@ -160,6 +170,12 @@ final class InvariantChecker {
             let address = adapter.evaluate(source)
             if !mdls.contains(where: { $0.location.address == address }) { programCorruptedKernelMemory = true }
         }
+        // MmBuildMdlForNonPagedPool over an MDL that holds page locks rewrites the PFN array the locks are
+        // counted by: the program has leaked them and left a locked MDL naming frames nobody locked.
+        if let call, call.routine == .mmBuildMdlForNonPagedPool, case .expression(let target)? = call.arguments.first,
+           lastObservedHeader(adapter.evaluate(target), processId: nil)??.flags.contains(.pagesLocked) == true {
+            programCorruptedKernelMemory = true
+        }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
         // Freeing pages a mapping still maps (NT releases only a system mapping, and only from Windows 7
         // on; spec §2.11): the PTEs left behind are the program's use after free, like a wild write.
@@ -183,7 +199,8 @@ final class InvariantChecker {
     /// The header `observe` decoded last for the MDL at `address` (nil: not one the engine tracks),
     /// so the state comparison does not decode it a second time.
     func lastObservedHeader(_ address: UInt64, processId: UInt32?) -> MdlHeader?? {
-        guard let observed else { return nil }
+        // After corruption `observe` stops decoding: what it saw last is stale.
+        guard !programCorruptedKernelMemory, let observed else { return nil }
         for (index, mdl) in observed.mdls.enumerated() where mdl.location.address == address && mdl.location.processId == processId {
             return .some(observed.headers[index])
         }

@@ -112,7 +112,8 @@ public struct LockstepRunner {
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }
             invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
-            if stateComparison != .off {
+            // Memory the program corrupted is no state either side can vouch for (the invariants stand down too).
+            if stateComparison != .off && !invariants.programCorruptedKernelMemory {
                 let last = stepNumber == program.calls.count
                 let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
                 if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {
