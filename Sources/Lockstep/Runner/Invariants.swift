@@ -334,7 +334,8 @@ final class InvariantChecker {
             guard let header, header.flags.contains(.pagesLocked) else { continue }
             let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
             var pfns: [PageFrameNumber] = []
-            for index in 0..<min(span, 1 << 16) {
+            // A locked MDL names each RAM frame at most once per lock: a longer walk finds no more locks.
+            for index in 0..<min(span, inspect.ramFrameCount) {
                 guard let pfn = inspect.pfn(address, index, processId: location.processId), pfn != c.emptyPfn else { break }
                 if inspect.frame(pfn) != nil { pfns.append(pfn) }
             }

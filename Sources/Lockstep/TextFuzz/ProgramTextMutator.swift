@@ -1,3 +1,5 @@
+import Foundation
+
 /// Mutates program texts the way hostile users write them, not the way the generator does: numbers at
 /// the limits of their types and of the page arithmetic, tokens swapped between arguments and lines,
 /// lines duplicated, dropped and reordered, machine lines rewritten, unicode, blanks and huge tokens.
@@ -48,7 +50,16 @@ public struct ProgramTextMutator: Sendable {
     private func mutate(_ lines: inout [String], _ random: inout SeededRandom) {
         let target = lines.isEmpty ? 0 : random.below(lines.count)
         // Numbers weigh most: they keep the text parsable and reach the arithmetic.
-        switch random.below(15) {
+        switch random.below(18) {
+        case 15, 16, 17:  // an argument that names another result, at an offset at a limit
+            let names = Set(lines.compactMap { $0.split(separator: "=").first.map { $0.trimmingCharacters(in: .whitespaces) } }
+                .filter { $0.count >= 2 && $0.first!.isLetter && $0.dropFirst().allSatisfy(\.isNumber) }).sorted()
+            guard !names.isEmpty else { return }
+            replaceToken(in: &lines, target, &random, numbersOnly: false) { old, random in
+                let name = random.pick(names)
+                if random.chance(50) || old.first?.isNumber != true { return name }
+                return name + random.pick(["+", "-"]) + "0x" + String(random.pick(Self.limits), radix: 16, uppercase: true)
+            }
         case 0, 1, 2, 12, 13, 14:   // a number at a limit, or next to the number it replaces
             replaceToken(in: &lines, target, &random, numbersOnly: true) { old, random in
                 let value = parseNumberToken(old) ?? 0

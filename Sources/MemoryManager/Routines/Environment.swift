@@ -223,11 +223,13 @@ extension Kernel {
             knownMdls[key] = nil
         }
         var va = start
+        var frames: [PageFrameNumber] = []     // released together: one by one is quadratic
+        defer { physical.release(frames) }
         while va < end {
             let vpn = constants.pageNumber(va)
             if let entry = process.pageTable.removeValue(forKey: vpn), entry.pageable {
                 switch entry.state {
-                case .valid(let pfn): physical.release(pfn)
+                case .valid(let pfn): frames.append(pfn)
                 case .pagedOut(let slot): pagefile.release(slot)
                 case .demandZero: break
                 }
