@@ -48,6 +48,9 @@ struct TextFuzzCommand: ParsableCommand {
     @Option(help: "Failing-verdict signatures to print with an example each.")
     var examples = 100
 
+    @Option(help: "Print mutant N of --seed (to run it: lockstep textfuzz --seed S --show N > m.txt; lockstep run m.txt) and exit.")
+    var show: Int?
+
     @Flag(help: .hidden) var worker = false
     @Option(help: .hidden) var from = 0
     @Option(help: .hidden) var log: String?
@@ -63,6 +66,10 @@ struct TextFuzzCommand: ParsableCommand {
             throw ExitCode(ExitStatus.badInput)
         }
         let mutator = ProgramTextMutator(bases: texts)
+        if let show {
+            print(mutator.mutant(seed: seed, index: UInt64(show)))
+            return
+        }
         if worker {
             guard let log else { throw ValidationError("--worker needs --log") }
             try TextFuzzWorker(mutator: mutator, seed: seed, first: from, end: runs, seconds: seconds, timeLimitSeconds: timeLimit,
@@ -82,7 +89,7 @@ struct TextFuzzCommand: ParsableCommand {
         let sorted = summary.verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
         let misuse = sorted.filter { $0.key.hasPrefix("misuse:") }
         for (signature, found) in sorted.prefix(examples) {
-            print("\n\(found.count)x  \(signature)  (mutant \(found.example); lockstep textfuzz --seed \(seed) shows it as below)")
+            print("\n\(found.count)x  \(signature)  (lockstep textfuzz --seed \(seed) --show \(found.example))")
             let text = mutator.mutant(seed: seed, index: UInt64(found.example))
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             for line in lines.prefix(40) { print("    " + (line.count > 160 ? line.prefix(160) + "…" : line)) }

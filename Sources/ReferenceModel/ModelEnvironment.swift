@@ -290,6 +290,10 @@ extension ReferenceModel {
             _ = lose("WriteMemory at \(String(va, radix: 16)) overwrites the MDL at \(String(mdl.address, radix: 16))")
             return prediction
         }
+        if !write, count > 0, let mdl = mdlOverlapping(va, count) {
+            // The model keeps MDL fields as records, not as bytes: what a read of them returns it cannot say.
+            return .unpredictable(reason: "ReadMemory at \(String(va, radix: 16)) reads the MDL at \(String(mdl.address, radix: 16))")
+        }
         return write ? .returns(.none) : .returns(.bytes(output))
     }
 
@@ -341,6 +345,7 @@ extension ReferenceModel {
             for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 {
                 resident.remove(frame)
                 pagedOut.insert(frame)
+                everPagedOut.insert(frame)
                 trimmed += 1
             }
             return .returns(.exactly(UInt64(trimmed)))
@@ -352,6 +357,7 @@ extension ReferenceModel {
                 if resident.contains(frame) && (locks[frame] ?? 0) == 0 {
                     resident.remove(frame)
                     pagedOut.insert(frame)
+                    everPagedOut.insert(frame)
                     trimmed += 1
                 }
             }
@@ -365,6 +371,7 @@ extension ReferenceModel {
         }
         resident.remove(frame)
         pagedOut.insert(frame)
+        everPagedOut.insert(frame)
         return .returns(.boolean(true))
     }
 }

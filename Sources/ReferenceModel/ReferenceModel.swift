@@ -59,6 +59,9 @@ public final class ReferenceModel {
     var decisions: [String: UInt64] = [:]
     /// Pages that were resident and were trimmed or paged out (a touch needs a page-in).
     var pagedOut: Set<Frame> = []
+    /// Pages that have left memory at least once: an unlocked MDL's stale PFN may name a frame such a
+    /// page no longer occupies.
+    var everPagedOut: Set<Frame> = []
 
     /// Builds the model for a program's machine line and fault plan.
     public init(program: Program) throws(ModelError) {

@@ -95,13 +95,17 @@ final class InvariantChecker {
            kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + UInt64(bytes.count) > $0.size }) ?? true {
             programCorruptedKernelMemory = true
         }
-        // Rewriting the PFN array of a locked MDL names frames the lock counts do not know about.
+        // Rewriting an MDL's header (its flags, say PAGES_LOCKED) or the PFN array of a locked MDL makes
+        // the MDL claim pages and locks no routine gave it: the program's doing.
         if let (mdls, headers) = observed, !bytes.isEmpty {
             let end = va &+ UInt64(bytes.count)
-            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil && header?.flags.contains(.pagesLocked) == true {
+            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil {
                 guard let header else { continue }
-                let first = mdl.location.address &+ c.mdlHeaderSize
-                let last = first &+ c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount)) &* c.pfnSize
+                let first = mdl.location.address
+                var last = first &+ c.mdlHeaderSize
+                if header.flags.contains(.pagesLocked) {
+                    last = last &+ c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount)) &* c.pfnSize
+                }
                 if va < last && first < end { programCorruptedKernelMemory = true }
             }
         }
@@ -174,6 +178,13 @@ final class InvariantChecker {
         // counted by: the program has leaked them and left a locked MDL naming frames nobody locked.
         if let call, call.routine == .mmBuildMdlForNonPagedPool, case .expression(let target)? = call.arguments.first,
            lastObservedHeader(adapter.evaluate(target), processId: nil)??.flags.contains(.pagesLocked) == true {
+            programCorruptedKernelMemory = true
+        }
+        // IoAllocateMdl links the new MDL into whatever its IRP argument points at: a block that is no
+        // IRP (an MDL, say) is overwritten where an IRP keeps MdlAddress.
+        if let call, call.routine == .ioAllocateMdl, call.arguments.count > 4, case .expression(let irp) = call.arguments[4],
+           case .returned(.number(let mdl))? = outcome, mdl != 0, adapter.evaluate(irp) != 0,
+           !adapter.kernel.inspect.irps.contains(adapter.evaluate(irp)) {
             programCorruptedKernelMemory = true
         }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
