@@ -200,6 +200,11 @@ extension ReferenceModel {
                 return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
             }
         }
+        // On other builds nothing stops it, and the MDL that described a mapping (MappedSystemVa, the
+        // PFNs it unmaps by) now describes something else: the model does not follow that.
+        if record.flags & Flag.mapped != 0 && record.flags & Flag.nonpaged == 0 {
+            return lose("MmBuildMdlForNonPagedPool over an MDL that is mapped (its mapping's description is overwritten)")
+        }
         let pages = machine.span(record.va, record.byteCount)
         guard pages <= 4096 else { return lose("huge MmBuildMdlForNonPagedPool") }
         var frames: [Frame?] = []

@@ -99,7 +99,8 @@ final class InvariantChecker {
         // the MDL claim pages and locks no routine gave it: the program's doing.
         if let (mdls, headers) = observed, !bytes.isEmpty {
             let end = va &+ UInt64(bytes.count)
-            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil {
+            let current = kernel.currentProcessId
+            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil || mdl.location.processId == current {
                 guard let header else { continue }
                 let first = mdl.location.address
                 var last = first &+ c.mdlHeaderSize
@@ -186,6 +187,14 @@ final class InvariantChecker {
            case .returned(.number(let mdl))? = outcome, mdl != 0, adapter.evaluate(irp) != 0,
            !adapter.kernel.inspect.irps.contains(adapter.evaluate(irp)) {
             programCorruptedKernelMemory = true
+        }
+        // MmUnlockPages releases only a system mapping: a user mapping left in place shows pages the pager
+        // may now take (the caller must unmap first), so what it shows afterwards is the program's doing.
+        if let call, call.routine == .mmUnlockPages, case .returned = outcome, case .expression(let target)? = call.arguments.first {
+            let mdl = adapter.evaluate(target)
+            if kernel.inspect.processes.contains(where: { !$0.terminated && $0.vads.contains { $0.kind == .lockedPagesMapping(mdl: mdl) } }) {
+                programCorruptedKernelMemory = true
+            }
         }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
         // Freeing pages a mapping still maps (NT releases only a system mapping, and only from Windows 7
