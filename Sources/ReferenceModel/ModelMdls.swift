@@ -25,7 +25,10 @@ extension ReferenceModel {
             if machine.verifier && capacity < machine.headerSize { return lose("MmInitializeMdl on a block smaller than the header") }
             // Writing the header into paged pool may page a frame in (a frame decision, a failure the model does not track).
             if block.paged { return lose("MmInitializeMdl into paged pool") }
-        } else if case .page = place(address) {
+        } else if case .page(let frame, _, let residentNow) = place(address) {
+            // Writing the header faults a user page in (a frame decision, a residency the trims see) that
+            // the model does not follow through this routine.
+            if !residentNow && pageable(frame) { return lose("MmInitializeMdl into a user page that is not resident") }
             capacity = 1 << 20
         } else {
             return lose("MmInitializeMdl on memory the model does not know")
@@ -235,6 +238,7 @@ extension ReferenceModel {
         record.processKnown = true
         record.mappedSystemVa = record.va & machine.mask
         record.pfns = frames
+        record.emptiedSlots = 0         // the build rewrites every slot, including ones MmFreePagesFromMdl emptied
         record.flags |= Flag.nonpaged
         if case .device = frames.last ?? nil { record.flags |= Flag.ioSpace }
         mdls[key] = record

@@ -88,28 +88,35 @@ final class InvariantChecker {
     private var poolOwnershipCheckedAt: (pool: UInt64, held: Int)?
     private var ioCachingCheckedAt: (mappings: UInt64, records: Int)?
 
-    /// Records a successful WriteMemory so data integrity can be checked later.
-    func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
+    /// Sets `programCorruptedKernelMemory` when a write of `count` bytes at `va` (whole, or faulted part
+    /// way: the bytes before the fault are written) lands where only the memory manager writes.
+    func noteCorruption(_ kernel: Kernel, writeAt va: UInt64, count: UInt64) {
         let c = kernel.constants
         if kernel.inspect.isPoolAddress(va),
-           kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + UInt64(bytes.count) > $0.size }) ?? true {
+           kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + count > $0.size }) ?? true {
             programCorruptedKernelMemory = true
         }
         // Rewriting an MDL's header (its flags, say PAGES_LOCKED) or the PFN array of a locked MDL makes
         // the MDL claim pages and locks no routine gave it: the program's doing.
-        if let (mdls, headers) = observed, !bytes.isEmpty {
-            let end = va &+ UInt64(bytes.count)
+        if let (mdls, headers) = observed, count > 0 {
+            let end = va &+ count
             let current = kernel.currentProcessId
             for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil || mdl.location.processId == current {
-                guard let header else { continue }
                 let first = mdl.location.address
                 var last = first &+ c.mdlHeaderSize
-                if header.flags.contains(.pagesLocked) {
+                // (A header that could not be read, say paged out, is still the MDL's.)
+                if let header, header.flags.contains(.pagesLocked) {
                     last = last &+ c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount)) &* c.pfnSize
                 }
                 if va < last && first < end { programCorruptedKernelMemory = true }
             }
         }
+    }
+
+    /// Records a successful WriteMemory so data integrity can be checked later.
+    func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
+        let c = kernel.constants
+        noteCorruption(kernel, writeAt: va, count: UInt64(bytes.count))
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }

@@ -106,6 +106,7 @@ public struct LockstepRunner {
                 } else {
                     // A write that faulted part way (a failed page-in) has written some bytes: which ones is
                     // not the checker's to know, so it stops vouching for the pages it touched.
+                    invariants.noteCorruption(adapter.kernel, writeAt: adapter.evaluate(va), count: UInt64(data.count))
                     invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(va), bytes: UInt64(data.count))
                 }
             }
