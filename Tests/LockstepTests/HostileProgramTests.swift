@@ -38,6 +38,7 @@ import Testing
 
     @Test func pageArithmeticWrapsInPointerWidth() {
         let x64 = MachineConfiguration(architecture: .x64).constants
+        #expect(x64.roundToPages(0xFFFF_FFFF_FFFF_F000) == 0xFFFF_FFFF_FFFF_F000)   // the sum wraps to 0 before the -1
         #expect(x64.roundToPages(0xFFFF_FFFF_FFFF_F001) == 0)
         #expect(x64.spanPages(0xFFF, 0xFFFF_FFFF_FFFF_F002) == 1)
         let x86 = MachineConfiguration(architecture: .x86).constants
