@@ -10,7 +10,7 @@ struct LockstepCommand: ParsableCommand {
         commandName: "lockstep",
         abstract: "Run NT MDL call programs on the engine and the reference model in lockstep.",
         subcommands: [FuzzCommand.self, RunCommand.self, MinimizeCommand.self, ReplayCommand.self, ShowCommand.self, MergeCommand.self,
-                      BenchCommand.self]
+                      BenchCommand.self, TextFuzzCommand.self]
     )
 
     /// Runs the command line; a usage error (bad flag, bad value) exits with status 2, as every

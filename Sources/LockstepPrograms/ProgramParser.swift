@@ -54,16 +54,19 @@ struct ProgramParser {
             throw error(0, "expected '# lockstep \(Program.formatVersion)' as the first line")
         }
         guard let version = Int(words[2]), version == Program.formatVersion else {
-            throw error(line.count - words[2].count, "unsupported format version '\(words[2])'; this lockstep reads version \(Program.formatVersion)")
+            throw error(line.count - words[2].count, "unsupported format version '\(excerpt(words[2]))'; this lockstep reads version \(Program.formatVersion)")
         }
     }
 
     private func parseSettings(_ words: ArraySlice<Substring>, _ line: String, _ indent: Int) throws(ProgramParseError) -> [Setting] {
         var settings: [Setting] = []
+        // Columns counted from the previous word, not from the line's start: linear in the line's length.
+        var column = indent, counted = line.startIndex
         for word in words {
-            let column = indent + line.distance(from: line.startIndex, to: word.startIndex)
+            column += line.distance(from: counted, to: word.startIndex)
+            counted = word.startIndex
             guard let eq = word.firstIndex(of: "="), eq != word.startIndex, word.index(after: eq) != word.endIndex else {
-                throw error(column, "expected key=value, found '\(word)'")
+                throw error(column, "expected key=value, found '\(excerpt(word))'")
             }
             settings.append(Setting(String(word[..<eq]), String(word[word.index(after: eq)...])))
         }
@@ -100,15 +103,15 @@ struct ProgramParser {
         }
         guard !routineName.isEmpty else { throw error(cursor.position, "expected a routine name, e.g. IoAllocateMdl") }
         guard let routine = Routine(rawValue: routineName) else {
-            throw error(routineColumn, "unknown routine '\(routineName)'\(suggestion(routineName))")
+            throw error(routineColumn, "unknown routine '\(excerpt(routineName))'\(suggestion(routineName))")
         }
         let signature = routine.signature
         if let result {
-            guard let kind = signature.result else { throw error(start, "\(routine.name) returns nothing to bind to '\(result)'") }
+            guard let kind = signature.result else { throw error(start, "\(routine.name) returns nothing to bind to '\(excerpt(result))'") }
             guard isResultName(result, prefix: kind.prefix) else {
                 throw error(start, "\(routine.name) binds \(kind.noun); name it \(kind.prefix)<n>, e.g. \(kind.prefix)0")
             }
-            guard bound[result] == nil else { throw error(start, "'\(result)' is already bound; every result gets a fresh name") }
+            guard bound[result] == nil else { throw error(start, "'\(excerpt(result))' is already bound; every result gets a fresh name") }
         }
         cursor.skipSpaces()
         guard cursor.peek == "(" else { throw error(cursor.position, "expected '(' after \(routine.name)") }
@@ -145,7 +148,7 @@ struct ProgramParser {
         if let eq = token.firstIndex(of: "=") {
             let label = String(token[..<eq])
             guard label == parameter.label else {
-                throw error(start, "expected \(parameter.label)= (argument \(parameter.label) of \(routine.name)), found '\(label)='")
+                throw error(start, "expected \(parameter.label)= (argument \(parameter.label) of \(routine.name)), found '\(excerpt(label))='")
             }
             value = String(token[token.index(after: eq)...])
             column = start + label.count + 1
@@ -165,7 +168,7 @@ struct ProgramParser {
             if let symbols = parameter.kind.symbols, symbols.contains(value) { return .symbol(value) }
             if let number = parseNumber(Substring(value)) { return .expression(.literal(number)) }
             let options = parameter.kind.symbols?.joined(separator: ", ") ?? ""
-            throw error(column, "unknown \(parameter.label) '\(value)'; expected one of \(options)")
+            throw error(column, "unknown \(parameter.label) '\(excerpt(value))'; expected one of \(options)")
         }
     }
 
@@ -179,7 +182,7 @@ struct ProgramParser {
             throw error(column, "expected a number, none, or a result name (with an optional +/- offset) for \(parameter.label)")
         }
         if let referenced = expression.referencedName, bound[referenced] == nil {
-            throw error(column, "'\(referenced)' is not bound by an earlier call")
+            throw error(column, "'\(excerpt(referenced))' is not bound by an earlier call")
         }
         return expression
     }
@@ -191,6 +194,8 @@ struct ProgramParser {
     }
 
     private func suggestion(_ name: String) -> String {
+        // No routine name is this long: a huge token gets no suggestion (searching for it is slow).
+        guard name.utf8.count <= excerptLength else { return "" }
         let lowered = name.lowercased()
         if let match = Routine.allCases.first(where: { $0.name.lowercased() == lowered }) { return "; did you mean \(match.name)?" }
         if let match = Routine.allCases.first(where: { $0.name.lowercased().contains(lowered) && !lowered.isEmpty }) {
@@ -230,11 +235,13 @@ private struct Cursor {
 }
 
 extension String {
+    /// Without leading and trailing blanks. Scans UTF-8 bytes: stepping back one Character at a time
+    /// re-runs grapheme breaking and made a line of 64 Ki trailing blanks take seconds.
     var trimmingSpaces: String {
-        var slice = Substring(self)
-        while let c = slice.first, c == " " || c == "\t" { slice = slice.dropFirst() }
-        while let c = slice.last, c == " " || c == "\t" { slice = slice.dropLast() }
-        return String(slice)
+        let bytes = utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(self[first...last])
     }
 }
 
@@ -256,4 +263,14 @@ func parseHexBytes(_ text: String) -> [UInt8]? {
         index += 2
     }
     return bytes
+}
+
+/// The longest run of a hostile token an error message quotes.
+let excerptLength = 40
+
+/// `text` as an error message quotes it: whole when short, else its start and length (a multi-megabyte
+/// token must not be copied into every message that names it).
+public func excerpt<Text: StringProtocol>(_ text: Text) -> String {
+    guard text.utf8.count > excerptLength else { return String(text) }
+    return String(text.prefix(excerptLength)) + "… (\(text.utf8.count) bytes)"
 }

@@ -167,8 +167,14 @@ extension ReferenceModel {
         let key = mdlKey(number(call, 0))
         guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }
         if machine.version >= 4 && record.flags & Flag.mapped != 0 { releaseMapping(key, record); record = mdls[key]! }
-        let pages = Int(min(machine.span(record.va, record.byteCount), UInt64(record.pfns.count)))
+        let span = machine.span(record.va, record.byteCount)
+        let pages = Int(min(span, UInt64(record.pfns.count)))
+        // A slot no call ever filled holds whatever the pool block held: the model cannot say which
+        // frame it names, so it cannot say whether the routine frees it or bug-checks.
+        let unfilled = "MmFreePagesFromMdl over PFN slots no call filled (their contents are the pool block's)"
+        if span > UInt64(record.pfns.count) && !record.pfns.contains(where: { $0 == nil }) { return lose(unfilled) }
         for (index, frame) in record.pfns.prefix(pages).enumerated() {
+            if frame == nil && index >= record.emptiedSlots { return lose(unfilled) }
             guard let frame else { break }
             guard case .allocated = frame, (locks[frame] ?? 0) > 0 else {
                 let slot = (number(call, 0) &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask

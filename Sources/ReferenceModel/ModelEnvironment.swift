@@ -197,6 +197,9 @@ extension ReferenceModel {
         if machine.checked && irql != 0 { return assertion(.exactly(0), .exactly(0)) }
         guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
         let pages = (size + machine.pageSize - 1) / machine.pageSize
+        // The commit limit (RAM + an equal pagefile) is system-wide: every live process's buffers count.
+        let committed = buffers.values.lazy.filter(\.alive).reduce(0) { $0 + $1.pages }
+        guard (committed + pages) * machine.pageSize <= 2 * machine.ramBytes else { return .returns(.null) }
         let protection = symbol(call, 1) ?? "ReadWrite"
         let id = nextBuffer
         nextBuffer += 1
@@ -214,6 +217,7 @@ extension ReferenceModel {
             return .returns(.boolean(false))
         }
         buffers[id]?.alive = false
+        buffers[id]?.protection = []        // a dead buffer's pages are nobody's: do not keep a value per page
         for mdl in mdls.keys where mdl.process == currentProcess && mdl.address >= base && mdl.address - base < buffers[id]!.pages * machine.pageSize {
             mdls[mdl] = nil
         }
@@ -226,7 +230,8 @@ extension ReferenceModel {
     func predictProtect(_ call: Call) -> Prediction {
         let va = number(call, 0), size = number(call, 1)
         let start = machine.pageAlign(va)
-        let end = (va &+ size &+ machine.pageSize - 1) & ~(machine.pageSize - 1) & machine.mask
+        // ROUND_TO_PAGES wraps in pointer width: a range that ends in the last page rounds to 0 (and is refused).
+        let end = (va &+ size &+ (machine.pageSize - 1)) & ~(machine.pageSize - 1) & machine.mask
         guard size > 0, end > start,
               let buffer = buffers.values.first(where: { $0.alive && $0.process == currentProcess && start >= $0.base && start - $0.base < $0.pages * machine.pageSize }),
               end <= buffer.base + buffer.pages * machine.pageSize else { return .returns(.boolean(false)) }
@@ -285,6 +290,10 @@ extension ReferenceModel {
             _ = lose("WriteMemory at \(String(va, radix: 16)) overwrites the MDL at \(String(mdl.address, radix: 16))")
             return prediction
         }
+        if !write, count > 0, let mdl = mdlOverlapping(va, count) {
+            // The model keeps MDL fields as records, not as bytes: what a read of them returns it cannot say.
+            return .unpredictable(reason: "ReadMemory at \(String(va, radix: 16)) reads the MDL at \(String(mdl.address, radix: 16))")
+        }
         return write ? .returns(.none) : .returns(.bytes(output))
     }
 
@@ -310,7 +319,10 @@ extension ReferenceModel {
             return bugCheck(0x76, .exactly(0), .any, .exactly(pages), .exactly(0))
         }
         processes[id]?.terminated = true
-        for buffer in buffers.values where buffer.process == id && buffer.alive { buffers[buffer.id]?.alive = false }
+        for buffer in buffers.values where buffer.process == id && buffer.alive {
+            buffers[buffer.id]?.alive = false
+            buffers[buffer.id]?.protection = []
+        }
         userMappings[id] = nil
         for key in mdls.keys where key.process == id { mdls[key] = nil }
         if currentProcess == id { currentProcess = 4 }
@@ -333,6 +345,7 @@ extension ReferenceModel {
             for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 {
                 resident.remove(frame)
                 pagedOut.insert(frame)
+                everPagedOut.insert(frame)
                 trimmed += 1
             }
             return .returns(.exactly(UInt64(trimmed)))
@@ -344,6 +357,7 @@ extension ReferenceModel {
                 if resident.contains(frame) && (locks[frame] ?? 0) == 0 {
                     resident.remove(frame)
                     pagedOut.insert(frame)
+                    everPagedOut.insert(frame)
                     trimmed += 1
                 }
             }
@@ -357,6 +371,7 @@ extension ReferenceModel {
         }
         resident.remove(frame)
         pagedOut.insert(frame)
+        everPagedOut.insert(frame)
         return .returns(.boolean(true))
     }
 }

@@ -64,9 +64,9 @@ struct ModelMachine {
             let multiplier: UInt64 = text.hasSuffix("K") ? 1 << 10 : text.hasSuffix("M") ? 1 << 20 : text.hasSuffix("G") ? 1 << 30 : 1
             let digits = multiplier == 1 ? Substring(text) : text.dropLast()
             let value = digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
-            guard let value else { throw ModelError(message: "bad \(key)=\(text)") }
+            guard let value else { throw ModelError(message: "bad \(key)=\(excerpt(text))") }
             let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(text) is larger than the model follows") }
+            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(excerpt(text)) is larger than the model follows") }
             return product
         }
         ramBytes = try size("ram", 16 << 20)
@@ -92,7 +92,7 @@ struct ModelMachine {
                 // Bus.N:busAddress+length@physical
                 let v = setting.value
                 guard let colon = v.firstIndex(of: ":"), let plus = v.firstIndex(of: "+"), let at = v.firstIndex(of: "@") else {
-                    throw ModelError(message: "bad device \(v)")
+                    throw ModelError(message: "bad device \(excerpt(v))")
                 }
                 let bus = v[..<colon].split(separator: ".")
                 func hex(_ s: Substring) -> UInt64 { s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) ?? 0 : UInt64(s) ?? 0 }
@@ -119,13 +119,22 @@ struct ModelMachine {
     func pageAlign(_ va: UInt64) -> UInt64 { va & ~(pageSize - 1) & mask }
     /// ADDRESS_AND_SIZE_TO_SPAN_PAGES in ULONG_PTR arithmetic, cast to ULONG.
     func span(_ va: UInt64, _ length: UInt64) -> UInt64 {
-        (((byteOffset(va) &+ (length & mask) &+ pageSize - 1) & mask) / pageSize) & 0xFFFF_FFFF
+        (((byteOffset(va) &+ (length & mask) &+ (pageSize - 1)) & mask) / pageSize) & 0xFFFF_FFFF
     }
     func mdlBytes(_ va: UInt64, _ length: UInt64) -> UInt64 { (headerSize &+ pfnSize &* span(va, length)) & mask }
     func isUser(_ va: UInt64) -> Bool { (va & mask) <= highestUser }
     func isRam(_ physical: UInt64) -> Bool {
         let page = physical / pageSize
         return page < ramBytes / pageSize && !(physical >= 0xA_0000 && physical < 0x10_0000)
+    }
+    /// True when a device window (or the legacy hole) covers some byte of physical page `pfn`: only such
+    /// pages keep what is written; a page nothing decodes reads 0xFF and drops writes (conventions).
+    func decodes(pfn: UInt64) -> Bool {
+        let (first, overflow) = pfn.multipliedReportingOverflow(by: pageSize)
+        guard !overflow else { return false }
+        let last = first + (pageSize - 1)
+        return devices.contains { last >= $0.physical && first - min(first, $0.physical) < $0.length }
+            || (last >= 0xA_0000 && first < 0x10_0000)
     }
     func isDevice(_ physical: UInt64) -> Bool {
         devices.contains { physical >= $0.physical && physical - $0.physical < $0.length } || (physical >= 0xA_0000 && physical < 0x10_0000)

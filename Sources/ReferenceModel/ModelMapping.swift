@@ -74,7 +74,7 @@ extension ReferenceModel {
                     guard (locks[frame] ?? 0) == 0 else { continue }
                     // Trimmed since the unlock: the stale PFN names a physical frame the pager freed, which
                     // may since be someone else's (locked or not); Verifier judges that frame, not the page.
-                    if pageable(frame) && !resident.contains(frame) { return lose("mapping an unlocked MDL whose page was trimmed (stale PFN)") }
+                    if pageable(frame) && (!resident.contains(frame) || everPagedOut.contains(frame)) { return lose("mapping an unlocked MDL whose page was trimmed (stale PFN)") }
                     return verifier(0x85, mdl, .exactly(pages), .any)
                 }
             }

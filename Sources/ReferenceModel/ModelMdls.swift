@@ -25,7 +25,10 @@ extension ReferenceModel {
             if machine.verifier && capacity < machine.headerSize { return lose("MmInitializeMdl on a block smaller than the header") }
             // Writing the header into paged pool may page a frame in (a frame decision, a failure the model does not track).
             if block.paged { return lose("MmInitializeMdl into paged pool") }
-        } else if case .page = place(address) {
+        } else if case .page(let frame, _, let residentNow) = place(address) {
+            // Writing the header faults a user page in (a frame decision, a residency the trims see) that
+            // the model does not follow through this routine.
+            if !residentNow && pageable(frame) { return lose("MmInitializeMdl into a user page that is not resident") }
             capacity = 1 << 20
         } else {
             return lose("MmInitializeMdl on memory the model does not know")
@@ -129,6 +132,20 @@ extension ReferenceModel {
                 // With its MDL allocated, Windows walks the chain from a NULL head: reading Next at
                 // address 0 from kernel code. A failed allocation returns NULL before that.
                 walksNullChain = bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .exactly(0), .exactly(0))
+            } else if secondary, let head = irpHead[irp] {
+                // A chain that runs back into itself (an MDL freed and reallocated while still linked)
+                // never ends: the hang convention, 0xE2 (0, IRP, MDL, 0). If the cycle runs through a freed
+                // block, the new MDL may be that block, and its NULL Next would end the walk.
+                var seen: [UInt64] = []
+                var tail = head
+                while let next = nextLink[tail], next != 0, !seen.contains(tail) { seen.append(tail); tail = next }
+                if seen.contains(tail) {
+                    let cycle = seen.drop { $0 != tail }
+                    guard cycle.allSatisfy({ mdls[MdlKey(address: $0, process: nil)] != nil }) else {
+                        return lose("IoAllocateMdl walking an IRP chain that cycles through a freed MDL")
+                    }
+                    walksNullChain = bugCheck(0xE2, .exactly(0), .exactly(irp), .any, .exactly(0))
+                }
             }
         }
         let link: (UInt64) -> Void = { mdl in
@@ -186,6 +203,11 @@ extension ReferenceModel {
                 return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
             }
         }
+        // On other builds nothing stops it, and the MDL that described a mapping (MappedSystemVa, the
+        // PFNs it unmaps by) now describes something else: the model does not follow that.
+        if record.flags & Flag.mapped != 0 && record.flags & Flag.nonpaged == 0 {
+            return lose("MmBuildMdlForNonPagedPool over an MDL that is mapped (its mapping's description is overwritten)")
+        }
         let pages = machine.span(record.va, record.byteCount)
         guard pages <= 4096 else { return lose("huge MmBuildMdlForNonPagedPool") }
         var frames: [Frame?] = []
@@ -216,6 +238,7 @@ extension ReferenceModel {
         record.processKnown = true
         record.mappedSystemVa = record.va & machine.mask
         record.pfns = frames
+        record.emptiedSlots = 0         // the build rewrites every slot, including ones MmFreePagesFromMdl emptied
         record.flags |= Flag.nonpaged
         if case .device = frames.last ?? nil { record.flags |= Flag.ioSpace }
         mdls[key] = record

@@ -104,7 +104,10 @@ extension ReferenceModel {
             mdl.pfns = (0..<span).map { index in
                 // MmFreePagesFromMdl leaves (PFN_NUMBER)-1 in the slots of the pages it freed (spec §2.20).
                 if index < record.emptiedSlots { return .empty }
-                return index < record.pfns.count ? stableName(record.pfns[index]) : nil
+                guard index < record.pfns.count, let name = stableName(record.pfns[index]) else { return nil }
+                // A slot is a PFN_NUMBER, a ULONG on 32-bit machines: a device page past 2^44 keeps its low 32 bits.
+                if case .physical(let page) = name, !machine.pointer64 { return page & 0xFFFF_FFFF == 0xFFFF_FFFF ? .empty : .physical(page: page & 0xFFFF_FFFF) }
+                return name
             }
         }
         return mdl

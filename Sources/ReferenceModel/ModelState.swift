@@ -122,7 +122,7 @@ struct ModelFaultRule {
                 }
                 status = value
             case "page":
-                guard let expression = Expression(parsing: setting.value) else { throw ModelError(message: "bad page \(setting.value)") }
+                guard let expression = Expression(parsing: setting.value) else { throw ModelError(message: "bad page \(excerpt(setting.value))") }
                 page = expression
             default: throw ModelError(message: "unknown fault key \(setting.key)")
             }

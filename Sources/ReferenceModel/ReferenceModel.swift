@@ -59,6 +59,9 @@ public final class ReferenceModel {
     var decisions: [String: UInt64] = [:]
     /// Pages that were resident and were trimmed or paged out (a touch needs a page-in).
     var pagedOut: Set<Frame> = []
+    /// Pages that have left memory at least once: an unlocked MDL's stale PFN may name a frame such a
+    /// page no longer occupies.
+    var everPagedOut: Set<Frame> = []
 
     /// Builds the model for a program's machine line and fault plan.
     public init(program: Program) throws(ModelError) {
@@ -273,12 +276,14 @@ public final class ReferenceModel {
     func pageable(_ frame: Frame) -> Bool { frame.isPageable || isPagedPool(frame) }
 
     func read(_ frame: Frame, _ offset: Int, _ count: Int) -> [UInt8] {
+        if case .device(let pfn) = frame, !machine.decodes(pfn: pfn) { return [UInt8](repeating: 0xFF, count: count) }
         // Unwritten pages read as zeros: demand-zero RAM, and device memory until written.
         guard let page = contents[frame] else { return [UInt8](repeating: 0, count: count) }
         return Array(page[offset..<offset + count])
     }
 
     func write(_ frame: Frame, _ offset: Int, _ bytes: ArraySlice<UInt8>) {
+        if case .device(let pfn) = frame, !machine.decodes(pfn: pfn) { return }
         var page = contents[frame] ?? [UInt8](repeating: 0, count: Int(machine.pageSize))
         page.replaceSubrange(offset..<offset + bytes.count, with: bytes)
         contents[frame] = page

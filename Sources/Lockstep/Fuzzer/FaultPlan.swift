@@ -31,7 +31,7 @@ public struct FaultPlan: Sendable {
         var rules: [Rule] = []
         for line in lines {
             guard let kind = ResourceKind(rawValue: line.kind) else {
-                throw PlanError(description: "unknown fault kind '\(line.kind)'; use " + ResourceKind.allCases.map(\.rawValue).joined(separator: ", "))
+                throw PlanError(description: "unknown fault kind '\(excerpt(line.kind))'; use " + ResourceKind.allCases.map(\.rawValue).joined(separator: ", "))
             }
             var nth: UInt64?, after: UInt64?, page: Expression?, status = NTStatus.deviceDataError
             for setting in line.settings {
@@ -49,11 +49,11 @@ public struct FaultPlan: Sendable {
                     page = expression
                 case "status":
                     guard let named = NTStatus(name: setting.value) ?? Self.number(setting.value).map({ NTStatus(rawValue: UInt32(truncatingIfNeeded: $0)) }) else {
-                        throw PlanError(description: "unknown status '\(setting.value)', e.g. status=STATUS_DEVICE_DATA_ERROR")
+                        throw PlanError(description: "unknown status '\(excerpt(setting.value))', e.g. status=STATUS_DEVICE_DATA_ERROR")
                     }
                     status = named
                 default:
-                    throw PlanError(description: "unknown fault key '\(setting.key)'; keys: nth after page status")
+                    throw PlanError(description: "unknown fault key '\(excerpt(setting.key))'; keys: nth after page status")
                 }
             }
             rules.append(Rule(kind: kind, nth: nth, after: after, page: page, status: status))

@@ -88,13 +88,35 @@ final class InvariantChecker {
     private var poolOwnershipCheckedAt: (pool: UInt64, held: Int)?
     private var ioCachingCheckedAt: (mappings: UInt64, records: Int)?
 
+    /// Sets `programCorruptedKernelMemory` when a write of `count` bytes at `va` (whole, or faulted part
+    /// way: the bytes before the fault are written) lands where only the memory manager writes.
+    func noteCorruption(_ kernel: Kernel, writeAt va: UInt64, count: UInt64) {
+        let c = kernel.constants
+        if kernel.inspect.isPoolAddress(va),
+           kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + count > $0.size }) ?? true {
+            programCorruptedKernelMemory = true
+        }
+        // Rewriting an MDL's header (its flags, say PAGES_LOCKED) or the PFN array of a locked MDL makes
+        // the MDL claim pages and locks no routine gave it: the program's doing.
+        if let (mdls, headers) = observed, count > 0 {
+            let end = va &+ count
+            let current = kernel.currentProcessId
+            for (mdl, header) in zip(mdls, headers) where mdl.location.processId == nil || mdl.location.processId == current {
+                let first = mdl.location.address
+                var last = first &+ c.mdlHeaderSize
+                // (A header that could not be read, say paged out, is still the MDL's.)
+                if let header, header.flags.contains(.pagesLocked) {
+                    last = last &+ c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount)) &* c.pfnSize
+                }
+                if va < last && first < end { programCorruptedKernelMemory = true }
+            }
+        }
+    }
+
     /// Records a successful WriteMemory so data integrity can be checked later.
     func recordWrite(_ kernel: Kernel, at va: UInt64, _ bytes: [UInt8]) {
         let c = kernel.constants
-        if kernel.inspect.isPoolAddress(va),
-           kernel.inspect.poolBlock(containing: va).map({ (va - $0.start) + UInt64(bytes.count) > $0.size }) ?? true {
-            programCorruptedKernelMemory = true
-        }
+        noteCorruption(kernel, writeAt: va, count: UInt64(bytes.count))
         for (index, byte) in bytes.enumerated() {
             let address = c.add(va, UInt64(index))
             guard let key = shadowKey(kernel, address) else { continue }
@@ -120,14 +142,15 @@ final class InvariantChecker {
         // mapping (of a device page, or an alias of RAM): with neither live, a system range has nothing
         // to forget, and its page-table walk is skipped.
         if !c.isUserAddress(va) && !kernel.inspect.systemMappingOverlaps(c.pageAlign(va), va &+ bytes) { return }
-        var address = c.pageAlign(va)
-        let end = va &+ bytes
-        while address < end {
-            if let key = shadowKey(kernel, address) {
+        // Walk the pages the range spans in the machine's pointer width (an argument past 2^32 on x86 is
+        // masked as the engine masks it), wrapping at the top of the address space, at most once round it.
+        let addressSpacePages = (c.pointerMask >> c.pageShift) + 1
+        let pages = min((c.byteOffset(va) + min(bytes, c.pointerMask) + c.pageSize - 1) / c.pageSize, addressSpacePages)
+        for index in 0..<pages {
+            if let key = shadowKey(kernel, c.add(c.pageAlign(va), index &* c.pageSize)) {
                 shadow[key] = nil
                 verified[key] = nil
             }
-            address &+= c.pageSize
         }
     }
 
@@ -138,7 +161,8 @@ final class InvariantChecker {
             if case .processPage(let process, let vpn) = record.use { return .user(process: process, vpn: vpn) }
             return nil
         }
-        return pfn < (1 << (52 - c.pageShift)) ? .device(pfn: pfn) : nil
+        // Only decoded device memory keeps what is written; an address nothing decodes reads 0xFF.
+        return pfn < (1 << (52 - c.pageShift)) && kernel.inspect.isDeviceMemory(pfn) ? .device(pfn: pfn) : nil
     }
 
     /// The MDLs the engine knows, their headers (decoded once per step) and which are locked, as last observed.
@@ -158,7 +182,34 @@ final class InvariantChecker {
             let address = adapter.evaluate(source)
             if !mdls.contains(where: { $0.location.address == address }) { programCorruptedKernelMemory = true }
         }
+        // MmBuildMdlForNonPagedPool over an MDL that holds page locks rewrites the PFN array the locks are
+        // counted by: the program has leaked them and left a locked MDL naming frames nobody locked.
+        if let call, call.routine == .mmBuildMdlForNonPagedPool, case .expression(let target)? = call.arguments.first,
+           lastObservedHeader(adapter.evaluate(target), processId: nil)??.flags.contains(.pagesLocked) == true {
+            programCorruptedKernelMemory = true
+        }
+        // IoAllocateMdl links the new MDL into whatever its IRP argument points at: a block that is no
+        // IRP (an MDL, say) is overwritten where an IRP keeps MdlAddress.
+        if let call, call.routine == .ioAllocateMdl, call.arguments.count > 4, case .expression(let irp) = call.arguments[4],
+           case .returned(.number(let mdl))? = outcome, mdl != 0, adapter.evaluate(irp) != 0,
+           !adapter.kernel.inspect.irps.contains(adapter.evaluate(irp)) {
+            programCorruptedKernelMemory = true
+        }
+        // MmUnlockPages releases only a system mapping: a user mapping left in place shows pages the pager
+        // may now take (the caller must unmap first), so what it shows afterwards is the program's doing.
+        if let call, call.routine == .mmUnlockPages, case .returned = outcome, case .expression(let target)? = call.arguments.first {
+            let mdl = adapter.evaluate(target)
+            if kernel.inspect.processes.contains(where: { !$0.terminated && $0.vads.contains { $0.kind == .lockedPagesMapping(mdl: mdl) } }) {
+                programCorruptedKernelMemory = true
+            }
+        }
         trackProgramObjects(after: call, outcome: outcome, adapter: adapter)
+        // Freeing pages a mapping still maps (NT releases only a system mapping, and only from Windows 7
+        // on; spec §2.11): the PTEs left behind are the program's use after free, like a wild write.
+        if let call, call.routine == .mmFreePagesFromMdl, case .returned = outcome, !programCorruptedKernelMemory,
+           let dangling = kernel.inspect.firstPteMappingAFreeFrame, dangling.processId != nil || kernel.configuration.version < .nt61 {
+            programCorruptedKernelMemory = true
+        }
         if programCorruptedKernelMemory { return }
         // Bytes written to user pages that are gone (freed buffer, ended process) are no longer the
         // program's: forget them now, before a later allocation maps other memory at the same address.
@@ -175,7 +226,8 @@ final class InvariantChecker {
     /// The header `observe` decoded last for the MDL at `address` (nil: not one the engine tracks),
     /// so the state comparison does not decode it a second time.
     func lastObservedHeader(_ address: UInt64, processId: UInt32?) -> MdlHeader?? {
-        guard let observed else { return nil }
+        // After corruption `observe` stops decoding: what it saw last is stale.
+        guard !programCorruptedKernelMemory, let observed else { return nil }
         for (index, mdl) in observed.mdls.enumerated() where mdl.location.address == address && mdl.location.processId == processId {
             return .some(observed.headers[index])
         }
@@ -309,7 +361,8 @@ final class InvariantChecker {
             guard let header, header.flags.contains(.pagesLocked) else { continue }
             let span = c.spanPages(c.add(header.startVa, UInt64(header.byteOffset)), UInt64(header.byteCount))
             var pfns: [PageFrameNumber] = []
-            for index in 0..<min(span, 1 << 16) {
+            // A locked MDL names each RAM frame at most once per lock: a longer walk finds no more locks.
+            for index in 0..<min(span, inspect.ramFrameCount) {
                 guard let pfn = inspect.pfn(address, index, processId: location.processId), pfn != c.emptyPfn else { break }
                 if inspect.frame(pfn) != nil { pfns.append(pfn) }
             }
@@ -404,7 +457,7 @@ final class InvariantChecker {
         for (va, mapping) in ioMappings.sorted(by: { $0.key < $1.key }) {
             let pages = c.spanPages(va, mapping.bytes)
             for page in 0..<pages {
-                let address = c.pageAlign(va) + page * c.pageSize
+                let address = c.add(c.pageAlign(va), page &* c.pageSize)
                 // Only PTEs that still map this range's frames (a wrong unmap leaves a stale record).
                 guard let pte = kernel.inspect.pte(address), case .valid(let pfn) = pte.state,
                       pfn == (mapping.physical >> c.pageShift) + page else { continue }

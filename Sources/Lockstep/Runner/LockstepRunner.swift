@@ -106,13 +106,15 @@ public struct LockstepRunner {
                 } else {
                     // A write that faulted part way (a failed page-in) has written some bytes: which ones is
                     // not the checker's to know, so it stops vouching for the pages it touched.
+                    invariants.noteCorruption(adapter.kernel, writeAt: adapter.evaluate(va), count: UInt64(data.count))
                     invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(va), bytes: UInt64(data.count))
                 }
             }
             // A bug check the oracle predicted is correct behaviour, and it ends the machine: the run is over.
             if case .bugCheck = outcome { break }
             invariants.observe(adapter.kernel, after: call, outcome: outcome, adapter: adapter)
-            if stateComparison != .off {
+            // Memory the program corrupted is no state either side can vouch for (the invariants stand down too).
+            if stateComparison != .off && !invariants.programCorruptedKernelMemory {
                 let last = stepNumber == program.calls.count
                 let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
                 if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {

@@ -99,8 +99,8 @@ public struct PlatformConstants: Sendable, Equatable {
         ((size & pointerMask) >> pageShift) + ((size & (pageSize - 1)) != 0 ? 1 : 0)
     }
 
-    /// `ROUND_TO_PAGES(Size)`.
-    public func roundToPages(_ size: UInt64) -> UInt64 { ((size &+ pageSize - 1) & ~(pageSize - 1)) & pointerMask }
+    /// `ROUND_TO_PAGES(Size)`, wrapping in `ULONG_PTR` like the macro (a size in the last page rounds to 0).
+    public func roundToPages(_ size: UInt64) -> UInt64 { ((size &+ (pageSize - 1)) & ~(pageSize - 1)) & pointerMask }
 
     /// Pointer-width addition (`(PCHAR)p + n`), wrapping like the real pointer arithmetic.
     @inline(__always) public func add(_ va: VirtualAddress, _ delta: UInt64) -> VirtualAddress { (va &+ delta) & pointerMask }

@@ -32,6 +32,10 @@ public struct KernelInspector {
     /// The PFN database entry of a RAM frame; nil for I/O space.
     public func frame(_ pfn: PageFrameNumber) -> FrameRecord? { kernel.physical.record(pfn) }
 
+    /// True when a device window (or the legacy hole) decodes frame `pfn` outside RAM: only there do
+    /// written bytes stick; elsewhere nothing answers (a floating bus reads 0xFF).
+    public func isDeviceMemory(_ pfn: PageFrameNumber) -> Bool { kernel.physical.deviceBacked(pfn) }
+
     /// Frames whose lock count is above zero, in PFN order.
     public var lockedFrames: [PageFrameNumber] { kernel.physical.lockedFrames.sorted() }
 

@@ -154,16 +154,16 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
         let words = line.split(separator: " ", omittingEmptySubsequences: true)
         guard words.first == "machine" else { throw ConfigurationError("expected 'machine <arch> key=value…'") }
         guard words.count >= 2, let arch = Architecture(rawValue: String(words[1])) else {
-            throw ConfigurationError("unknown architecture '\(words.count > 1 ? String(words[1]) : "")'; use x86, x64 or alpha")
+            throw ConfigurationError("unknown architecture '\(excerpt(words.count > 1 ? String(words[1]) : ""))'; use x86, x64 or alpha")
         }
         self.init(architecture: arch)
         var parsedDevices: [DeviceWindow] = []
         var sawDevices = false
         for word in words.dropFirst(2) {
-            guard let eq = word.firstIndex(of: "=") else { throw ConfigurationError("expected key=value, found '\(word)'") }
+            guard let eq = word.firstIndex(of: "=") else { throw ConfigurationError("expected key=value, found '\(excerpt(word))'") }
             let key = word[..<eq], value = word[word.index(after: eq)...]
             func number() throws(ConfigurationError) -> UInt64 {
-                guard let n = parseSize(value) else { throw ConfigurationError("bad number '\(value)' for \(key)") }
+                guard let n = parseSize(value) else { throw ConfigurationError("bad number '\(excerpt(value))' for \(key)") }
                 return n
             }
             switch key {
@@ -177,12 +177,12 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
             case "policystops": verifierPolicyStops = try number() != 0
             case "mode":
                 guard let mode = CheckingMode(rawValue: String(value)) else {
-                    throw ConfigurationError("unknown mode '\(value)'; use free, checked or verifier")
+                    throw ConfigurationError("unknown mode '\(excerpt(value))'; use free, checked or verifier")
                 }
                 checking = mode
             case "version":
                 guard let v = WindowsVersion(rawValue: String(value)) else {
-                    throw ConfigurationError("unknown version '\(value)'; use 4.0sp3, 4.0, 5.1, 6.0, 6.1, 6.2 or 10.0")
+                    throw ConfigurationError("unknown version '\(excerpt(value))'; use 4.0sp3, 4.0, 5.1, 6.0, 6.1, 6.2 or 10.0")
                 }
                 version = v
             case "devices":
@@ -190,12 +190,12 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
                 sawDevices = true
             case "device":
                 guard let device = DeviceWindow(parsing: value) else {
-                    throw ConfigurationError("bad device '\(value)'; expected e.g. PCIBus.1:0x40000000+0x10000@0xF0100000")
+                    throw ConfigurationError("bad device '\(excerpt(value))'; expected e.g. PCIBus.1:0x40000000+0x10000@0xF0100000")
                 }
                 parsedDevices.append(device)
                 sawDevices = true
             default:
-                throw ConfigurationError("unknown machine key '\(key)'; keys: ram nonpaged paged ptes mode version locklimit pcibuses strictmap policystops device devices")
+                throw ConfigurationError("unknown machine key '\(excerpt(key))'; keys: ram nonpaged paged ptes mode version locklimit pcibuses strictmap policystops device devices")
             }
         }
         if sawDevices { devices = parsedDevices }
@@ -220,6 +220,9 @@ public struct MachineConfiguration: Hashable, Sendable, CustomStringConvertible 
         guard systemPtes >= 1, systemPtes <= 1 << 20 else { throw ConfigurationError("ptes must be between 1 and 1048576") }
         guard pciBuses <= 256 else { throw ConfigurationError("pcibuses must be at most 256") }
         let ramTop = ramBytes
+        for device in devices where device.length == 0 || device.physicalAddress &+ device.length < device.physicalAddress {
+            throw ConfigurationError("device \(excerpt(device.description)) has no length or runs past the end of physical memory")
+        }
         for device in devices where device.physicalAddress < ramTop && !isLegacyHole(device.physicalAddress, length: device.length) {
             throw ConfigurationError("device \(device) overlaps RAM; put device memory above ram or in 0xA0000-0xFFFFF")
         }
@@ -260,4 +263,10 @@ func formatSize(_ bytes: UInt64) -> String {
     if bytes != 0 && bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
     if bytes != 0 && bytes % (1 << 10) == 0 { return "\(bytes >> 10)K" }
     return "\(bytes)"
+}
+
+/// `text` as a configuration error quotes it: whole when short, else its first 40 characters and length.
+func excerpt<Text: StringProtocol>(_ text: Text) -> String {
+    guard text.utf8.count > 40 else { return String(text) }
+    return String(text.prefix(40)) + "… (\(text.utf8.count) bytes)"
 }

@@ -118,6 +118,22 @@ final class PhysicalMemory {
         insertFree(pfn)
     }
 
+    /// Releases many frames at once: one sort instead of one sorted insertion each (releasing the
+    /// 780,000 frames of a 3 GiB MmAllocatePagesForMdl one by one took half a minute).
+    func release(_ pfns: [PageFrameNumber]) {
+        var freed: [PageFrameNumber] = []
+        for pfn in pfns where isInDatabase(pfn) {
+            let index = Int(pfn)
+            if frames[index].lockCount > 0 { frames[index].use = .pendingFree; continue }
+            guard frames[index].use != .free, frames[index].use != .reserved else { continue }
+            frames[index].use = .free
+            freed.append(pfn)
+        }
+        guard !freed.isEmpty else { return }
+        freeList.append(contentsOf: freed)
+        freeList.sort(by: >)
+    }
+
     /// Puts a frame on the free list even though it is locked (only the trim mutation does this).
     func releaseIgnoringLocks(_ pfn: PageFrameNumber) {
         guard isInDatabase(pfn), frames[Int(pfn)].use != .free else { return }
@@ -161,7 +177,7 @@ final class PhysicalMemory {
         return true
     }
 
-    private func deviceBacked(_ pfn: PageFrameNumber) -> Bool {
+    func deviceBacked(_ pfn: PageFrameNumber) -> Bool {
         deviceFrames.contains { pfn >= $0.first && pfn < $0.end } || (pfn >= holeFirst && pfn < holeEnd)
     }
 

@@ -29,8 +29,10 @@ extension EnvironmentActions {
     }
 
     /// Allocates and commits `size` bytes of user memory in the current process (NtAllocateVirtualMemory):
-    /// 64 KiB-aligned, demand-zero, with the given protection. NULL if the size is 0, exceeds the commit
-    /// limit (RAM plus an equal-sized pagefile, so 2 × RAM), or no range is free.
+    /// 64 KiB-aligned, demand-zero, with the given protection. NULL if the size is 0, would take the
+    /// buffers of all live processes past the system's commit limit (RAM plus an equal-sized pagefile,
+    /// so 2 × RAM), or no range is free. The limit is system-wide as NT's is, which also bounds the host
+    /// memory a program's page tables can take.
     public func allocateUserBuffer(size: UInt64, protection: PageProtection) throws(KernelError) -> VirtualAddress? {
         let k = kernel
         let c = k.constants
@@ -38,6 +40,7 @@ extension EnvironmentActions {
         try k.checkedAssert(k.irql == .passiveLevel, .irqlAtMostApc)
         let process = k.currentProcess
         guard size > 0, size <= 2 * k.configuration.ramBytes, process.id != k.systemProcessId,
+              k.committedUserBytes + c.roundToPages(size) <= 2 * k.configuration.ramBytes,
               let start = process.findFreeRange(bytes: c.roundToPages(size), lowest: c.lowestUserAddress, limit: c.highestVadAddress) else { return nil }
         let bytes = c.roundToPages(size)
         process.insert(VirtualAddressDescriptor(start: start, end: start + bytes, kind: .buffer))
@@ -220,11 +223,13 @@ extension Kernel {
             knownMdls[key] = nil
         }
         var va = start
+        var frames: [PageFrameNumber] = []     // released together: one by one is quadratic
+        defer { physical.release(frames) }
         while va < end {
             let vpn = constants.pageNumber(va)
             if let entry = process.pageTable.removeValue(forKey: vpn), entry.pageable {
                 switch entry.state {
-                case .valid(let pfn): physical.release(pfn)
+                case .valid(let pfn): frames.append(pfn)
                 case .pagedOut(let slot): pagefile.release(slot)
                 case .demandZero: break
                 }
@@ -240,5 +245,12 @@ extension Kernel {
             if header.process == process.eprocess && header.flags.contains(.pagesLocked) { return key.address }
         }
         return 0
+    }
+}
+
+extension Kernel {
+    /// The bytes the user buffers of every live process commit.
+    var committedUserBytes: UInt64 {
+        processes.values.lazy.filter { !$0.terminated }.flatMap(\.vads).filter { $0.kind == .buffer }.reduce(0) { $0 + ($1.end - $1.start) }
     }
 }

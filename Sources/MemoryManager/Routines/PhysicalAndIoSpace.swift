@@ -105,7 +105,8 @@ extension MemoryManagerRoutines {
         guard !frames.isEmpty else { return nil }
         let bytes = UInt64(frames.count) * c.pageSize
         guard let mdl = k.allocatePool(.nonPagedPool, bytes: c.mdlBytes(for: 0, length: bytes)) else {
-            for pfn in frames { _ = k.physical.unlock(pfn); k.physical.release(pfn) }
+            for pfn in frames { _ = k.physical.unlock(pfn) }
+            k.physical.release(frames)
             return nil
         }
         let m = try k.openMdl(mdl)
@@ -135,6 +136,9 @@ extension MemoryManagerRoutines {
         }
         let pages = k.span(of: header)
         var index: UInt64 = 0
+        // Freed frames go back to the free list together (one by one is quadratic in the MDL's pages).
+        var freed: [PageFrameNumber] = []
+        defer { k.physical.release(freed) }
         while index < pages {
             let pfn = try k.pfn(m, index)
             if pfn == k.constants.emptyPfn { break }
@@ -142,7 +146,7 @@ extension MemoryManagerRoutines {
                 throw k.bugCheck(BugCheck(BugCheck.memoryManagement, 0x1236, mdl, k.pfnSlotAddress(m, index), pfn))
             }
             _ = k.physical.unlock(pfn)
-            if record.lockCount == 1 { k.physical.release(pfn) } else { k.physical.setUse(pfn, .pendingFree) }
+            if record.lockCount == 1 { freed.append(pfn) } else { k.physical.setUse(pfn, .pendingFree) }
             try k.setPfn(m, index, k.constants.emptyPfn)
             index += 1
         }
