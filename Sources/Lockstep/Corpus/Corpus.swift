@@ -116,7 +116,7 @@ public enum Corpus {
     }
 
     /// Unions corpora into `output`: every `pass` entry is kept (each is its own regression); for each
-    /// failure signature the smallest program wins (fewest calls, then shortest text, then name).
+    /// failure signature the simplest program wins (`Program.isSimpler(than:)`).
     public static func merge(_ inputs: [String], into output: String) -> MergeResult {
         var result = MergeResult()
         var bySignature: [String: Entry] = [:]
@@ -129,7 +129,7 @@ public enum Corpus {
             }
             let signature = entry.recordedSignature ?? "pass"
             if signature == "pass" { passing.append(entry); continue }
-            if let kept = bySignature[signature], size(kept) <= size(entry) { continue }
+            if let kept = bySignature[signature], !entry.program.isSimpler(than: kept.program) { continue }
             bySignature[signature] = entry
         }
         result.failureSignatures = bySignature.count
@@ -145,15 +145,9 @@ public enum Corpus {
         return result
     }
 
-    static func size(_ entry: Entry) -> (Int, Int, String) { size(entry.program) }
-
-    static func size(_ program: Program) -> (Int, Int, String) {
-        (program.calls.count, ProgramText.encode(program).count, name(of: program))
-    }
-
-    /// The order merge and campaigns keep the smallest program by: fewest calls, then shortest text,
-    /// then name.
-    public static func isSmaller(_ a: Program, than b: Program) -> Bool { size(a) < size(b) }
+    /// The order merge and campaigns keep the smallest program by: the program's own simplicity order
+    /// (fewest calls, then fault lines, then shortest text, then the smaller text).
+    public static func isSmaller(_ a: Program, than b: Program) -> Bool { a.isSimpler(than: b) }
 
     /// The entry files of a directory (or the file itself), sorted; an unreadable directory gives none
     /// (see `listing` for the reason).

@@ -50,7 +50,9 @@ public struct ProgramGenerator: Sendable {
     public func generate(seed: UInt64) -> Program {
         let variant = variants[options.mix?.index(forProgramSeed: seed) ?? 0]
         var builder = ProgramBuilder(options: variant.options, random: SeededRandom(seed: seed), edgeConstants: variant.edgeConstants)
-        return builder.build()
+        let program = builder.build()
+        assert((try? program.validate()) != nil, "the generator built a program the parser would refuse (seed \(seed))")
+        return program
     }
 
     /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with

@@ -17,6 +17,7 @@ public struct ProgramMutator: Sendable {
             default: dropUnusedCall(&result, &random)
             }
         }
+        assert((try? result.validate()) != nil, "a mutation made a program the parser would refuse")
         return result
     }
 
@@ -82,7 +83,7 @@ public struct ProgramMutator: Sendable {
                                          .mmPrepareMdlForReuse, .freeUserBuffer, .ioFreeIrp, .keLowerIrql]
 
     private func dropUnusedCall(_ program: inout Program, _ random: inout SeededRandom) {
-        let used = Set(program.calls.flatMap(\.references))
+        let used = program.referencedNames
         let droppable = program.calls.indices.filter { index in
             !Self.releases.contains(program.calls[index].routine) && (program.calls[index].result.map { !used.contains($0) } ?? true)
         }

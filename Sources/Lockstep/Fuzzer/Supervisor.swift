@@ -284,7 +284,7 @@ public struct CampaignSupervisor {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let stderr {
-            FileManager.default.createFile(atPath: stderr, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderr, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: stderr)
         }
         if !crashReports && !quiet {

@@ -1,35 +1,10 @@
 import LockstepPrograms
 
-/// The shrinker's candidate moves: removing calls with their dependents, the handle closure of the
-/// failing call, simpler numbers, a simpler machine, dense renaming. Each returns a whole program; the
+/// The shrinker's own candidate moves: simpler numbers and a simpler machine. (Removing calls with their
+/// dependents, the failing call's dependency closure and dense renaming are the program's own operations,
+/// `Program.removingCalls`, `dependencyClosure`, `renamedDensely`.) Each returns a whole program; the
 /// shrinker keeps a candidate only if it still fails with the same signature.
 extension Shrinker {
-    /// The calls `index` depends on through the names it reads, transitively, itself included.
-    static func closure(of index: Int, in calls: [Call]) -> Set<Int> {
-        var needed: Set<Int> = [index]
-        var queue = [index]
-        let producer = Dictionary(calls.indices.compactMap { i in calls[i].result.map { ($0, i) } }, uniquingKeysWith: { first, _ in first })
-        while let next = queue.popLast() {
-            for name in calls[next].references {
-                if let source = producer[name], needed.insert(source).inserted { queue.append(source) }
-            }
-        }
-        return needed
-    }
-
-    /// `program` without the calls at `indices` and every call that reads (transitively) what they bound.
-    static func removing(_ indices: [Int], from program: Program) -> Program {
-        var removed = Set(indices)
-        var names = Set(indices.compactMap { program.calls[$0].result })
-        for index in program.calls.indices where !removed.contains(index) && program.calls[index].references.contains(where: names.contains) {
-            removed.insert(index)
-            if let result = program.calls[index].result { names.insert(result) }
-        }
-        var result = program
-        result.calls = program.calls.indices.filter { !removed.contains($0) }.map { program.calls[$0] }
-        return result
-    }
-
     /// Candidates with one number made simpler: literals towards 0, 1, a page, half; offsets towards 0;
     /// a fault's nth lower.
     static func simplifications(of program: Program) -> [Program] {
@@ -77,31 +52,5 @@ extension Shrinker {
             candidates.append(candidate)
         }
         return candidates
-    }
-
-    /// Names renumbered in order of appearance (m0, b1, v2 … become m0, b1, v2 with no gaps), fault
-    /// `page=` expressions included.
-    static func renamedDensely(_ program: Program) -> Program {
-        var mapping: [String: String] = [:]
-        var result = program
-        for index in result.calls.indices {
-            if let name = result.calls[index].result {
-                let prefix = String(name.prefix { $0.isLetter })
-                mapping[name] = "\(prefix)\(mapping.count)"
-                result.calls[index].result = mapping[name]
-            }
-            result.calls[index].arguments = result.calls[index].arguments.map { argument in
-                guard case .expression(.reference(let name, let offset)) = argument, let renamed = mapping[name] else { return argument }
-                return .expression(.reference(renamed, offset: offset))
-            }
-        }
-        for f in result.faults.indices {
-            for s in result.faults[f].settings.indices where result.faults[f].settings[s].key == "page" {
-                if case .reference(let name, let offset)? = Expression(parsing: result.faults[f].settings[s].value), let renamed = mapping[name] {
-                    result.faults[f].settings[s].value = Expression.reference(renamed, offset: offset).description
-                }
-            }
-        }
-        return result
     }
 }

@@ -47,7 +47,8 @@ public struct Shrinker {
         let signature = first.signature
         var best = program
         func keeps(_ candidate: Program) -> Bool {
-            guard session.hasBudget, candidate != best, (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
+            guard session.hasBudget, candidate != best, (try? candidate.validate()) != nil,
+                  (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
             guard session.failure(candidate)?.signature == signature else { return false }
             best = candidate
             onImprovement?(best, signature, session.runs)
@@ -55,13 +56,9 @@ public struct Shrinker {
         }
         // 1. Only the calls up to the failing one, and only those it depends on (its handle closure).
         if let step = first.step, step <= best.calls.count {
-            var candidate = best
-            candidate.calls = Array(best.calls.prefix(step))
-            _ = keeps(candidate)
-            let needed = Self.closure(of: best.calls.count - 1, in: best.calls)
-            candidate = best
-            candidate.calls = best.calls.indices.filter { needed.contains($0) }.map { best.calls[$0] }
-            _ = keeps(candidate)
+            _ = keeps(best.removingCalls(step..<best.calls.count))
+            let needed = best.dependencyClosure(of: best.calls.count - 1)
+            _ = keeps(best.removingCalls(best.calls.indices.filter { !needed.contains($0) }))
         }
         // 2. Delta debugging over calls, then faults, machine and numbers, until nothing helps.
         var progress = true
@@ -71,7 +68,7 @@ public struct Shrinker {
             while chunk >= 1 && session.hasBudget {
                 var start = 0
                 while start < best.calls.count && session.hasBudget {
-                    if keeps(Self.removing(Array(start..<min(start + chunk, best.calls.count)), from: best)) { progress = true } else { start += chunk }
+                    if keeps(best.removingCalls(start..<min(start + chunk, best.calls.count))) { progress = true } else { start += chunk }
                 }
                 chunk /= 2
             }
@@ -86,7 +83,7 @@ public struct Shrinker {
                 break
             }
         }
-        _ = keeps(Self.renamedDensely(best))
+        _ = keeps(best.renamedDensely())
         let exhausted = !session.hasBudget
         let minimal = !exhausted && isOneMinimal(best, signature, &session)
         return Result(program: best, signature: signature, runs: session.runs, oneMinimal: minimal, budgetExhausted: exhausted)
@@ -95,7 +92,7 @@ public struct Shrinker {
     /// Removing any single call (with its dependents) or fault line, or any single simplification, loses
     /// the failure. Not bounded by the budget: this is the certificate.
     private func isOneMinimal(_ program: Program, _ signature: String, _ session: inout Session) -> Bool {
-        var candidates = program.calls.indices.map { Self.removing([$0], from: program) }
+        var candidates = program.calls.indices.map { program.removingCalls([$0]) }
         for index in program.faults.indices {
             var candidate = program
             candidate.faults.remove(at: index)
@@ -108,18 +105,25 @@ public struct Shrinker {
         return true
     }
 
-    /// One shrink's budget and run count.
+    /// One shrink's budget and run count, and the verdicts it has seen, keyed by program text: a
+    /// candidate met twice (the 1-minimality check meets most of them again) runs once; for the trap
+    /// oracle each run is a process.
     private struct Session {
         var oracle: any FailureOracle
         let maxRuns: Int
         let deadline: ContinuousClock.Instant?
         var runs = 0
+        var verdicts: [String: ShrinkFailure?] = [:]
 
         var hasBudget: Bool { runs < maxRuns && deadline.map { ContinuousClock.now < $0 } ?? true }
 
         mutating func failure(_ program: Program) -> ShrinkFailure? {
+            let text = ProgramText.encode(program)
+            if let known = verdicts[text] { return known }
             runs += 1
-            return oracle.failure(of: program)
+            let failure = oracle.failure(of: program)
+            verdicts[text] = failure
+            return failure
         }
     }
 }
