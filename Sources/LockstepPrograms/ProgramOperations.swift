@@ -82,8 +82,7 @@ extension Program {
             }
             if let result = call.result {
                 guard let kind = signature.result else { throw fail("binds '\(result)' but returns nothing") }
-                let digits = result.dropFirst(kind.prefix.count)
-                guard result.hasPrefix(kind.prefix), !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                guard kind.accepts(result) else {
                     throw fail("binds \(kind.noun) to '\(result)', which is not \(kind.prefix)<n>")
                 }
                 guard bound.insert(result).inserted else { throw fail("'\(result)' is already bound") }

@@ -108,7 +108,7 @@ struct ProgramParser {
         let signature = routine.signature
         if let result {
             guard let kind = signature.result else { throw error(start, "\(routine.name) returns nothing to bind to '\(excerpt(result))'") }
-            guard isResultName(result, prefix: kind.prefix) else {
+            guard kind.accepts(result) else {
                 throw error(start, "\(routine.name) binds \(kind.noun); name it \(kind.prefix)<n>, e.g. \(kind.prefix)0")
             }
             guard bound[result] == nil else { throw error(start, "'\(excerpt(result))' is already bound; every result gets a fresh name") }
@@ -185,12 +185,6 @@ struct ProgramParser {
             throw error(column, "'\(excerpt(referenced))' is not bound by an earlier call")
         }
         return expression
-    }
-
-    private func isResultName(_ name: String, prefix: String) -> Bool {
-        guard name.hasPrefix(prefix) else { return false }
-        let digits = name.dropFirst(prefix.count)
-        return !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber)
     }
 
     private func suggestion(_ name: String) -> String {

@@ -188,6 +188,13 @@ public enum ResultKind: String, Sendable, CaseIterable {
     /// A request sent to a driver under test (driver-harness programs only).
     case request = "q"
 
+    /// Whether `name` is a result name of this kind: its prefix and a decimal number (`m0`, `b12`).
+    func accepts(_ name: String) -> Bool {
+        guard name.hasPrefix(prefix) else { return false }
+        let digits = name.dropFirst(prefix.count)
+        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
     /// The name prefix results of this kind carry.
     public var prefix: String { rawValue }
 

@@ -145,10 +145,6 @@ public enum Corpus {
         return result
     }
 
-    /// The order merge and campaigns keep the smallest program by: the program's own simplicity order
-    /// (fewest calls, then fault lines, then shortest text, then the smaller text).
-    public static func isSmaller(_ a: Program, than b: Program) -> Bool { a.isSimpler(than: b) }
-
     /// The entry files of a directory (or the file itself), sorted; an unreadable directory gives none
     /// (see `listing` for the reason).
     public static func files(_ path: String) -> [String] {

@@ -315,14 +315,14 @@ public struct Campaign: Sendable {
         // Misuse and engine findings can share a recorded signature: the finding's own tells them apart.
         let existing = Corpus.files(directory).compactMap { try? Corpus.read($0) }.filter { $0.findingSignature == finding.signature }
         let kept: String
-        if let smaller = existing.filter({ Corpus.isSmaller($0.program, than: program) }).min(by: { Corpus.isSmaller($0.program, than: $1.program) }) {
+        if let smaller = existing.filter({ $0.program.isSimpler(than: program) }).min(by: { $0.program.isSimpler(than: $1.program) }) {
             kept = smaller.path
         } else {
             do {
                 kept = try Corpus.write(program, signature: recorded, header: header, to: directory, replacingSameProgram: finding.shrunk != nil)
             } catch {
                 // The entry written when the finding was confirmed stays (unshrunk); the problem is still said.
-                let fallback = existing.min { Corpus.isSmaller($0.program, than: $1.program) }
+                let fallback = existing.min { $0.program.isSimpler(than: $1.program) }
                 return (fallback?.path, error.description + (fallback == nil ? "" : " (the shrunk program; the entry written when it was confirmed is kept)"))
             }
         }

@@ -47,9 +47,9 @@ public struct Shrinker {
         let signature = first.signature
         var best = program
         func keeps(_ candidate: Program) -> Bool {
-            guard session.hasBudget, candidate != best, (try? candidate.validate()) != nil,
-                  (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate else { return false }
-            guard session.failure(candidate)?.signature == signature else { return false }
+            guard session.hasBudget, candidate != best, (try? candidate.validate()) != nil else { return false }
+            let text = ProgramText.encode(candidate)
+            guard (try? ProgramText.parse(text)) == candidate, session.failure(candidate, text: text)?.signature == signature else { return false }
             best = candidate
             onImprovement?(best, signature, session.runs)
             return true
@@ -99,8 +99,10 @@ public struct Shrinker {
             candidates.append(candidate)
         }
         candidates += Self.machineSimplifications(of: program) + Self.simplifications(of: program)
-        for candidate in candidates where (try? ProgramText.parse(ProgramText.encode(candidate))) == candidate {
-            if session.failure(candidate)?.signature == signature { return false }
+        for candidate in candidates {
+            let text = ProgramText.encode(candidate)
+            guard (try? ProgramText.parse(text)) == candidate else { continue }
+            if session.failure(candidate, text: text)?.signature == signature { return false }
         }
         return true
     }
@@ -117,8 +119,9 @@ public struct Shrinker {
 
         var hasBudget: Bool { runs < maxRuns && deadline.map { ContinuousClock.now < $0 } ?? true }
 
-        mutating func failure(_ program: Program) -> ShrinkFailure? {
-            let text = ProgramText.encode(program)
+        /// `text`: the program's encoding, when the caller has it already.
+        mutating func failure(_ program: Program, text: String? = nil) -> ShrinkFailure? {
+            let text = text ?? ProgramText.encode(program)
             if let known = verdicts[text] { return known }
             runs += 1
             let failure = oracle.failure(of: program)
