@@ -58,9 +58,11 @@ public struct ProgramGenerator: Sendable {
     /// The program a byte string chooses (the libFuzzer entry point's decoder): the same generator with
     /// the bytes as its decisions, so every byte string is a well-formed program (on `options.machine`).
     public func generate(choices: [UInt8]) -> Program {
+        // Without a mix the one variant is this machine's, its edge numbers parsed once already.
         var single = options
         single.mix = nil
-        var builder = ProgramBuilder(options: single, random: SeededRandom(choices: choices), edgeConstants: EdgeConstants(options.machine))
+        let variant = options.mix == nil ? variants[0] : (options: single, edgeConstants: EdgeConstants(options.machine))
+        var builder = ProgramBuilder(options: variant.options, random: SeededRandom(choices: choices), edgeConstants: variant.edgeConstants)
         return builder.build()
     }
 }
