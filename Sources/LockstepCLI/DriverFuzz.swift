@@ -113,7 +113,7 @@ extension FuzzCommand {
 /// that registered driver and prints one line the way engine entries get one. Returns the exit status
 /// it contributes.
 func replayDriverEntry(_ file: String, _ entry: Corpus.Entry, driver name: String, quiet: Bool,
-                       counts: inout (same: Int, changed: Int, bad: Int)) -> Int32 {
+                       counts: inout ReplayCommand.Tally) -> Int32 {
     guard let driver = registeredDrivers.entry(named: name) else {
         print("\(file): names driver '\(name)', which is not registered; registered: \(registeredDrivers.names.joined(separator: ", "))")
         counts.bad += 1

@@ -131,9 +131,7 @@ struct ReplayCommand: ParsableCommand {
                 continue
             }
             if let driver = DriverCorpus.driverName(inSignature: entry.recordedSignature ?? "") {
-                var counts = (same: tally.same, changed: tally.changed, bad: tally.bad)
-                let status = replayDriverEntry(file, entry, driver: driver, quiet: quiet, counts: &counts)
-                (tally.same, tally.changed, tally.bad) = counts
+                let status = replayDriverEntry(file, entry, driver: driver, quiet: quiet, counts: &tally)
                 tally.worst = max(tally.worst, status)
                 tally.cases.append(.init(name: file, className: "lockstep.replay.driver", status: status == 0 ? .passed
                                    : status == ExitStatus.badInput ? .errored(message: "\(file): the entry could not be replayed")
