@@ -41,7 +41,7 @@ public struct DriverCampaignStats: Sendable {
     /// Failing runs.
     public var failingRuns = 0
     /// Failing runs per signature.
-    public var signatures: [String: Int] = [:]
+    public var signatures: [FailureSignature: Int] = [:]
     /// Seconds since the campaign started.
     public var elapsed: Double = 0
 }
@@ -62,7 +62,7 @@ public struct DriverCampaignFinding: Sendable {
     public var path: String?
 
     /// The finding's signature.
-    public var signature: String { finding.signature }
+    public var signature: FailureSignature { finding.signature }
 }
 
 /// Generates request programs from a seed and runs each against one driver (some also systematically,
@@ -88,7 +88,7 @@ public struct DriverCampaign: Sendable {
         let start = clock.now
         var lastReport = start
         var stats = DriverCampaignStats()
-        var found: [String: DriverCampaignFinding] = [:]
+        var found: [FailureSignature: DriverCampaignFinding] = [:]
         var index = 0
         func seconds() -> Double {
             let elapsed = start.duration(to: clock.now)
@@ -153,7 +153,7 @@ public struct DriverCampaign: Sendable {
 
     /// How the shrinker runs a candidate: its finding's signature and step (the end-of-program phase
     /// counts as the last call), or nil when it passes.
-    public static func judge(_ runner: DriverRunner) -> @Sendable (Program) -> (signature: String, step: Int)? {
+    public static func judge(_ runner: DriverRunner) -> @Sendable (Program) -> (signature: FailureSignature, step: Int)? {
         { program in
             guard let report = try? runner.run(program), let finding = report.finding else { return nil }
             return (finding.signature, min(max(finding.step, 1), max(program.calls.count, 1)))
@@ -167,28 +167,22 @@ public struct DriverCampaign: Sendable {
         // The header describes the program saved (the shrunk one fails the same way, at another step).
         let finding = item.shrunk.flatMap { try? runner.run($0.program).finding } ?? item.finding
         var header = DriverCorpus.header(finding)
-        header.append("found by: lockstep fuzz --driver \(driver.name) --seed \(options.seed) (program \(item.index), program seed \(item.programSeed))")
+        header.notes.append("found by: lockstep fuzz --driver \(driver.name) --seed \(options.seed) (program \(item.index), program seed \(item.programSeed))")
         if let shrunk = item.shrunk {
-            header.append("shrunk from \(item.program.calls.count) calls and \(item.program.faults.count) faults in \(shrunk.runs) runs; "
+            header.notes.append("shrunk from \(item.program.calls.count) calls and \(item.program.faults.count) faults in \(shrunk.runs) runs; "
                           + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no")")
         }
-        return try? Corpus.write(program, signature: item.signature, header: header, to: directory)
+        return try? Corpus.write(program, header: header, to: directory)
     }
 }
 
 /// Driver findings in the corpus format: the same gzip program texts as engine findings, with the driver
 /// named in the header so that a tool knows what to replay them against.
 public enum DriverCorpus {
-    /// Header lines (without `# `) for a finding.
-    public static func header(_ finding: DriverFinding) -> [String] {
-        ["driver: \(finding.driver)", "rule: \(finding.rule.rawValue): \(finding.rule.summary)", "Windows: \(finding.windowsText)",
-         "finding: " + (finding.description.split(separator: "\n").first.map(String.init) ?? "")]
-    }
-
-    /// The driver a recorded signature names (`driver:NAME:rule@phase`), nil for an engine signature.
-    public static func driverName(inSignature signature: String) -> String? {
-        guard signature.hasPrefix("driver:") else { return nil }
-        let rest = signature.dropFirst("driver:".count)
-        return rest.firstIndex(of: ":").map { String(rest[..<$0]) }
+    /// The header for a finding: its verdict, the driver, and the rule and bug check for people.
+    public static func header(_ finding: DriverFinding) -> CorpusHeader {
+        CorpusHeader(verdict: finding.signature, driver: finding.driver,
+                     notes: ["rule: \(finding.rule.rawValue): \(finding.rule.summary)", "Windows: \(finding.windowsText)",
+                             "finding: " + (finding.description.split(separator: "\n").first.map(String.init) ?? "")])
     }
 }

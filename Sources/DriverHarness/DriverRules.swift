@@ -1,4 +1,5 @@
 import Foundation
+import Lockstep
 import MemoryManager
 
 /// The rules the harness checks: Driver Verifier's MDL, locked-page, mapping and IRQL rules (spec §4)
@@ -156,7 +157,7 @@ public struct DriverFinding: Sendable, Equatable, CustomStringConvertible {
     /// Stable across runs and machines: the driver, the rule and the phase, no addresses
     /// (`driver:copy:leaked-mdl@DriverUnload`). Findings with the same signature are the same bug; the
     /// shrinker keeps it, and corpus tools find the driver to replay an entry against in it.
-    public var signature: String { "driver:\(driver):\(rule.rawValue)@\(phase.rawValue)" }
+    public var signature: FailureSignature { FailureSignature(.driver(name: driver, rule: rule.rawValue, phase: phase.rawValue)) }
 
     /// The bug check as Windows would show it, or what happens instead.
     public var windowsText: String {

@@ -41,7 +41,7 @@ public struct DriverRunner: Sendable {
     /// Runs one program.
     public func run(_ program: Program) throws(SetupError) -> DriverReport {
         let kernel: Kernel
-        do { kernel = try LockstepRunner.makeKernel(for: program) } catch { throw SetupError(description: error.description) }
+        do { kernel = try Execution.boot(program) } catch { throw SetupError(description: error.description) }
         let plan: FaultPlan
         do { plan = try FaultPlan(program.faults) } catch { throw SetupError(description: "fault plan: \(error)") }
         let run = DriverRun(program: program, kernel: kernel, name: name, driver: make(), rules: plan.rules, recordTrace: recordTrace)
@@ -63,7 +63,7 @@ public struct DriverReport: Sendable {
     public let steps: Int
 
     /// `pass`, or the finding's signature.
-    public var signature: String { finding?.signature ?? "pass" }
+    public var signature: FailureSignature { finding?.signature ?? .pass }
 }
 
 /// Per-request bookkeeping for completion and the data-integrity checks.

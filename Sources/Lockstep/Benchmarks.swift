@@ -30,7 +30,7 @@ public enum Benchmarks {
 
     /// Runs the program's calls on a bare engine (no oracle, no invariants); returns the calls made.
     public static func runBare(_ program: Program) throws -> Int {
-        var adapter = EngineAdapter(kernel: try LockstepRunner.makeKernel(for: program))
+        var adapter = EngineAdapter(kernel: try Execution.boot(program))
         for call in program.calls { _ = adapter.perform(call) }
         return program.calls.count
     }

@@ -39,7 +39,7 @@ extension FuzzCommand {
         options.findingsDirectory = "\(findings)/drivers/\(name)"
         // A driver campaign runs on one machine: the default mix means the default machine.
         let text = machine == "mix" ? "machine x86" : machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-        guard let parsed = try? ProgramText.parse("# lockstep 1\n\(text)\n"), (try? LockstepRunner.makeKernel(for: parsed)) != nil else {
+        guard let parsed = try? ProgramText.parse("# lockstep 1\n\(text)\n"), (try? Execution.boot(parsed)) != nil else {
             throw ValidationError("--machine: '\(machine)' is not a machine line a driver campaign can boot; use x86, x64, alpha or e.g. \"x64 mode=free\"")
         }
         options.generation.machine = parsed.machine
@@ -68,7 +68,7 @@ extension FuzzCommand {
                 let program = item.shrunk?.program ?? item.program
                 let details = item.finding.description + "\n\n" + ProgramText.encode(program)
                     + (item.path.map { "\nreproduce: lockstep replay \($0)\n" } ?? "")
-                return .init(name: item.signature, className: "lockstep.fuzz.driver.\(name)", status: .failed(message: item.signature, details: details))
+                return .init(name: item.signature.description, className: "lockstep.fuzz.driver.\(name)", status: .failed(message: item.signature.description, details: details))
             }
             if cases.isEmpty { cases.append(.init(name: "\(stats.programs) programs, no finding", className: "lockstep.fuzz.driver.\(name)", seconds: stats.elapsed, status: .passed)) }
             do {
@@ -109,30 +109,21 @@ extension FuzzCommand {
     }
 }
 
-/// `lockstep replay` of a driver finding (its recorded signature names the driver): re-runs it against
-/// that registered driver and prints one line the way engine entries get one. Returns the exit status
-/// it contributes.
-func replayDriverEntry(_ file: String, _ entry: Corpus.Entry, driver name: String, quiet: Bool,
-                       counts: inout ReplayCommand.Tally) -> Int32 {
+/// A driver entry's verdict now (`lockstep replay`): the program re-run against the registered driver
+/// its header names, as the finding's signature and a description; or why it cannot be run (one line).
+func driverVerdict(of file: String, _ entry: Corpus.Entry, driver name: String) -> Result<(signature: FailureSignature, details: String), ReplayProblem> {
     guard let driver = registeredDrivers.entry(named: name) else {
-        print("\(file): names driver '\(name)', which is not registered; registered: \(registeredDrivers.names.joined(separator: ", "))")
-        counts.bad += 1
-        return ExitStatus.badInput
+        return .failure(ReplayProblem(description: "\(file): names driver '\(name)', which is not registered; registered: \(registeredDrivers.names.joined(separator: ", "))"))
     }
-    let report: DriverReport
-    do { report = try DriverRunner(driver).run(entry.program) } catch {
-        print("\(file): \(error)")
-        counts.bad += 1
-        return ExitStatus.badInput
+    do {
+        let report = try DriverRunner(driver).run(entry.program)
+        return .success((report.signature, report.finding.map { "\n" + $0.description } ?? ""))
+    } catch {
+        return .failure(ReplayProblem(description: "\(file): \(error)"))
     }
-    let recorded = entry.recordedSignature ?? "pass"
-    if report.signature == recorded {
-        counts.same += 1
-        if !quiet { print("\(file): \(recorded) (as recorded)") }
-        return 0
-    }
-    counts.changed += 1
-    print("\(file): \(report.signature == "pass" ? "FIXED" : "CHANGED"): recorded \(recorded), now \(report.signature)")
-    if let finding = report.finding { print("  " + finding.description.replacingOccurrences(of: "\n", with: "\n  ")) }
-    return ExitStatus.failingVerdict
+}
+
+/// Why an entry could not be replayed.
+struct ReplayProblem: Error, CustomStringConvertible {
+    let description: String
 }

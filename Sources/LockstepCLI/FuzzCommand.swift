@@ -84,9 +84,11 @@ struct FuzzCommand: ParsableCommand {
             print(error.description)
             throw ExitCode(ExitStatus.badInput)
         }
-        let variants: [SystematicFaults.Variant]
-        do { variants = try SystematicFaults.run(program, runner: LockstepRunner(checkEvery: checkEvery)) } catch {
-            print("\(path): \(error)")
+        var execution = seededBug.execution
+        execution.checkEvery = checkEvery
+        let variants = SystematicFaults.run(program, execution: execution)
+        if case .unrunnable(let reason) = variants.first?.verdict {
+            print("\(path): \(reason)")
             throw ExitCode(ExitStatus.badInput)
         }
         var failures = 0
@@ -121,7 +123,7 @@ struct FuzzCommand: ParsableCommand {
         let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
         do {
             let program = try ProgramText.parse("# lockstep 1\n\(text)\n")
-            _ = try LockstepRunner.makeKernel(for: program)
+            _ = try Execution.boot(program)
             return program.machine
         } catch {
             throw ValidationError("--machine: \(error); use mix, x86, x64, alpha or e.g. \"x64 mode=free ram=64M\"")
@@ -163,9 +165,7 @@ struct FuzzCommand: ParsableCommand {
         let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
         summary.print()
         if let json {
-            let stopReason = result.interruptedBy.map { StopSignal.name($0) }
-                ?? (stopAtFirstFinding && result.stats.firstFinding != nil ? "first-finding" : runs != nil ? "runs" : "seconds")
-            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())", stopReason: stopReason)
+            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())")
         }
         if let junit {
             do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineMix())").write(to: junit) } catch {
@@ -250,7 +250,7 @@ struct FuzzCommand: ParsableCommand {
         let quiet = self.quiet, runs = self.runs, seconds = self.seconds, resultFile = sessionResult
         let tty = isatty(STDOUT_FILENO) != 0
         let printedAt = ProgressThrottle()
-        let (stats, found) = Campaign(try campaignOptions()).run { stats, final in
+        var (stats, found) = Campaign(try campaignOptions()).run { stats, final in
             // A snapshot for the supervisor, in case this process dies before the end.
             if let resultFile { try? SessionResult(stats: stats).write(to: resultFile) }
             guard !quiet, !final, !printedAt.tooSoon else { return }
@@ -260,6 +260,7 @@ struct FuzzCommand: ParsableCommand {
             if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { Swift.print(line) }
         }
         if tty && !quiet { print("") }
+        if let signal = StopSignal.pending { stats.stopReason = .stopped(signal: signal) }
         let result = SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { signature in
             let finding = found.first { $0.signature == signature }
             return .init(signature: signature, count: stats.signatures[signature]!, path: finding?.path, problem: finding?.problem)

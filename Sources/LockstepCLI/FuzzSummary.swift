@@ -16,7 +16,8 @@ struct FuzzSummary {
                     + "\(result.findings.count) signatures, \(stats.flaky) flaky, \(stats.features) features, \(stats.corpus) programs kept, "
                     + "\(stats.unpredictedSteps) steps the model did not predict, \(stats.unknownObservations) state fields it could not know"
                     + (checkDeterminism ? ", \(stats.nondeterministic) nondeterministic" : "")
-                    + (stats.firstFinding.map { ", first finding after \(String(format: "%.2f", $0.seconds)) s (\($0.programs) programs)" } ?? ""))
+                    + (stats.firstFinding.map { ", first finding after \(String(format: "%.2f", $0.seconds)) s (\($0.programs) programs)" } ?? "")
+                    + (stats.stopReason.map { "; stopped: \($0)" } ?? ""))
         for finding in result.findings.sorted(by: { $0.signature < $1.signature }) where !finding.isMisuse {
             Swift.print(line(finding))
         }
@@ -25,6 +26,10 @@ struct FuzzSummary {
             Swift.print("misuse: \(misuse.count) signatures of corruption that a free or checked build lets a program cause and Driver Verifier "
                         + "stops (not engine findings; they do not fail the campaign):")
             for finding in misuse { Swift.print(line(finding)) }
+        }
+        if stats.unrunnable > 0 {
+            Swift.print("unrunnable: \(stats.unrunnable) programs could not be set up (a generator or mutator fault of Lockstep's, not an "
+                        + "engine finding; please report it): first \(stats.firstUnrunnable ?? "?")")
         }
         for line in edgeLines() { Swift.print(line) }
     }
@@ -36,17 +41,19 @@ struct FuzzSummary {
 
     func edgeLines(limit: Int = 10) -> [String] { stats.edgeSummary(limit: limit) }
 
-    /// `stopReason`: why the campaign ended (`seconds`, `runs`, `first-finding`, or the stop signal's name).
-    func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String, stopReason: String) throws {
+    /// `stop_reason`: why the campaign ended (`StopReason`: `seconds`, `runs`, `first-finding`,
+    /// `restart-limit`, `died-outside-program`, or the stop signal's name).
+    func writeJSON(to path: String, seed: UInt64, jobs: Int, shard: String, machine: String) throws {
+        let stopReason = stats.stopReason.map(\.description) ?? "unknown"
         let entries = result.findings.sorted(by: { $0.signature < $1.signature }).map { finding in
-            "    {\"signature\": \(quoted(finding.signature)), \"count\": \(finding.count), \"path\": \(quoted(finding.path ?? ""))}"
+            "    {\"signature\": \(quoted(finding.signature.description)), \"count\": \(finding.count), \"path\": \(quoted(finding.path ?? ""))}"
         }
         let text = """
             {
               "seed": \(seed), "jobs": \(jobs), "shard": \(quoted(shard)), "machine": \(quoted(machine)), "stop_reason": \(quoted(stopReason)),
               "programs": \(stats.programs), "calls": \(stats.calls), "seconds": \(String(format: "%.3f", stats.elapsed)),
               "checked_calls_per_second": \(rate),
-              "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic),
+              "failing_runs": \(stats.findings), "flaky": \(stats.flaky), "nondeterministic": \(stats.nondeterministic), "unrunnable": \(stats.unrunnable),
               "unpredicted_steps": \(stats.unpredictedSteps), "unknown_state_fields": \(stats.unknownObservations), "features": \(stats.features), "corpus": \(stats.corpus),
               "first_finding_seconds": \(stats.firstFinding.map { String(format: "%.3f", $0.seconds) } ?? "null"),
               "first_finding_programs": \(stats.firstFinding.map { "\($0.programs)" } ?? "null"),
@@ -75,10 +82,10 @@ struct FuzzSummary {
                 details += "(not written: rerun with the same --seed and --findings to save it)\n"
             }
             if finding.isMisuse {
-                return .init(name: finding.signature, className: "lockstep.fuzz",
+                return .init(name: finding.signature.description, className: "lockstep.fuzz",
                              status: .skipped(message: "driver misuse that Driver Verifier stops, not an engine finding: \(finding.path ?? "not written")"))
             }
-            return .init(name: finding.signature, className: "lockstep.fuzz", status: .failed(message: finding.signature, details: details))
+            return .init(name: finding.signature.description, className: "lockstep.fuzz", status: .failed(message: finding.signature.description, details: details))
         }
         if !cases.contains(where: { if case .failed = $0.status { true } else { false } }) {
             cases.append(.init(name: "\(stats.programs) programs, no finding", className: "lockstep.fuzz", seconds: stats.elapsed, status: .passed))

@@ -38,9 +38,10 @@ struct MinimizeCommand: ParsableCommand {
     }
 
     /// The entry text: the program with the signature and shrink statistics in its header.
-    private func text(_ program: Program, signature: String, stats: String) -> String {
+    private func text(_ program: Program, signature: FailureSignature, stats: String) -> String {
         let lines = ProgramText.encode(program).split(separator: "\n", omittingEmptySubsequences: false)
-        return lines[0] + "\n# signature: \(signature)\n# \(stats)\n" + lines.dropFirst().joined(separator: "\n")
+        let header = CorpusHeader(verdict: signature, notes: [stats]).lines.map { "# " + $0 + "\n" }.joined()
+        return lines[0] + "\n" + header + lines.dropFirst().joined(separator: "\n")
     }
 
     func run() throws {
@@ -49,7 +50,7 @@ struct MinimizeCommand: ParsableCommand {
             print(error.description)
             throw ExitCode(ExitStatus.badInput)
         }
-        var shrinker = Shrinker(maxRuns: maxRuns, runner: LockstepRunner(), prepareKernel: seededBug.prepareKernel)
+        var shrinker = Shrinker(maxRuns: maxRuns, execution: seededBug.execution)
         shrinker.maxSeconds = maxSeconds
         let clock = ContinuousClock(), start = clock.now
         var lastLine = start

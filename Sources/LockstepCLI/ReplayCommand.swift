@@ -108,7 +108,7 @@ struct ReplayCommand: ParsableCommand {
             }
             let file = files[index]
             if let entry = try? Corpus.read(file) {
-                judge(file, entry, recorded: entry.recordedSignature ?? "pass", now: "trap",
+                judge(file, entry, now: .trap,
                       details: "\nthe program kills the process that runs it (\(StopSignal.name(status)))", into: &tally)
             }
             next = index + 1
@@ -130,35 +130,38 @@ struct ReplayCommand: ParsableCommand {
                 tally.worst = max(tally.worst, ExitStatus.badInput)
                 continue
             }
-            if let driver = DriverCorpus.driverName(inSignature: entry.recordedSignature ?? "") {
-                let status = replayDriverEntry(file, entry, driver: driver, quiet: quiet, counts: &tally)
-                tally.worst = max(tally.worst, status)
-                tally.cases.append(.init(name: file, className: "lockstep.replay.driver", status: status == 0 ? .passed
-                                   : status == ExitStatus.badInput ? .errored(message: "\(file): the entry could not be replayed")
-                                   : .failed(message: "verdict changed (recorded \(entry.recordedSignature ?? "pass"))", details: ProgramText.encode(entry.program))))
-                continue
+            // A driver entry runs against the driver its header names; an engine entry in lockstep.
+            let now: Result<(signature: FailureSignature, details: String), ReplayProblem>
+            if let driver = entry.header.driver {
+                now = driverVerdict(of: file, entry, driver: driver)
+            } else {
+                let verdict = seededBug.execution.run(entry.program).verdict
+                if case .unrunnable(let reason) = verdict {
+                    now = .failure(ReplayProblem(description: "\(file): \(reason)"))
+                } else {
+                    now = .success((verdict.signature, "\n" + verdict.description))
+                }
             }
-            let verdict: Verdict
-            do {
-                let kernel = try LockstepRunner.makeKernel(for: entry.program)
-                seededBug.prepareKernel?(kernel)
-                verdict = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program), kernel: kernel).verdict
-            } catch {
-                say("\(file): \(error)")
-                tally.cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: "\(file): \(error)")))
+            switch now {
+            case .failure(let problem):
+                say(problem.description)
+                tally.cases.append(.init(name: file, className: "lockstep.replay", status: .errored(message: problem.description)))
                 tally.bad += 1
                 tally.worst = max(tally.worst, ExitStatus.badInput)
-                continue
+            case .success(let (signature, details)):
+                judge(file, entry, now: signature, details: details, into: &tally)
             }
-            judge(file, entry, recorded: entry.recordedSignature ?? "pass", now: verdict.signature, details: "\n" + verdict.description, into: &tally)
         }
     }
 
     /// One entry's verdict now (`details` describes a failing one) against the one it recorded.
-    private func judge(_ file: String, _ entry: Corpus.Entry, recorded: String, now: String, details: String, into tally: inout Tally) {
+    private func judge(_ file: String, _ entry: Corpus.Entry, now: FailureSignature, details: String, into tally: inout Tally) {
+        let recorded = entry.recordedSignature
+        let className = entry.header.driver == nil ? "lockstep.replay" : "lockstep.replay.driver"
         if let addTo {
             do {
-                let path = try Corpus.write(entry.program, signature: now, header: ["added from \(file) (recorded then: \(recorded))"], to: addTo)
+                let header = CorpusHeader(verdict: now, driver: entry.header.driver, notes: ["added from \(file) (recorded then: \(recorded))"])
+                let path = try Corpus.write(entry.program, header: header, to: addTo)
                 say("\(file): added to \(path) recording \(now)")
             } catch {
                 say(error.description)
@@ -167,18 +170,18 @@ struct ReplayCommand: ParsableCommand {
         }
         if now == recorded {
             tally.same += 1
-            tally.cases.append(.init(name: file, className: "lockstep.replay", status: .passed))
+            tally.cases.append(.init(name: file, className: className, status: .passed))
             if !quiet { say("\(file): \(now) (as recorded)") }
             return
         }
         tally.changed += 1
         tally.worst = max(tally.worst, ExitStatus.failingVerdict)
-        let label = recorded == "pass" ? "REGRESSION" : now == "pass" ? "FIXED" : "CHANGED"
+        let label = recorded.isPass ? "REGRESSION" : now.isPass ? "FIXED" : "CHANGED"
         say("\(file): \(label): recorded \(recorded), now \(now)")
-        if now != "pass" { say("  " + details.dropFirst().replacingOccurrences(of: "\n", with: "\n  ")) }
-        tally.cases.append(.init(name: file, className: "lockstep.replay", status: .failed(
+        if !now.isPass, !details.isEmpty { say("  " + details.dropFirst().replacingOccurrences(of: "\n", with: "\n  ")) }
+        tally.cases.append(.init(name: file, className: className, status: .failed(
             message: "\(label): recorded \(recorded), now \(now)",
-            details: ProgramText.encode(entry.program) + (now == "pass" ? "" : details) + "\nreproduce: lockstep run \(file)")))
+            details: ProgramText.encode(entry.program) + (now.isPass ? "" : details) + "\nreproduce: lockstep run \(file)")))
     }
 
     /// False if the report could not be written (said on one line).

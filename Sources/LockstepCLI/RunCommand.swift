@@ -49,11 +49,15 @@ struct RunCommand: ParsableCommand {
                 worst = max(worst, ExitStatus.badInput)
                 continue
             }
+            var execution = seededBug.execution
+            execution.checkEvery = checkEvery
+            let report = execution.run(program, oracle: invariantsOnly ? InvariantsOnlyOracle() : nil)
+            if case .unrunnable(let reason) = report.verdict {
+                print("\(path): \(reason)")
+                worst = max(worst, ExitStatus.badInput)
+                continue
+            }
             do {
-                let oracle: Oracle = invariantsOnly ? InvariantsOnlyOracle() : try ReferenceOracle.make(for: program)
-                let kernel = try LockstepRunner.makeKernel(for: program)
-                seededBug.prepareKernel?(kernel)
-                let report = try LockstepRunner(checkEvery: checkEvery).run(program, oracle: oracle, kernel: kernel)
                 if !quiet { print(Trace.render(report, program: program)) }
                 let unknown = report.unknownObservations == 0 ? "" : " (\(report.unknownObservations) state fields the model could not know)"
                 print("\(path): \(report.verdict.isPass ? "PASS" : "FAIL \(report.verdict.signature)")\(unknown)")
@@ -61,9 +65,6 @@ struct RunCommand: ParsableCommand {
                     if !quiet { print(report.verdict.description) }
                     worst = max(worst, ExitStatus.failingVerdict)
                 }
-            } catch {
-                print("\(path): \(error.description)")
-                worst = max(worst, ExitStatus.badInput)
             }
         }
         if worst != 0 { throw ExitCode(worst) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Lockstep
 @_spi(Mutations) import MemoryManager
 
 /// `--seeded-bug NAME` (hidden): switches on one of the engine's deliberate test-only slips, so the
@@ -18,6 +19,9 @@ struct SeededBugOption: ParsableArguments {
         guard let name, let mutation = EngineMutation.byName.first(where: { $0.name == name })?.mutation else { return nil }
         return { $0.mutations = mutation }
     }
+
+    /// How programs run with the option (the slip switched on in every fresh engine).
+    var execution: Execution { Execution(prepareKernel: prepareKernel) }
 
     /// The option again, for a child process.
     var arguments: [String] { name.map { ["--seeded-bug", $0] } ?? [] }

@@ -46,14 +46,13 @@ struct ShowCommand: ParsableCommand {
             return
         }
         print((try? ProgramFiles.readText(file)) ?? ProgramText.encode(entry.program))
-        do {
-            let report = try LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program))
-            print(Trace.render(report, program: entry.program))
-            print("verdict: \(report.verdict.signature) (recorded: \(entry.recordedSignature ?? "none"))")
-            if !report.verdict.isPass { print(report.verdict.description) }
-        } catch {
-            print("\(file): \(error)")
+        let report = Execution().run(entry.program)
+        if case .unrunnable(let reason) = report.verdict {
+            print("\(file): \(reason)")
             throw ExitCode(ExitStatus.badInput)
         }
+        print(Trace.render(report, program: entry.program))
+        print("verdict: \(report.verdict.signature) (recorded: \(entry.recordedSignature))")
+        if !report.verdict.isPass { print(report.verdict.description) }
     }
 }

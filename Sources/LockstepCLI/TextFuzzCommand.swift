@@ -87,7 +87,7 @@ struct TextFuzzCommand: ParsableCommand {
 
     private func report(_ summary: TextFuzzSupervisor.Summary, _ mutator: ProgramTextMutator) {
         let sorted = summary.verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
-        let misuse = sorted.filter { $0.key.hasPrefix("misuse:") }
+        let misuse = sorted.filter { (try? FailureSignature(parsing: $0.key))?.isMisuse == true }
         for (signature, found) in sorted.prefix(examples) {
             print("\n\(found.count)x  \(signature)  (lockstep textfuzz --seed \(seed) --show \(found.example))")
             let text = mutator.mutant(seed: seed, index: UInt64(found.example))

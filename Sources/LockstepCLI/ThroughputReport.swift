@@ -21,8 +21,8 @@ struct ThroughputReport {
         var bareCalls = 0
         let bare = try clock.measure { bareCalls = try Benchmarks.runBare(mix) }.inSeconds
         var checkedCalls = 0
-        let checked = try clock.measure {
-            checkedCalls = try LockstepRunner().run(mix, oracle: try ReferenceOracle.make(for: mix)).steps.count
+        let checked = clock.measure {
+            checkedCalls = Execution().run(mix).steps.count
         }.inSeconds
         let bareRate = Double(bareCalls) / bare, checkedRate = Double(checkedCalls) / checked
         row("bare engine (7-call mix)", "\(Int(bareRate)) calls/s")
@@ -66,7 +66,7 @@ struct ThroughputReport {
     private func replayRate() -> (rate: Double, entries: Int)? {
         let files = Corpus.files(corpus).filter { path in
             guard let entry = try? Corpus.read(path) else { return false }
-            return DriverCorpus.driverName(inSignature: entry.recordedSignature ?? "") == nil
+            return entry.header.driver == nil
         }
         guard !files.isEmpty else { return nil }
         var replayed = 0
@@ -74,7 +74,7 @@ struct ThroughputReport {
         while start.duration(to: clock.now).inSeconds < 2 {
             for file in files {
                 guard let entry = try? Corpus.read(file) else { continue }
-                _ = try? LockstepRunner().run(entry.program, oracle: try ReferenceOracle.make(for: entry.program))
+                _ = Execution().run(entry.program)
                 replayed += 1
             }
         }

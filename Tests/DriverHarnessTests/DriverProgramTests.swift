@@ -54,7 +54,7 @@ import Testing
             DriverCompleteDpc(q1)
             DriverUnload()
             """)
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        let report = Execution().run(program)
         #expect(report.verdict == .pass)
         #expect(report.steps[1].outcome == .returned(.none))
         guard case .unpredictable = report.steps[1].expectation else { Issue.record("\(report.steps[1].expectation)"); return }

@@ -74,8 +74,9 @@ import Testing
         #expect(try DriverRunner(entry).run(shrunk.program).signature == item.signature)
         let path = try #require(item.path)
         let saved = try Corpus.read(path)
-        #expect(saved.program == shrunk.program && saved.recordedSignature == "driver:leak-mdl-on-partner-failure:leaked-mdl@DriverUnload")
-        #expect(DriverCorpus.driverName(inSignature: saved.recordedSignature!) == "leak-mdl-on-partner-failure")
+        #expect(saved.program == shrunk.program && saved.recordedSignature.description == "driver:leak-mdl-on-partner-failure:leaked-mdl@DriverUnload")
+        #expect(saved.header.driver == "leak-mdl-on-partner-failure")
+        #expect(try ProgramFiles.readText(path).contains("\n# driver: leak-mdl-on-partner-failure\n"))
         #expect(try ProgramFiles.readText(path).contains("# Windows: DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4; 0x62, 0x0, 0x0, 0x1)"))
         // The unshrunk entry written when the finding was confirmed is gone: one signature, one entry.
         #expect(Corpus.files(directory).count == 1)

@@ -45,7 +45,7 @@ import Testing
     @Test func lockedPagesLeftAtProcessEndAreTheEnginesBugCheck() throws {
         let report = try run(Self.read.replacingOccurrences(of: "DriverUnload()", with: ""), faults: "fault ptes nth=2") { ForgetUnlockOnErrorPathDriver() }
         let finding = try #require(report.finding)
-        #expect(finding.signature == "driver:test:leaked-locked-pages@process-end")
+        #expect(finding.signature.description == "driver:test:leaked-locked-pages@process-end")
         // Verifier on NT 5.x tracks no locked pages: PROCESS_HAS_LOCKED_PAGES (0, EPROCESS, 2 pages, 0).
         #expect(finding.bugCheck?.code == 0x76 && finding.bugCheck?.parameterList[2] == 2)   // two pages still locked
     }
@@ -85,17 +85,17 @@ import Testing
 
     @Test func registersLeftMappedAtUnloadAreFound() throws {
         let finding = try #require(try run(Self.read) { RegisterLeakDriver() }.finding)
-        #expect(finding.signature == "driver:test:leaked-io-space-mapping@DriverUnload")
+        #expect(finding.signature.description == "driver:test:leaked-io-space-mapping@DriverUnload")
         #expect(finding.bugCheck?.parameterList[0] == 0x62)
     }
 
     @Test func poolLeftByAFailedDriverEntryIsFound() throws {
         let finding = try #require(try run(Self.read, faults: "fault ptes nth=1") { LeakyEntryDriver() }.finding)
-        #expect(finding.signature == "driver:test:leaked-pool@DriverEntry" && finding.step == 0)
+        #expect(finding.signature.description == "driver:test:leaked-pool@DriverEntry" && finding.step == 0)
     }
 
     @Test func aRequestThatNeverCompletesIsFound() throws {
-        #expect(try run(Self.read) { NeverCompletesDriver() }.finding?.signature == "driver:test:request-never-completed@DriverUnload")
+        #expect(try run(Self.read) { NeverCompletesDriver() }.finding?.signature.description == "driver:test:request-never-completed@DriverUnload")
     }
 
     @Test func aDpcThatLowersTheIrqlIsFound() throws {

@@ -27,9 +27,9 @@ import Testing
 
     private func run(_ text: String, _ mutation: EngineMutation = []) throws -> (report: RunReport, kernel: Kernel) {
         let program = try ProgramText.parse(text)
-        let kernel = try LockstepRunner.makeKernel(for: program)
+        let kernel = try Execution.boot(program)
         kernel.mutations = mutation
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
+        let report = Execution().run(program, kernel: kernel)
         return (report, kernel)
     }
 
@@ -192,7 +192,7 @@ import Testing
             }
             guard !calls.isEmpty else { continue }
             bounded += calls.count
-            let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+            let report = Execution().run(program)
             #expect(report.verdict == .pass, "seed \(seed): \(report.verdict)")
             let gaveUp = unpredicted(report).filter { $0.contains("MmAllocatePagesForMdl") }
             #expect(gaveUp.isEmpty, "seed \(seed): \(gaveUp)")

@@ -21,7 +21,7 @@ import Testing
         // Every program that reached something new and passed is an entry recorded as `pass`.
         #expect(!written.isEmpty && written.count <= firstRun.stats.corpus)
         let entries = try written.map { try Corpus.read($0) }
-        #expect(entries.allSatisfy { $0.recordedSignature == "pass" })
+        #expect(entries.allSatisfy { $0.recordedSignature == .pass })
 
         // Seeded with them, another seed's campaign starts with at least their features, and keeps them
         // all in its corpus.
@@ -42,7 +42,7 @@ import Testing
     @Test func findingsAreDedupedBySignatureAcrossCampaigns() throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var signaturesFound = Set<String>()
+        var signaturesFound = Set<FailureSignature>()
         for seed in [1, 2] as [UInt64] {
             var options = CampaignOptions()
             options.seed = seed
@@ -51,7 +51,7 @@ import Testing
             options.prepareKernel = { $0.mutations = .byteOffsetOffByOne }
             signaturesFound.formUnion(Campaign(options).run { _, _ in }.findings.map(\.signature))
         }
-        let recorded = try Corpus.files(directory).map { try #require(try Corpus.read($0).recordedSignature) }
+        let recorded = try Corpus.files(directory).map { try Corpus.read($0).recordedSignature }
         #expect(recorded.count == Set(recorded).count)
         #expect(Set(recorded) == signaturesFound)
     }

@@ -15,14 +15,14 @@ import Testing
     @Test func entriesRoundTripThroughGzipWithTheirRecordedVerdict() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = try Corpus.write(Self.program, signature: "pass", header: ["from: a test"], to: directory)
+        let path = try Corpus.write(Self.program, header: CorpusHeader(notes: ["from: a test"]), to: directory)
         #expect(path.hasSuffix("/\(Corpus.name(of: Self.program)).gz"))
         #expect(Gzip.isCompressed([UInt8](FileManager.default.contents(atPath: path)!)))
         let entry = try Corpus.read(path)
         #expect(entry.program == Self.program)
-        #expect(entry.recordedSignature == "pass")
+        #expect(entry.recordedSignature == .pass)
         // Writing the same program again is a no-op; no temporary files are left behind.
-        #expect(try Corpus.write(Self.program, signature: "pass", header: [], to: directory) == path)
+        #expect(try Corpus.write(Self.program, header: CorpusHeader(), to: directory) == path)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == [path.split(separator: "/").last.map(String.init)!])
     }
 
@@ -32,14 +32,14 @@ import Testing
         let other = try ProgramText.parse("# lockstep 1\nmachine x64\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
         let path = "\(directory)/\(Corpus.name(of: Self.program)).gz"
         try Data(Gzip.compress(Array(ProgramText.encode(other).utf8))).write(to: URL(fileURLWithPath: path))
-        #expect(throws: Corpus.EntryError.self) { try Corpus.write(Self.program, signature: "pass", header: [], to: directory) }
+        #expect(throws: Corpus.EntryError.self) { try Corpus.write(Self.program, header: CorpusHeader(), to: directory) }
         #expect(try Corpus.read(path).program == other)
     }
 
     @Test func aCorruptEntryIsNamedAndTheOthersStillRead() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let good = try Corpus.write(Self.program, signature: "pass", header: [], to: directory)
+        let good = try Corpus.write(Self.program, header: CorpusHeader(), to: directory)
         var bytes = [UInt8](FileManager.default.contents(atPath: good)!)
         bytes[bytes.count / 2] ^= 0xFF
         let bad = "\(directory)/0000000000000000.gz"
@@ -58,7 +58,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-bad-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Corpus.write(Self.program, signature: "pass", header: [], to: directory)
+        _ = try Corpus.write(Self.program, header: CorpusHeader(), to: directory)
         let whole = Gzip.compress(Array(ProgramText.encode(Self.program).utf8))
         let cases: [(name: String, bytes: [UInt8], reason: String)] = [
             ("truncated.gz", Array(whole.prefix(whole.count / 2)), "corrupt gzip"),
@@ -96,9 +96,9 @@ import Testing
     /// A verdict that changed is a failure that shows the entry, both verdicts and the command.
     @Test func aChangedVerdictFailsWithTheProgramAndTheCommand() throws {
         let entry = try #require(Corpus.entries(Self.regressions).first)
-        let changed = Corpus.Entry(path: entry.path, program: entry.program, recordedSignature: "divergence:MmProbeAndLockPages")
+        let changed = Corpus.Entry(path: entry.path, program: entry.program, header: CorpusHeader(verdict: FailureSignature(.divergence(routine: "MmProbeAndLockPages", engine: "null", expected: "value"))))
         let failure = try #require(throws: LockstepFailure.self) { try changed.replay() }
-        #expect(failure.description.contains("recorded divergence:MmProbeAndLockPages, now pass"))
+        #expect(failure.description.contains("recorded divergence:MmProbeAndLockPages:null/value, now pass"))
         #expect(failure.description.contains("lockstep run \(entry.path)"))
         #expect(failure.description.contains(ProgramText.encode(entry.program)))
     }
@@ -126,9 +126,9 @@ import Testing
         let small = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
         let large = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\nx1 = MmSizeOfMdl(va=0x0, length=0x2)\n")
         let passing = try ProgramText.parse("# lockstep 1\nmachine x64\nx0 = MmSizeOfMdl(va=0x1, length=0x1)\n")
-        try Corpus.write(large, signature: "divergence:MmSizeOfMdl:value/value", header: [], to: a)
-        try Corpus.write(small, signature: "divergence:MmSizeOfMdl:value/value", header: [], to: b)
-        try Corpus.write(passing, signature: "pass", header: [], to: a)
+        try Corpus.write(large, header: CorpusHeader(verdict: try FailureSignature(parsing: "divergence:MmSizeOfMdl:value/value")), to: a)
+        try Corpus.write(small, header: CorpusHeader(verdict: try FailureSignature(parsing: "divergence:MmSizeOfMdl:value/value")), to: b)
+        try Corpus.write(passing, header: CorpusHeader(), to: a)
         let result = Corpus.merge([a, b], into: out)
         #expect(result.written == 2 && result.failureSignatures == 1 && result.passing == 1 && result.problems.isEmpty)
         let programs = try Corpus.files(out).map { try Corpus.read($0).program }
@@ -138,9 +138,10 @@ import Testing
     /// `show --swift-test` output: a test that parses the entry back and asserts its recorded verdict.
     @Test func regressionTestSourceEmbedsTheProgramAndItsVerdict() throws {
         let program = try ProgramText.parse("# lockstep 1\nmachine x86\nx0 = MmSizeOfMdl(va=0x0, length=0x1)\n")
-        let source = RegressionTestSource.make(Corpus.Entry(path: "x", program: program, recordedSignature: "pass"))
+        let source = RegressionTestSource.make(Corpus.Entry(path: "x", program: program, header: CorpusHeader()))
         #expect(source.contains("@Test func replays_\(Corpus.name(of: program))() throws {"))
-        #expect(source.contains("#expect(report.verdict.signature == \"pass\""))
+        #expect(source.contains("let report = Execution().run(program)"))
+        #expect(source.contains("#expect(report.verdict.signature.description == \"pass\""))
         #expect(source.contains("        x0 = MmSizeOfMdl(va=0x0, length=0x1)"))
     }
 }

@@ -29,7 +29,7 @@ import Testing
         var calls = 0, meaningful = 0
         for seed: UInt64 in 0..<300 {
             let program = generator.generate(seed: seed)
-            let report = try LockstepRunner().run(program, oracle: InvariantsOnlyOracle())
+            let report = Execution().run(program, oracle: InvariantsOnlyOracle())
             calls += program.calls.count
             meaningful += report.steps.filter { if case .returned = $0.outcome { return true } else { return false } }.count
         }

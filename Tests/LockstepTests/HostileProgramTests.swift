@@ -102,8 +102,8 @@ import Testing
     @Test func userBuffersShareOneCommitLimit() throws {
         let program = try ProgramText.parse((["# lockstep 1", "machine x86 ram=16M"]
             + (0..<12).map { "b\($0) = AllocateUserBuffer(size=0x1FFF000, protect=ReadWrite)" }).joined(separator: "\n"))
-        let kernel = try LockstepRunner.makeKernel(for: program)
-        let report = try LockstepRunner().run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel)
+        let kernel = try Execution.boot(program)
+        let report = Execution().run(program, kernel: kernel)
         #expect(report.verdict.isPass)
         let granted = report.steps.filter { if case .returned(.number(let va)) = $0.outcome { va != 0 } else { false } }
         #expect(granted.count == 1)

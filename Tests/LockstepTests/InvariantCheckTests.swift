@@ -29,9 +29,9 @@ final class SabotagingOracle: Oracle {
 @Suite struct InvariantCheckTests {
     private func run(_ text: String, damageAfter step: Int, _ damage: @escaping (Kernel) throws -> Void) throws -> (clean: Verdict, damaged: Verdict) {
         let program = try ProgramText.parse(text)
-        let clean = try LockstepRunner().run(program, oracle: PermissiveOracle()).verdict
-        let kernel = try LockstepRunner.makeKernel(for: program)
-        let damaged = try LockstepRunner().run(program, oracle: SabotagingOracle(kernel: kernel, afterStep: step, damage: damage), kernel: kernel).verdict
+        let clean = Execution().run(program, oracle: PermissiveOracle()).verdict
+        let kernel = try Execution.boot(program)
+        let damaged = Execution().run(program, oracle: SabotagingOracle(kernel: kernel, afterStep: step, damage: damage), kernel: kernel).verdict
         return (clean, damaged)
     }
 
@@ -102,7 +102,7 @@ final class SabotagingOracle: Oracle {
             WriteMemory(p1-0x1, data=4149C19F97335121)
             x2 = MmGetMdlByteCount(m0)
             """)
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        let report = Execution().run(program)
         #expect(report.verdict == .pass)
         guard case .unpredictable(let reason) = report.steps[3].expectation else { Issue.record("\(report.steps[3].expectation)"); return }
         #expect(reason.contains("pool corruption"))

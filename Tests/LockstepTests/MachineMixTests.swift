@@ -10,8 +10,8 @@ import Testing
         for entry in MachineMix.standard.entries {
             let program = ProgramGenerator(GenerationOptions(machine: entry.machine)).generate(seed: 7)
             #expect(program.machine == entry.machine)
-            _ = try LockstepRunner.makeKernel(for: program)
-            let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+            _ = try Execution.boot(program)
+            let report = Execution().run(program)
             #expect(report.steps.count > 0, "\(entry.machine)")
         }
     }

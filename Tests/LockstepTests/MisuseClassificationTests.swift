@@ -17,17 +17,17 @@ import Testing
 
     @Test func aFreeBuildCorruptionThatVerifierStopsIsClassifiedAsMisuse() throws {
         let program = try ProgramText.parse(Self.program)
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
-        #expect(report.verdict.signature == "invariant:resource-accounting:MmUnmapLockedPages")
-        let stop = try #require(Campaign.verifierStop(program, before: report.verdict, runner: LockstepRunner()))
+        let report = Execution().run(program)
+        #expect(report.verdict.signature.description == "invariant:resource-accounting:MmUnmapLockedPages")
+        let stop = try #require(Execution().misuseStop(program, failingAt: report.verdict))
         #expect(stop.contains("step 3 (MmUnmapLockedPages) with bug check 0xC4/0xB6"))
     }
 
     @Test func aVerifierBuildFailureIsNeverMisuse() throws {
         var program = try ProgramText.parse(Self.program)
         program.machine.settings = []
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
-        #expect(Campaign.verifierStop(program, before: report.verdict, runner: LockstepRunner()) == nil)
+        let report = Execution().run(program)
+        #expect(Execution().misuseStop(program, failingAt: report.verdict) == nil)
     }
 }
 
@@ -51,11 +51,11 @@ import Testing
     @Test func shrinkingAMisuseFindingKeepsItMisuse() throws {
         let program = try ProgramText.parse(Self.program)
         let shrunk = try #require(Shrinker(maxRuns: 300, oracle: LockstepFailureOracle(labelsMisuse: true)).shrink(program))
-        #expect(shrunk.signature == "misuse:invariant:frame-locks:MmUnlockPages")
+        #expect(shrunk.signature.description == "misuse:invariant:frame-locks:MmUnlockPages")
         #expect(shrunk.program.machine["mode"] == "free")
         // Still a program Verifier stops.
-        let report = try LockstepRunner().run(shrunk.program, oracle: try ReferenceOracle.make(for: shrunk.program))
-        #expect(Campaign.verifierStop(shrunk.program, before: report.verdict, runner: LockstepRunner()) != nil)
+        let report = Execution().run(shrunk.program)
+        #expect(Execution().misuseStop(shrunk.program, failingAt: report.verdict) != nil)
         // The contrast: an unlabelled shrink drops the call Verifier stops first.
         let unlabelled = try #require(Shrinker(maxRuns: 300).shrink(program))
         #expect(!unlabelled.program.calls.contains { $0.routine == .mmMapIoSpace })
@@ -65,10 +65,10 @@ import Testing
         let report = JUnitReport(suite: "s", cases: [.init(name: "misuse:x", className: "c", status: .skipped(message: "driver misuse"))])
         #expect(report.xml.contains("failures=\"0\" errors=\"0\" skipped=\"1\""))
         #expect(report.xml.contains("<skipped message=\"driver misuse\"/>"))
-        var result = SessionResult(stats: CampaignStats(), findings: [.init(signature: "misuse:invariant:a:B", count: 3, path: nil)])
+        var result = SessionResult(stats: CampaignStats(), findings: [.init(signature: try! FailureSignature(parsing: "misuse:invariant:a:B"), count: 3, path: nil)])
         #expect(result.engineFindings.isEmpty)
-        result.findings.append(.init(signature: "divergence:MmSizeOfMdl:value/value", count: 1, path: nil))
-        #expect(result.engineFindings.map(\.signature) == ["divergence:MmSizeOfMdl:value/value"])
+        result.findings.append(.init(signature: try! FailureSignature(parsing: "divergence:MmSizeOfMdl:value/value"), count: 1, path: nil))
+        #expect(result.engineFindings.map(\.signature.description) == ["divergence:MmSizeOfMdl:value/value"])
     }
 }
 
@@ -89,7 +89,7 @@ import Testing
 
     private func run(_ mode: String) throws -> RunReport {
         let program = try ProgramText.parse(Self.deviceProbe.replacingOccurrences(of: "MODE", with: mode))
-        return try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        return Execution().run(program)
     }
 
     @Test func verifierStopsAProbeOfDeviceMemoryWith0x6F() throws {
@@ -114,6 +114,6 @@ import Testing
         // policy stops off does not stop the program, so the failure is the engine's.
         let program = try ProgramText.parse(Self.deviceProbe.replacingOccurrences(of: "MODE", with: "mode=free"))
         let failing = Verdict.invariant(step: 5, call: program.calls[4], violation: InvariantViolation(invariant: .mdlConsistency, detail: "slip"))
-        #expect(Campaign.verifierStop(program, before: failing, runner: LockstepRunner()) == nil)
+        #expect(Execution().misuseStop(program, failingAt: failing) == nil)
     }
 }

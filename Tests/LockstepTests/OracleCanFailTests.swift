@@ -14,10 +14,10 @@ final class PermissiveOracle: Oracle {
 @Suite struct OracleCanFailTests {
     private func verdict(_ text: String, _ mutation: EngineMutation) throws -> (correct: Verdict, mutated: Verdict) {
         let program = try ProgramText.parse(text)
-        let correct = try LockstepRunner().run(program, oracle: PermissiveOracle()).verdict
-        let kernel = try LockstepRunner.makeKernel(for: program)
+        let correct = Execution().run(program, oracle: PermissiveOracle()).verdict
+        let kernel = try Execution.boot(program)
         kernel.mutations = mutation
-        let mutated = try LockstepRunner().run(program, oracle: PermissiveOracle(), kernel: kernel).verdict
+        let mutated = Execution().run(program, oracle: PermissiveOracle(), kernel: kernel).verdict
         return (correct, mutated)
     }
 
@@ -72,12 +72,12 @@ final class PermissiveOracle: Oracle {
 @Suite struct ModelCatchesEngineSlipsTests {
     /// `comparison: .off` shows what the returned values alone reveal (the state comparison usually
     /// reports the slip a step or more earlier, at the call that made it).
-    private func verdicts(_ text: String, _ mutation: EngineMutation, comparison: LockstepRunner.StateComparisonMode = .perStep) throws -> (correct: Verdict, mutated: Verdict) {
+    private func verdicts(_ text: String, _ mutation: EngineMutation, comparison: Execution.StateComparisonMode = .perStep) throws -> (correct: Verdict, mutated: Verdict) {
         let program = try ProgramText.parse(text)
-        let correct = try LockstepRunner(stateComparison: comparison).run(program, oracle: try ReferenceOracle.make(for: program)).verdict
-        let kernel = try LockstepRunner.makeKernel(for: program)
+        let correct = Execution(stateComparison: comparison).run(program).verdict
+        let kernel = try Execution.boot(program)
         kernel.mutations = mutation
-        let mutated = try LockstepRunner(stateComparison: comparison).run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel).verdict
+        let mutated = Execution(stateComparison: comparison).run(program, kernel: kernel).verdict
         return (correct, mutated)
     }
 

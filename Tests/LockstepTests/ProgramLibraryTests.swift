@@ -29,7 +29,7 @@ import Testing
     func programRoundTripsAndKeepsTheInvariants(_ file: String) throws {
         let program = try load(file)
         #expect(try ProgramText.parse(ProgramText.encode(program)) == program)
-        let report = try LockstepRunner().run(program, oracle: PermissiveOracle())
+        let report = Execution().run(program, oracle: PermissiveOracle())
         #expect(report.verdict == .pass, "\(file): \(report.verdict)")
         // A run ends at a bug check; otherwise every call runs.
         if case .bugCheck = report.steps.last?.outcome {} else { #expect(report.steps.count == program.calls.count) }
@@ -38,7 +38,7 @@ import Testing
     /// The outcomes the comments promise, on the engine alone.
     @Test func libraryProgramsEndAsDocumented() throws {
         func outcomes(_ file: String) throws -> [Outcome] {
-            try LockstepRunner().run(try load(file), oracle: PermissiveOracle()).steps.map(\.outcome)
+            Execution().run(try load(file), oracle: PermissiveOracle()).steps.map(\.outcome)
         }
         #expect(try outcomes("probe-read-only-for-write.txt")[2] == .raised(status: 0xC000_0005))
         #expect(try outcomes("probe-read-only-for-write.txt")[3] == .returned(.none))
@@ -75,7 +75,7 @@ import Testing
     @Test(arguments: ProgramLibraryTests.files)
     func passesInLockstepWithTheModel(_ file: String) throws {
         let program = try ProgramFiles.load(ProgramLibraryTests.directory.appendingPathComponent(file).path)
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
+        let report = Execution().run(program)
         #expect(report.verdict == .pass, "\(file): \(report.verdict)")
         let unpredicted = report.steps.filter { if case .unpredictable = $0.expectation { return true } else { return false } }
         #expect(unpredicted.isEmpty, "\(file): the model did not predict steps \(unpredicted.map(\.index))")

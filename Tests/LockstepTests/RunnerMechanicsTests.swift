@@ -35,7 +35,7 @@ final class ScriptedOracle: Oracle {
 
     @Test func correctExpectationsPassWithInvariantsChecked() throws {
         let program = try ProgramText.parse(Self.program)
-        let report = try LockstepRunner().run(program, oracle: ScriptedOracle(Self.rightScript))
+        let report = Execution().run(program, oracle: ScriptedOracle(Self.rightScript))
         #expect(report.verdict == .pass)
         #expect(report.steps.count == 8)
     }
@@ -44,11 +44,11 @@ final class ScriptedOracle: Oracle {
         let program = try ProgramText.parse(Self.program)
         var script = Self.rightScript
         script[4] = .returns(.systemMapping(mdl: "m0", byteOffset: 0x20))
-        let report = try LockstepRunner().run(program, oracle: ScriptedOracle(script))
+        let report = Execution().run(program, oracle: ScriptedOracle(script))
         guard case .divergence(let step, let call, _, _, _) = report.verdict else { Issue.record("got \(report.verdict)"); return }
         #expect(step == 5)
         #expect(call.routine == .mmGetSystemAddressForMdlSafe)
-        #expect(report.verdict.signature == "divergence:MmGetSystemAddressForMdlSafe:value/value")
+        #expect(report.verdict.signature.description == "divergence:MmGetSystemAddressForMdlSafe:value/value")
     }
 
     @Test func anUnpredictedBugCheckIsABugcheckVerdict() throws {
@@ -59,8 +59,8 @@ final class ScriptedOracle: Oracle {
             m0 = IoAllocateMdl(va=b0, length=0x1000, secondary=false, quota=false, irp=none)
             MmUnlockPages(m0)
             """)
-        let report = try LockstepRunner().run(program, oracle: ScriptedOracle([.returns(.fresh(.buffer)), .returns(.fresh(.mdl)), .returns(.none)]))
-        #expect(report.verdict.signature == "bugcheck:MmUnlockPages:bugcheck-0xC4-0x7C/returned")
+        let report = Execution().run(program, oracle: ScriptedOracle([.returns(.fresh(.buffer)), .returns(.fresh(.mdl)), .returns(.none)]))
+        #expect(report.verdict.signature.description == "bugcheck:MmUnlockPages:bugcheck-0xC4-0x7C/returned")
     }
 
     @Test func aLeakedLockIsAccountedNotReported() throws {
@@ -78,6 +78,6 @@ final class ScriptedOracle: Oracle {
             MmUnlockPages(m1)
             """)
         let oracle = ScriptedOracle(Array(repeating: .unpredictable(reason: "mechanics"), count: 7))
-        #expect(try LockstepRunner().run(program, oracle: oracle).verdict == .pass)
+        #expect(Execution().run(program, oracle: oracle).verdict == .pass)
     }
 }

@@ -11,7 +11,7 @@ import Testing
         options.runs = 200
         options.prepareKernel = { $0.mutations = .byteOffsetOffByOne }
         let result = Campaign(options).run { _, _ in }
-        let finding = try #require(result.findings.first { $0.signature == "state:IoAllocateMdl:mdl.ByteOffset" || $0.signature == "state:MmInitializeMdl:mdl.ByteOffset" })
+        let finding = try #require(result.findings.first { $0.signature.description == "state:IoAllocateMdl:mdl.ByteOffset" || $0.signature.description == "state:MmInitializeMdl:mdl.ByteOffset" })
         let shrunk = try #require(finding.shrunk)
         #expect(shrunk.signature == finding.signature)
         #expect(shrunk.oneMinimal)
@@ -36,7 +36,7 @@ import Testing
             """)
         // The NULL MDL is dereferenced (0x1E), which the model predicts: that passes. Use the runner's
         // verdict on a mutated engine instead: ByteCount is right, so the failing call is the offset read.
-        let mutated = Shrinker(maxRuns: 300, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        let mutated = Shrinker(maxRuns: 300, execution: Execution(prepareKernel: { $0.mutations = .byteOffsetOffByOne }))
         #expect(mutated.shrink(program) == nil)   // this program never reads the offset: it passes
         let withRead = Program(machine: program.machine, faults: program.faults.filter { $0.kind == "ptes" },
                                calls: Array(program.calls.prefix(3)) + [Call("x3", .mmGetMdlByteOffset, [.expression(.reference("m1", offset: 0))])])
@@ -62,7 +62,7 @@ import Testing
     /// The machine shrinks too: x86 instead of x64, each setting back to its default, when the failure
     /// does not need them (a ByteOffset slip shows on any machine).
     @Test func shrinkingSimplifiesTheMachine() throws {
-        let shrinker = Shrinker(maxRuns: 500, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        let shrinker = Shrinker(maxRuns: 500, execution: Execution(prepareKernel: { $0.mutations = .byteOffsetOffByOne }))
         let result = try #require(shrinker.shrink(try ProgramText.parse(Self.offsetRead)))
         #expect(result.program.machine.description == "machine x86")
         #expect(result.program.calls.count == 2)
@@ -72,12 +72,12 @@ import Testing
     /// A run budget stops the shrink early with the best program so far, reported as improvements went
     /// by (each smaller than the last and still failing the same way), and not called 1-minimal.
     @Test func aBudgetStopsWithTheBestSoFarAndEveryImprovementIsReported() throws {
-        var shrinker = Shrinker(maxRuns: 4, prepareKernel: { $0.mutations = .byteOffsetOffByOne })
+        var shrinker = Shrinker(maxRuns: 4, execution: Execution(prepareKernel: { $0.mutations = .byteOffsetOffByOne }))
         let program = try ProgramText.parse(Self.offsetRead)
         final class Seen: @unchecked Sendable { var programs: [Program] = [] }
         let seen = Seen()
         shrinker.onImprovement = { best, signature, _ in
-            #expect(signature == "state:IoAllocateMdl:mdl.ByteOffset")
+            #expect(signature.description == "state:IoAllocateMdl:mdl.ByteOffset")
             seen.programs.append(best)
         }
         let result = try #require(shrinker.shrink(program))
@@ -85,7 +85,7 @@ import Testing
         #expect(!seen.programs.isEmpty && seen.programs.last == result.program)
         #expect(result.program.calls.count < program.calls.count)
         // Resuming from the saved best finishes the job.
-        let resumed = try #require(Shrinker(maxRuns: 500, prepareKernel: { $0.mutations = .byteOffsetOffByOne }).shrink(result.program))
+        let resumed = try #require(Shrinker(maxRuns: 500, execution: Execution(prepareKernel: { $0.mutations = .byteOffsetOffByOne })).shrink(result.program))
         #expect(resumed.oneMinimal && resumed.signature == result.signature)
     }
 }

@@ -16,10 +16,10 @@ import Testing
 
     private func verdicts(_ text: String, _ mutation: EngineMutation) throws -> Verdicts {
         let program = try ProgramText.parse(text)
-        func run(_ mutation: EngineMutation, _ mode: LockstepRunner.StateComparisonMode) throws -> Verdict {
-            let kernel = try LockstepRunner.makeKernel(for: program)
+        func run(_ mutation: EngineMutation, _ mode: Execution.StateComparisonMode) throws -> Verdict {
+            let kernel = try Execution.boot(program)
             kernel.mutations = mutation
-            return try LockstepRunner(stateComparison: mode).run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel).verdict
+            return Execution(stateComparison: mode).run(program, kernel: kernel).verdict
         }
         return Verdicts(correct: try run([], .perStep), slippedWithoutComparison: try run(mutation, .off), slipped: try run(mutation, .perStep))
     }
@@ -125,8 +125,8 @@ import Testing
             MmProbeAndLockPages(m0, KernelMode, IoReadAccess)
             v0 = MmMapLockedPagesSpecifyCache(m0, UserMode, MmNonCached, requested=none, bugcheck=false, NormalPagePriority)
             """)
-        let kernel = try LockstepRunner.makeKernel(for: program)
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
+        let kernel = try Execution.boot(program)
+        let report = Execution().run(program, kernel: kernel)
         #expect(report.verdict == .pass)
         guard case .returned(.number(let va)) = report.steps[3].outcome else { Issue.record("no mapping: \(report.steps[3].outcome)"); return }
         #expect(kernel.inspect.pte(va, processId: nil)?.cache == .writeBack)
@@ -138,6 +138,6 @@ import Testing
             machine x86
             a0 = HalTranslateBusAddress(PCIBus, bus=0x1, address=0x40000010, space=0x0)
             """).calls[0], difference: StateDifference(object: "mapping 0xC0000000", field: "mapping.caching", engine: "page 0 writeBack", oracle: "uncached"))
-        #expect(verdict.signature == "state:HalTranslateBusAddress:mapping.caching")
+        #expect(verdict.signature.description == "state:HalTranslateBusAddress:mapping.caching")
     }
 }

@@ -34,10 +34,10 @@ import Testing
         done
         if echo "$@" | grep -q -- --resume; then
           echo "$@" > '\(directory)/resumed-arguments'
-          echo '{"stats":{"programs":10,"calls":50,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"features":3,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
+          echo '{"stats":{"programs":10,"calls":50,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"unrunnable":0,"features":3,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
           exit 0
         fi
-        echo '{"stats":{"programs":7,"calls":20,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"features":2,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
+        echo '{"stats":{"programs":7,"calls":20,"findings":0,"signatures":{},"flaky":0,"nondeterministic":0,"unpredictedSteps":0,"unknownObservations":0,"unrunnable":0,"features":2,"corpus":1,"elapsed":0.1},"findings":[]}' > "$result"
         printf '# run 4\\n%s' '\(trapProgram)' > '\(directory)/.in-flight-\(campaign)-0.txt'
         printf '# run 5\\n%s' '\(innocentProgram)' > '\(directory)/.in-flight-\(campaign)-1.txt'
         kill -\(death) $$
@@ -71,9 +71,9 @@ import Testing
         let result = try Self.supervisor(directory: directory).run { lines.append($0) }
 
         // One trap, counted once, saved as a corpus entry; the innocent program beside it is not a finding.
-        #expect(result.findings.map(\.signature) == ["trap"])
+        #expect(result.findings.map(\.signature) == [.trap])
         let entry = try Corpus.read(try #require(result.findings[0].path))
-        #expect(entry.recordedSignature == "trap")
+        #expect(entry.recordedSignature == .trap)
         // Shrunk with child processes as the oracle: the buffer and the trapping call are all it needs.
         #expect(entry.program.calls.map(\.routine.name) == ["AllocateUserBuffer", "MmSizeOfMdl"])
         // Both sessions' counters add up, and the trap is counted as a failing run and as a program (it

@@ -14,7 +14,7 @@ import Testing
     static var confirmer: (String) -> TrapConfirmer {
         { directory in
             TrapConfirmer(oracle: ClosureFailureOracle { program in
-                ProgramText.encode(program).contains("length=0x0)") ? ("trap", 0) : nil
+                ProgramText.encode(program).contains("length=0x0)") ? (.trap, 0) : nil
             }, findingsDirectory: directory)
         }
     }
@@ -48,7 +48,7 @@ import Testing
         let recovered = TrapRecovery.recoverDeadCampaigns(in: directory, confirmer: Self.confirmer(directory))
         #expect(recovered.map(\.index) == [7, 8])
         let trap = try #require(recovered[0].path)
-        #expect(try Corpus.read(trap).recordedSignature == "trap")
+        #expect(try Corpus.read(trap).recordedSignature == .trap)
         #expect(ProgramText.encode(try Corpus.read(trap).program).contains("length=0x0)"))
         #expect(recovered[1].path == nil && recovered[1].problem == nil)
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
@@ -128,7 +128,7 @@ import Testing
             #expect(error.description == "\(file): cannot use it as the findings directory (Not a directory)")
         }
         let program = try ProgramText.parse(Self.innocent)
-        do { _ = try Corpus.write(program, signature: "pass", header: [], to: file) } catch {
+        do { _ = try Corpus.write(program, header: CorpusHeader(), to: file) } catch {
             #expect(error.description.contains(file) && error.description.contains("Not a directory"))
         }
         #expect(try Corpus.listing(file) == [file])

@@ -14,24 +14,25 @@ public enum Corpus {
 
     /// One entry as read back.
     public struct Entry: Sendable {
-        public init(path: String, program: Program, recordedSignature: String?, problem: String? = nil, findingSignature: String? = nil) {
+        public init(path: String, program: Program, header: CorpusHeader, problem: String? = nil) {
             self.path = path
             self.program = program
-            self.recordedSignature = recordedSignature
+            self.header = header
             self.problem = problem
-            self.findingSignature = findingSignature ?? recordedSignature
         }
 
         public let path: String
         public let program: Program
-        /// The recorded verdict signature (`pass` or a failure signature); nil if the header has none.
-        public let recordedSignature: String?
-        /// The signature the campaign that found it gave it (`# signature:`, e.g. with `misuse:` or
-        /// `flaky:` before the verdict's); the recorded signature for entries without one.
-        public let findingSignature: String?
+        /// What the entry recorded: its verdict, the campaign's qualifier, its driver, notes.
+        public let header: CorpusHeader
         /// Why the entry could not be read (set only by `Corpus.entries`, which keeps bad entries so
         /// that a parameterized test fails on them by name).
         public let problem: String?
+
+        /// The verdict a replay must show (`pass` for an entry that records none).
+        public var recordedSignature: FailureSignature { header.verdict }
+        /// The signature the campaign that found it reported (the verdict with its qualifier).
+        public var findingSignature: FailureSignature { header.finding }
     }
 
     /// FNV-1a 64 of the canonical program text, as 16 hex digits: the entry's name.
@@ -42,16 +43,16 @@ public enum Corpus {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// Writes `program` with `header` lines (each without the leading `# `) and its recorded verdict.
+    /// Writes `program` with its `header`.
     /// Returns the path; an existing entry with the same content is left as it is, unless
     /// `replacingSameProgram` (a finding written unshrunk, now known to be minimal, gets its final
     /// header). Errors name the path and the operating system's reason (`No space left on device`).
     @discardableResult
-    public static func write(_ program: Program, signature: String, header: [String], to directory: String,
+    public static func write(_ program: Program, header: CorpusHeader, to directory: String,
                              replacingSameProgram: Bool = false) throws(EntryError) -> String {
         let canonical = ProgramText.encode(program)
         var lines = canonical.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines.insert(contentsOf: (["verdict-signature: \(signature)"] + header).map { "# " + $0 }, at: 1)
+        lines.insert(contentsOf: header.lines.map { "# " + $0 }, at: 1)
         let bytes = Gzip.compress(Array(lines.joined(separator: "\n").utf8))
         let path = "\(directory)/\(name(of: program)).gz"
         do {
@@ -100,10 +101,11 @@ public enum Corpus {
         } catch {
             throw EntryError(description: error.description)
         }
-        let recorded = text.split(separator: "\n").first { $0.hasPrefix("# verdict-signature: ") }
-            .map { String($0.dropFirst("# verdict-signature: ".count)) }
-        let found = text.split(separator: "\n").first { $0.hasPrefix("# signature: ") }.map { String($0.dropFirst("# signature: ".count)) }
-        return Entry(path: path, program: program, recordedSignature: recorded, findingSignature: found)
+        do {
+            return Entry(path: path, program: program, header: try CorpusHeader(decoding: text))
+        } catch {
+            throw EntryError(description: "\(path): \(error)")
+        }
     }
 
     /// What a merge did.
@@ -119,7 +121,7 @@ public enum Corpus {
     /// failure signature the simplest program wins (`Program.isSimpler(than:)`).
     public static func merge(_ inputs: [String], into output: String) -> MergeResult {
         var result = MergeResult()
-        var bySignature: [String: Entry] = [:]
+        var bySignature: [FailureSignature: Entry] = [:]
         var passing: [Entry] = []
         for file in inputs.flatMap(files) {
             let entry: Entry
@@ -127,8 +129,8 @@ public enum Corpus {
                 result.problems.append(error.description)
                 continue
             }
-            let signature = entry.recordedSignature ?? "pass"
-            if signature == "pass" { passing.append(entry); continue }
+            let signature = entry.recordedSignature
+            if signature.isPass { passing.append(entry); continue }
             if let kept = bySignature[signature], !entry.program.isSimpler(than: kept.program) { continue }
             bySignature[signature] = entry
         }
@@ -136,7 +138,9 @@ public enum Corpus {
         result.passing = passing.count
         for entry in passing + bySignature.keys.sorted().map({ bySignature[$0]! }) {
             do {
-                try write(entry.program, signature: entry.recordedSignature ?? "pass", header: ["merged from: \(entry.path)"], to: output)
+                var header = entry.header
+                header.notes = ["merged from: \(entry.path)"]
+                try write(entry.program, header: header, to: output)
                 result.written += 1
             } catch {
                 result.problems.append(error.description)

@@ -10,14 +10,11 @@ public enum ByteInput {
         ProgramGenerator(GenerationOptions(machine: machine)).generate(choices: bytes)
     }
 
-    /// Decodes and runs `bytes` in lockstep; the report of the run (a setup error counts as a pass).
+    /// Decodes and runs `bytes` in lockstep (`Execution`; a machine that cannot be set up gives the
+    /// verdict `unrunnable`).
     public static func run(_ bytes: [UInt8], machine: MachineLine = MachineLine(),
                            prepareKernel: (@Sendable (Kernel) -> Void)? = nil) -> (program: Program, report: RunReport) {
         let program = program(bytes, machine: machine)
-        guard let kernel = try? LockstepRunner.makeKernel(for: program),
-              let oracle = try? ReferenceOracle.make(for: program) else { return (program, RunReport(steps: [], verdict: .pass)) }
-        prepareKernel?(kernel)
-        let report = (try? LockstepRunner().run(program, oracle: oracle, kernel: kernel)) ?? RunReport(steps: [], verdict: .pass)
-        return (program, report)
+        return (program, Execution(prepareKernel: prepareKernel).run(program))
     }
 }

@@ -52,7 +52,7 @@ public struct CampaignOptions: Sendable {
 
 /// One failing program.
 public struct Finding: Sendable {
-    public let signature: String
+    public let signature: FailureSignature
     /// The program's own seed: `lockstep fuzz --seed <campaign seed>` regenerates it as run `index`.
     public let programSeed: UInt64
     public let index: Int
@@ -91,20 +91,10 @@ public struct Campaign: Sendable {
         let stopped = options.shouldStop?() ?? false
         // Merge: counts add up; of each signature keep the finding with the lowest run index.
         var stats = CampaignStats()
-        var bySignature: [String: Finding] = [:]
+        var bySignature: [FailureSignature: Finding] = [:]
         for result in results.all {
-            stats.programs += result.stats.programs
-            stats.calls += result.stats.calls
-            stats.findings += result.stats.findings
-            stats.flaky += result.stats.flaky
-            stats.nondeterministic += result.stats.nondeterministic
-            stats.unpredictedSteps += result.stats.unpredictedSteps
-            stats.unknownObservations += result.stats.unknownObservations
+            stats.addCounters(result.stats)
             stats.corpus += result.stats.corpus
-            // Workers keep their own feature sets: report the largest (a lower bound of the union).
-            stats.features = max(stats.features, result.stats.features)
-            for (signature, count) in result.stats.signatures { stats.signatures[signature, default: 0] += count }
-            stats.addEdges(result.stats.reachedEdges)
             for finding in result.findings where bySignature[finding.signature].map({ finding.index < $0.index }) ?? true {
                 bySignature[finding.signature] = finding
             }
@@ -112,12 +102,14 @@ public struct Campaign: Sendable {
         let elapsed = start.duration(to: clock.now)
         stats.elapsed = elapsed.inSeconds
         stats.firstFinding = shared.snapshot.firstFinding
+        stats.stopReason = stopped ? .stopped(signal: nil) : options.stopAtFirstFinding && stats.firstFinding != nil ? .firstFinding
+            : options.runs != nil ? .runs : .seconds
         var findings = bySignature.keys.sorted().map { bySignature[$0]! }
         // Every finding is on disk since it was confirmed; shrinking replaces it with the smaller program.
         // A stopped campaign (Ctrl-C) leaves them unshrunk: `lockstep minimize` shrinks one later.
         // Saving again also finds the entry kept when another worker wrote a smaller program.
         for index in findings.indices {
-            let oracle = LockstepFailureOracle(prepareKernel: options.prepareKernel, labelsMisuse: true)
+            let oracle = LockstepFailureOracle(Execution(prepareKernel: options.prepareKernel), labelsMisuse: true)
             if !stopped, options.shouldStop?() != true, options.shrinkRuns > 0, !findings[index].flaky, let shrunk = Shrinker(maxRuns: options.shrinkRuns, oracle: oracle).shrink(findings[index].program) {
                 findings[index].shrunk = shrunk
             }
@@ -126,7 +118,8 @@ public struct Campaign: Sendable {
         if let directory = options.corpusDirectory {
             var problem: String?
             for program in results.all.flatMap(\.kept) {
-                do { try Corpus.write(program, signature: "pass", header: ["kept by lockstep fuzz --seed \(options.seed): it reached new features"], to: directory) } catch {
+                let header = CorpusHeader(verdict: .pass, notes: ["kept by lockstep fuzz --seed \(options.seed): it reached new features"])
+                do { try Corpus.write(program, header: header, to: directory) } catch {
                     problem = problem ?? error.description
                 }
             }
@@ -139,10 +132,10 @@ public struct Campaign: Sendable {
     private func work(worker: Int, jobs: Int, start: ContinuousClock.Instant, clock: ContinuousClock, shared: SharedProgress,
                       progress: (@Sendable (CampaignStats, Bool) -> Void)?) -> WorkerOutput {
         let generator = ProgramGenerator(options.generation)
-        let runner = LockstepRunner(checkEvery: options.checkEvery, recordFaultSites: true)
+        let runner = Execution(checkEvery: options.checkEvery, recordFaultSites: true, prepareKernel: options.prepareKernel)
         let mutator = ProgramMutator()
         var stats = CampaignStats()
-        var findings: [String: Finding] = [:]
+        var findings: [FailureSignature: Finding] = [:]
         var features = FeatureSet()
         var corpus: [Program] = []
         var kept: [Program] = []
@@ -157,7 +150,7 @@ public struct Campaign: Sendable {
         var reachedEdges = [Bool](repeating: false, count: ParameterEdges.all.count)
         // The seed corpus: its features count as reached, its programs are there to mutate.
         for program in options.seedPrograms {
-            let report = runOnce(program, runner)
+            let report = runner.run(program)
             features.insert(report)
             for edge in EdgeClassifier.edges(of: report, constants: edgeConstants(program)) where !reachedEdges[edge] {
                 reachedEdges[edge] = true
@@ -181,7 +174,7 @@ public struct Campaign: Sendable {
                 ? mutator.mutate(corpus[choice.below(corpus.count)], random: &choice)
                 : generator.generate(seed: programSeed)
             inFlight?.begin(index: index, ProgramText.encode(program))
-            let report = runOnce(program, runner)
+            let report = runner.run(program)
             // Parameter edges are features too: a program that reaches a new one is kept.
             var newEdges = 0
             for edge in EdgeClassifier.edges(of: report, constants: edgeConstants(program)) where !reachedEdges[edge] {
@@ -200,15 +193,20 @@ public struct Campaign: Sendable {
             stats.calls += report.steps.count
             stats.unknownObservations += report.unknownObservations
             stats.unpredictedSteps += report.steps.filter { if case .unpredictable = $0.expectation { return true } else { return false } }.count
-            if options.checkDeterminism, Self.digest(report) != Self.digest(runOnce(program, runner)) {
+            if options.checkDeterminism, Self.digest(report) != Self.digest(runner.run(program)) {
                 stats.nondeterministic += 1
             }
             var failed = false, reproduced = false
-            if !report.verdict.isPass {
-                let again = runOnce(program, runner)
+            if case .unrunnable = report.verdict {
+                // Set-up-error policy (`Execution`): a program the generator or mutator made that cannot be
+                // set up is a fault of ours, counted apart, never an engine finding.
+                stats.unrunnable += 1
+                stats.firstUnrunnable = stats.firstUnrunnable ?? "run \(index): \(report.verdict)"
+            } else if !report.verdict.isPass {
+                let again = runner.run(program)
                 let flaky = again.verdict.signature != report.verdict.signature
-                let misuse = flaky ? nil : Self.verifierStop(program, before: report.verdict, runner: runner)
-                let signature = (flaky ? "flaky:" : misuse != nil ? "misuse:" : "") + report.verdict.signature
+                let signature = flaky ? report.verdict.signature.qualified(.flaky) : runner.signature(of: program, report)
+                let misuse = signature.isMisuse
                 stats.findings += 1
                 if flaky { stats.flaky += 1 }
                 if findings[signature] == nil {
@@ -224,7 +222,7 @@ public struct Campaign: Sendable {
                 stats.signatures[signature, default: 0] += 1
                 failed = true
                 // The first finding is the first engine finding: misuse is the program's own corruption.
-                reproduced = !flaky && misuse == nil
+                reproduced = !flaky && !misuse
             }
             inFlight?.end(next: index + step)
             shared.add(calls: report.steps.count, failed: failed, reproduced: reproduced, signatures: failed ? Set(findings.keys) : [],
@@ -241,46 +239,13 @@ public struct Campaign: Sendable {
         return WorkerOutput(stats: stats, findings: findings.keys.sorted().map { findings[$0]! }, kept: kept)
     }
 
-    /// For a failure on a free or checked build: the same program under Driver Verifier, its policy stops
-    /// off (probe-locking device memory is defined on a free build; only corruption should count). If
-    /// Verifier bug-checks it at or before the failing step, the failure is corruption the program caused
-    /// (a driver bug the build does not catch), not an engine inconsistency: returns where Verifier stops it.
-    static func verifierStop(_ program: Program, before verdict: Verdict, runner: LockstepRunner) -> String? {
-        guard let mode = program.machine["mode"], mode != "verifier", let failing = verdict.step else { return nil }
-        var verified = program
-        verified.machine.settings = program.machine.settings.filter { $0.key != "mode" && $0.key != "policystops" }
-            + [Setting("mode", "verifier"), Setting("policystops", "0")]
-        guard let kernel = try? LockstepRunner.makeKernel(for: verified),
-              let report = try? runner.run(verified, oracle: ReferenceOracle.make(for: verified), kernel: kernel),
-              report.verdict.isPass, let last = report.steps.last, last.index <= failing,
-              case .bugCheck(let code, let parameters) = last.outcome else { return nil }
-        return "Driver Verifier stops this program at step \(last.index) (\(last.call.routine.rawValue)) with bug check \(hex(UInt64(code)))"
-            + (code == 0xC4 ? "/\(hex(parameters.first ?? 0))" : "") + ": corruption the program causes on a \(mode) build, not an engine inconsistency"
-    }
-
-    private static func verdict(of program: Program) -> Verdict {
-        guard let kernel = try? LockstepRunner.makeKernel(for: program),
-              let report = try? LockstepRunner().run(program, oracle: ReferenceOracle.make(for: program), kernel: kernel) else { return .pass }
-        return report.verdict
-    }
-
-    private func runOnce(_ program: Program, _ runner: LockstepRunner) -> RunReport {
-        do {
-            let kernel = try LockstepRunner.makeKernel(for: program)
-            options.prepareKernel?(kernel)
-            return try runner.run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
-        } catch {
-            return RunReport(steps: [], verdict: .pass)
-        }
-    }
-
     /// FNV-1a over the outcome of every step (stable across processes, unlike Hasher).
     static func digest(_ report: RunReport) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for step in report.steps {
             for byte in "\(step.index) \(step.outcome)|".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         }
-        for byte in report.verdict.signature.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        for byte in report.verdict.signature.description.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return hash
     }
 
@@ -293,23 +258,23 @@ public struct Campaign: Sendable {
     /// kept, or why it could not be written.
     func save(_ finding: Finding) -> (path: String?, problem: String?) {
         guard let directory = options.findingsDirectory else { return (nil, nil) }
-        var header = ["signature: \(finding.signature)", "found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
-                      "verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
+        var notes = ["found by: lockstep fuzz --seed \(options.seed) (run \(finding.index), program seed \(finding.programSeed))",
+                     "verdict (before shrinking): " + finding.verdict.description.replacingOccurrences(of: "\n", with: "\n#   ")]
         if let shrunk = finding.shrunk {
-            header.append("shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
-                          + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
+            notes.append("shrunk from \(finding.program.calls.count) calls and \(finding.program.faults.count) faults in \(shrunk.runs) runs; "
+                         + "1-minimal: \(shrunk.oneMinimal ? "yes" : "no"); faults it needs: \(shrunk.program.faults.isEmpty ? "none" : shrunk.program.faults.map(\.description).joined(separator: "; "))")
         } else if !finding.flaky {
-            header.append("not shrunk (written when confirmed; lockstep minimize shrinks it)")
+            notes.append("not shrunk (written when confirmed; lockstep minimize shrinks it)")
         }
         let program = finding.shrunk?.program ?? finding.program
-        // A program-induced failure replays with its plain signature; the class is in the header.
-        var recorded = finding.signature
-        if recorded.hasPrefix("misuse:") {
-            recorded.removeFirst("misuse:".count)
-            if let stop = Self.verifierStop(program, before: finding.shrunk.map { _ in Self.verdict(of: program) } ?? finding.verdict, runner: LockstepRunner()) {
-                header.append("program-induced: " + stop)
+        // A program-induced failure replays with its plain verdict; the qualifier says what it is.
+        if finding.signature.isMisuse {
+            let execution = Execution()
+            if let stop = execution.misuseStop(program, failingAt: finding.shrunk == nil ? finding.verdict : execution.run(program).verdict) {
+                notes.append("program-induced: " + stop)
             }
         }
+        let header = CorpusHeader(verdict: finding.signature, notes: notes)
         Self.saving.lock()
         defer { Self.saving.unlock() }
         // Misuse and engine findings can share a recorded signature: the finding's own tells them apart.
@@ -319,7 +284,7 @@ public struct Campaign: Sendable {
             kept = smaller.path
         } else {
             do {
-                kept = try Corpus.write(program, signature: recorded, header: header, to: directory, replacingSameProgram: finding.shrunk != nil)
+                kept = try Corpus.write(program, header: header, to: directory, replacingSameProgram: finding.shrunk != nil)
             } catch {
                 // The entry written when the finding was confirmed stays (unshrunk); the problem is still said.
                 let fallback = existing.min { $0.program.isSimpler(than: $1.program) }

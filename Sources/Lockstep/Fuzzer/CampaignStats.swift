@@ -6,7 +6,7 @@ final class SharedProgress: @unchecked Sendable {
     private let lock = NSLock()
     private var stats = CampaignStats()
 
-    func add(calls: Int, failed: Bool, reproduced: Bool, signatures: Set<String>, features: Int, seconds: Double) {
+    func add(calls: Int, failed: Bool, reproduced: Bool, signatures: Set<FailureSignature>, features: Int, seconds: Double) {
         lock.lock()
         defer { lock.unlock() }
         stats.features = max(stats.features, features)
@@ -19,7 +19,7 @@ final class SharedProgress: @unchecked Sendable {
 
     /// A finding was written (or could not be): snapshots carry it, so a supervisor whose session dies
     /// still knows where every finding is.
-    func recordWrite(signature: String, path: String?, problem: String?) {
+    func recordWrite(signature: FailureSignature, path: String?, problem: String?) {
         lock.lock()
         defer { lock.unlock() }
         if let path { stats.writtenFindings = (stats.writtenFindings ?? [:]).merging([signature: path]) { $1 } }
@@ -73,10 +73,15 @@ public struct CampaignStats: Sendable, Codable {
     public var programs = 0
     public var calls = 0
     public var findings = 0
-    public var signatures: [String: Int] = [:]
+    public var signatures: [FailureSignature: Int] = [:]
     public var flaky = 0
     public var nondeterministic = 0
     public var unpredictedSteps = 0
+    /// Programs that could not be set up (`Execution`'s set-up-error policy): a generator or mutator
+    /// fault, never an engine finding.
+    public var unrunnable = 0
+    /// The first of them, with why.
+    public var firstUnrunnable: String?
     /// Observable-state fields the model said it cannot know (compared on the engine's side only).
     public var unknownObservations = 0
     /// Distinct features reached (routine × outcome class, fault kind × routine × nth).
@@ -90,9 +95,11 @@ public struct CampaignStats: Sendable, Codable {
     /// results written before edges were counted.
     public var reachedEdges: [String]?
     /// Where each signature's entry was written, by signature (snapshots of a running campaign).
-    public var writtenFindings: [String: String]?
+    public var writtenFindings: [FailureSignature: String]?
     /// Why a signature's entry could not be written.
-    public var unwrittenFindings: [String: String]?
+    public var unwrittenFindings: [FailureSignature: String]?
+    /// Why the campaign ended (nil while it runs).
+    public var stopReason: StopReason?
     /// Why passing programs could not be added to `--corpus`.
     public var corpusProblem: String?
 
@@ -100,6 +107,25 @@ public struct CampaignStats: Sendable, Codable {
 }
 
 extension CampaignStats {
+    /// Adds another worker's or session's counters to these: counts add up, features and signatures
+    /// merge. (Elapsed time, the first finding and the kept corpus merge differently for workers and
+    /// sessions; the callers do those.)
+    public mutating func addCounters(_ other: CampaignStats) {
+        programs += other.programs
+        calls += other.calls
+        findings += other.findings
+        flaky += other.flaky
+        nondeterministic += other.nondeterministic
+        unpredictedSteps += other.unpredictedSteps
+        unknownObservations += other.unknownObservations
+        unrunnable += other.unrunnable
+        firstUnrunnable = firstUnrunnable ?? other.firstUnrunnable
+        // Workers keep their own feature sets: report the largest (a lower bound of the union).
+        features = max(features, other.features)
+        for (signature, count) in other.signatures { signatures[signature, default: 0] += count }
+        addEdges(other.reachedEdges)
+    }
+
     /// Adds reached edges to this campaign's (a sorted union).
     public mutating func addEdges(_ edges: [String]?) {
         guard let edges else { return }

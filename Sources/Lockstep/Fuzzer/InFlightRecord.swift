@@ -95,17 +95,17 @@ final class InFlightRecord: @unchecked Sendable {
 
     /// Saves `record` as a `trap` corpus entry (gzip, content-hash name, atomic) with `why` in its
     /// header, then clears the record; a record whose text does not parse is kept as plain text.
-    static func saveAsTrap(_ record: Left, signature: String = "trap", why: String, extraHeader: [String] = [],
+    static func saveAsTrap(_ record: Left, signature: FailureSignature = .trap, why: String, extraHeader: [String] = [],
                            to directory: String) -> Result<String, Corpus.EntryError> {
         defer { unlink(record.path) }
-        let header = ["verdict: " + why] + (record.index.map { ["found by: run \($0) of a campaign"] } ?? []) + extraHeader
+        let header = CorpusHeader(verdict: signature, notes: ["verdict: " + why] + (record.index.map { ["found by: run \($0) of a campaign"] } ?? []) + extraHeader)
         if let program = try? ProgramText.parse(record.text) {
-            do { return .success(try Corpus.write(program, signature: signature, header: header, to: directory)) } catch { return .failure(error) }
+            do { return .success(try Corpus.write(program, header: header, to: directory)) } catch { return .failure(error) }
         }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in record.text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         let target = "\(directory)/trap-\(String(hash, radix: 16)).txt"
-        let text = (["# verdict-signature: \(signature)"] + header.map { "# " + $0 }).joined(separator: "\n") + "\n" + record.text
+        let text = header.lines.map { "# " + $0 }.joined(separator: "\n") + "\n" + record.text
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
             return .success(target)

@@ -6,14 +6,14 @@ import LockstepPrograms
 public struct SessionResult: Codable, Sendable {
     /// One signature found, with how many failing runs had it and where its entry was written.
     public struct Saved: Codable, Sendable {
-        public var signature: String
+        public var signature: FailureSignature
         public var count: Int
         public var path: String?
         /// Why a write failed (the path and the operating system's reason): with no path, nothing of it
         /// is on disk; with one, an earlier (unshrunk) entry is.
         public var problem: String?
 
-        public init(signature: String, count: Int, path: String?, problem: String? = nil) {
+        public init(signature: FailureSignature, count: Int, path: String?, problem: String? = nil) {
             self.signature = signature
             self.count = count
             self.path = path
@@ -22,7 +22,7 @@ public struct SessionResult: Codable, Sendable {
 
         /// Corruption a free or checked build let the program cause, which Driver Verifier stops: saved
         /// and listed, but not an engine finding (it does not fail the campaign).
-        public var isMisuse: Bool { signature.hasPrefix("misuse:") }
+        public var isMisuse: Bool { signature.isMisuse }
     }
 
     /// The findings that fail the campaign: every one but misuse.
@@ -180,6 +180,7 @@ public struct CampaignSupervisor {
                     log("the campaign process was killed by \(StopSignal.name(status)) from outside (not a trap: the engine cannot raise it); stopping")
                 }
                 merged.interruptedBy = stoppedBy
+                merged.stats.stopReason = .stopped(signal: stoppedBy)
                 InFlightRecord.clear(in: findingsDirectory, campaign: campaign)
                 forward(crashReport)
                 return merged
@@ -199,7 +200,8 @@ public struct CampaignSupervisor {
             guard !records.isEmpty else {
                 log("trap: the campaign process died (\(how)) outside any program; stopping")
                 forward(crashReport)
-                merged.findings.append(.init(signature: "trap", count: 1, path: nil, problem: "no program was in flight: see the campaign's standard error above"))
+                merged.findings.append(.init(signature: .trap, count: 1, path: nil, problem: "no program was in flight: see the campaign's standard error above"))
+                merged.stats.stopReason = .diedOutsideProgram
                 return merged
             }
             var positions = InFlightRecord.positions(in: findingsDirectory, campaign: campaign, workers: jobs)
@@ -211,12 +213,12 @@ public struct CampaignSupervisor {
                     continue
                 }
                 let saved = program.map { confirmer.save($0, record, how: how, crashReport: crashReport) }
-                    ?? InFlightRecord.saveAsTrap(record, signature: "flaky:trap", why: "the process died (\(how)) while this program ran, but it does not kill a process on its own", to: findingsDirectory)
+                    ?? InFlightRecord.saveAsTrap(record, signature: FailureSignature.trap.qualified(.flaky), why: "the process died (\(how)) while this program ran, but it does not kill a process on its own", to: findingsDirectory)
                 let (path, problem): (String?, String?) = switch saved {
                 case .success(let path): (path, nil)
                 case .failure(let error): (nil, error.description)
                 }
-                let signature = program == nil ? "flaky:trap" : "trap"
+                let signature = program == nil ? FailureSignature.trap.qualified(.flaky) : .trap
                 log("\(signature): the campaign process died (\(how)) running run \(record.index.map(String.init) ?? "?") → \(path ?? "(not written: \(problem ?? "?"))")")
                 var trap = CampaignStats()
                 trap.findings = 1
@@ -231,10 +233,17 @@ public struct CampaignSupervisor {
                 // Skip the program that traps (or may trap); the campaign goes on after it.
                 if record.worker < positions.count, let index = record.index { positions[record.worker] = index + runStep }
             }
-            if let remaining, remaining <= 0 { return merged }
-            if stopAtFirstFinding && confirmed.contains(where: { $0 != nil }) { return merged }
+            if let remaining, remaining <= 0 {
+                merged.stats.stopReason = .seconds
+                return merged
+            }
+            if stopAtFirstFinding && confirmed.contains(where: { $0 != nil }) {
+                merged.stats.stopReason = .firstFinding
+                return merged
+            }
             if let signal = StopSignal.pending {
                 merged.interruptedBy = signal
+                merged.stats.stopReason = .stopped(signal: signal)
                 return merged
             }
             if restart == maxRestarts { break }
@@ -242,6 +251,7 @@ public struct CampaignSupervisor {
             log("restarting the campaign (restart \(restart + 1) of at most \(maxRestarts))")
         }
         log("trap: too many restarts; stopping")
+        merged.stats.stopReason = .restartLimit
         return merged
     }
 
@@ -344,7 +354,7 @@ public struct ChildProcessTrapOracle: FailureOracle {
         guard (try? Data(ProgramText.encode(program).utf8).write(to: URL(fileURLWithPath: file))) != nil,
               let (status, signalled) = try? CampaignSupervisor.spawn(executable, runArguments + [file], quiet: true),
               signalled, StopSignal.isCrash(status) else { return nil }
-        return ShrinkFailure(signature: "trap", step: nil)
+        return ShrinkFailure(signature: .trap, step: nil)
     }
 }
 
@@ -355,19 +365,11 @@ extension SessionResult {
         if stats.firstFinding == nil, let first = other.stats.firstFinding {
             stats.firstFinding = .init(seconds: stats.elapsed + first.seconds, programs: stats.programs + first.programs)
         }
-        stats.programs += other.stats.programs
-        stats.calls += other.stats.calls
-        stats.findings += other.stats.findings
-        stats.flaky += other.stats.flaky
-        stats.nondeterministic += other.stats.nondeterministic
-        stats.unpredictedSteps += other.stats.unpredictedSteps
-        stats.unknownObservations += other.stats.unknownObservations
+        stats.addCounters(other.stats)
         stats.corpus = max(stats.corpus, other.stats.corpus)
         stats.corpusProblem = stats.corpusProblem ?? other.stats.corpusProblem
-        stats.features = max(stats.features, other.stats.features)
         stats.elapsed += other.stats.elapsed
-        for (signature, count) in other.stats.signatures { stats.signatures[signature, default: 0] += count }
-        stats.addEdges(other.stats.reachedEdges)
+        stats.stopReason = other.stats.stopReason ?? stats.stopReason
         for finding in other.findings {
             if let index = findings.firstIndex(where: { $0.signature == finding.signature }) {
                 findings[index].count += finding.count

@@ -12,10 +12,14 @@ public enum SystematicFaults {
         public let verdict: Verdict
     }
 
-    /// The baseline and one variant per fault point, in kind order then ordinal order.
-    public static func run(_ program: Program, runner: LockstepRunner = LockstepRunner()) throws(LockstepRunner.SetupError) -> [Variant] {
-        let kernel = try LockstepRunner.makeKernel(for: program)
-        let baseline = try runner.run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
+    /// The baseline and one variant per fault point, in kind order then ordinal order. A program that
+    /// cannot be set up gives its baseline only, with the verdict `unrunnable`.
+    public static func run(_ program: Program, execution: Execution = Execution()) -> [Variant] {
+        let kernel: Kernel
+        do { kernel = try Execution.boot(program) } catch {
+            return [Variant(fault: nil, program: program, verdict: .unrunnable(reason: error.message))]
+        }
+        let baseline = execution.run(program, kernel: kernel)
         var variants = [Variant(fault: nil, program: program, verdict: baseline.verdict)]
         for kind in ResourceKind.allCases {
             let points = kernel.faultDecisions(kind)
@@ -24,7 +28,7 @@ public enum SystematicFaults {
                 let fault = FaultLine(kind: kind.rawValue, settings: [Setting("nth", "\(ordinal)")])
                 var variant = program
                 variant.faults.append(fault)
-                let report = try runner.run(variant, oracle: try ReferenceOracle.make(for: variant))
+                let report = execution.run(variant)
                 variants.append(Variant(fault: fault, program: variant, verdict: report.verdict))
             }
         }

@@ -1,54 +1,27 @@
 import LockstepPrograms
 @_spi(Mutations) import MemoryManager
 
-/// Runs a program on a fresh engine and a fresh oracle step by step: after each call it compares the
-/// engine's outcome with the oracle's expectation and checks the engine's invariants. The first
-/// failure ends the run.
-public struct LockstepRunner {
+/// The step loop behind `Execution`: runs a program on an engine and an oracle step by step; after
+/// each call it compares the engine's outcome with the oracle's expectation and checks the engine's
+/// invariants. The first failure ends the run. Only `Execution` builds one.
+struct LockstepRunner {
+    typealias SetupError = Execution.SetupError
+    typealias StateComparisonMode = Execution.StateComparisonMode
+
     /// Check invariants after every `checkEvery` steps (1 = every step, the default) and always after the last.
-    public var checkEvery: Int
-
+    var checkEvery: Int
     /// Record every resource decision the program passes (fault-site coverage for the fuzzer).
-    public var recordFaultSites = false
+    var recordFaultSites = false
+    var stateComparison: StateComparisonMode = .perStep
 
-    /// How much of the observable state (``ObservableState``) is compared with the oracle's.
-    public enum StateComparisonMode: Sendable {
-        /// Nothing beyond each call's outcome.
-        case off
-        /// After every step the objects the call named or returned, and the accounting; everything at
-        /// the end of the program. A difference found only at the end is pinned to the first step that
-        /// shows it by re-running the program with `.everythingEveryStep`.
-        case perStep
-        /// Everything after every step.
-        case everythingEveryStep
-    }
-    public var stateComparison: StateComparisonMode = .perStep
-
-    public init(checkEvery: Int = 1, recordFaultSites: Bool = false, stateComparison: StateComparisonMode = .perStep) {
+    init(checkEvery: Int = 1, recordFaultSites: Bool = false, stateComparison: StateComparisonMode = .perStep) {
         self.checkEvery = max(1, checkEvery)
         self.recordFaultSites = recordFaultSites
         self.stateComparison = stateComparison
     }
 
-    /// Why a program could not be run at all (its machine line does not describe a machine).
-    public struct SetupError: Error, CustomStringConvertible {
-        public let message: String
-        public var description: String { message }
-    }
-
-    /// Boots the engine a program's machine line describes.
-    public static func makeKernel(for program: Program) throws(SetupError) -> Kernel {
-        do {
-            return try Kernel(MachineConfiguration(parsing: program.machine.description))
-        } catch {
-            throw SetupError(message: "machine line: \(error)")
-        }
-    }
-
-    /// Runs `program` against `oracle`. `kernel` defaults to a fresh engine for the program's machine.
-    public func run(_ program: Program, oracle: Oracle, kernel: Kernel? = nil) throws(SetupError) -> RunReport {
-        let engine: Kernel
-        if let kernel { engine = kernel } else { engine = try Self.makeKernel(for: program) }
+    /// Runs `program` against `oracle` on `engine`, a machine booted for it.
+    func run(_ program: Program, oracle: Oracle, kernel engine: Kernel) throws(SetupError) -> RunReport {
         let comparison = StateComparison(kernel: engine)
         var report = try run(program, oracle: oracle, engine: engine, comparison: comparison)
         report.unknownObservations = comparison.unknownFields
@@ -145,7 +118,7 @@ public struct LockstepRunner {
     /// oracle, comparing everything after every step: the state difference found at the end of a
     /// per-step run, reported at the first step that shows it. Nil if the oracle cannot restart.
     private func firstStepShowing(_ program: Program, oracle: Oracle, like kernel: Kernel) -> Verdict? {
-        guard let fresh = oracle.restarted(for: program), let engine = try? Self.makeKernel(for: program) else { return nil }
+        guard let fresh = oracle.restarted(for: program), let engine = try? Execution.boot(program) else { return nil }
         engine.mutations = kernel.mutations
         var strict = self
         strict.stateComparison = .everythingEveryStep

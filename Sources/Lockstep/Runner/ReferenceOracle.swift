@@ -8,11 +8,11 @@ extension ReferenceModel: Oracle {
 /// The oracle programs are checked against by default: the independent reference model.
 public enum ReferenceOracle {
     /// A fresh reference model for the program's machine and fault plan.
-    public static func make(for program: Program) throws(LockstepRunner.SetupError) -> Oracle {
+    public static func make(for program: Program) throws(Execution.SetupError) -> Oracle {
         do {
             return try ReferenceModel(program: program)
         } catch {
-            throw LockstepRunner.SetupError(message: "reference model: \(error)")
+            throw Execution.SetupError(message: "reference model: \(error)")
         }
     }
 }

@@ -5,7 +5,7 @@ public enum Trace {
     public static func render(_ report: RunReport, program: Program) -> String {
         var lines = [program.machine.description]
         let failingStep: Int? = switch report.verdict {
-        case .pass: nil
+        case .pass, .unrunnable: nil
         case .divergence(let step, _, _, _, _), .bugcheck(let step, _, _, _), .state(let step, _, _): step
         case .invariant(let step, _, _): step
         }

@@ -13,30 +13,34 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     /// After a step, something a driver can observe (an MDL header field, a PTE attribute, a charge, a
     /// chain) differs between the engine and the oracle, though the call's outcome matched.
     case state(step: Int, call: Call, difference: StateDifference)
+    /// The program could not be set up (see `Execution`'s set-up-error policy): no step ran.
+    case unrunnable(reason: String)
 
     public var isPass: Bool { self == .pass }
 
-    /// The 1-based step that failed (0 for an invariant broken before any call); nil for a pass.
+    /// The 1-based step that failed (0 for an invariant broken before any call); nil for a pass or an
+    /// unrunnable program.
     public var step: Int? {
         switch self {
-        case .pass: return nil
+        case .pass, .unrunnable: return nil
         case .divergence(let step, _, _, _, _), .invariant(let step, _, _), .bugcheck(let step, _, _, _), .state(let step, _, _): return step
         }
     }
 
     /// A stable signature for deduplication: kind, routine, and the outcome classes or invariant, with
     /// no addresses, so the same bug found twice gets the same signature.
-    public var signature: String {
+    public var signature: FailureSignature {
         switch self {
-        case .pass: return "pass"
+        case .pass: return .pass
+        case .unrunnable: return .unrunnable
         case .divergence(_, let call, let engine, let expected, _):
-            return "divergence:\(call.routine.name):\(Self.outcomeClass(engine))/\(Self.expectationClass(expected))"
+            return FailureSignature(.divergence(routine: call.routine.name, engine: Self.outcomeClass(engine), expected: Self.expectationClass(expected)))
         case .invariant(_, let call, let violation):
-            return "invariant:\(violation.invariant.rawValue):\(call?.routine.name ?? "start")"
+            return FailureSignature(.invariant(violation.invariant.rawValue, routine: call?.routine.name))
         case .bugcheck(_, let call, let engine, let expected):
-            return "bugcheck:\(call.routine.name):\(Self.outcomeClass(engine))/\(Self.expectationClass(expected))"
+            return FailureSignature(.bugcheck(routine: call.routine.name, engine: Self.outcomeClass(engine), expected: Self.expectationClass(expected)))
         case .state(_, let call, let difference):
-            return "state:\(call.routine.name):\(difference.field)"
+            return FailureSignature(.state(routine: call.routine.name, field: difference.field))
         }
     }
 
@@ -51,6 +55,8 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
             return "unexpected bug check at step \(step): \(ProgramText.encode(call))\n  engine:   \(engine)\n  expected: \(expected)"
         case .state(let step, let call, let difference):
             return "state differs after step \(step): \(ProgramText.encode(call))\n  \(difference.object), \(difference.field): engine \(difference.engine), model \(difference.oracle)"
+        case .unrunnable(let reason):
+            return "unrunnable: \(reason)"
         }
     }
 

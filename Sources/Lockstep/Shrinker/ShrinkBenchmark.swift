@@ -32,10 +32,10 @@ public enum ShrinkBenchmark {
             for finding in Campaign(options).run(progress: { _, _ in }).findings where !finding.flaky {
                 var result: Shrinker.Result?
                 let elapsed = clock.measure {
-                    result = Shrinker(maxRuns: maxShrinkRuns, prepareKernel: slip.prepare).shrink(finding.program)
+                    result = Shrinker(maxRuns: maxShrinkRuns, execution: Execution(prepareKernel: slip.prepare)).shrink(finding.program)
                 }
                 guard let result else { continue }
-                rows.append(Row(slip: slip.name, signature: finding.signature, callsBefore: finding.program.calls.count,
+                rows.append(Row(slip: slip.name, signature: finding.signature.description, callsBefore: finding.program.calls.count,
                                 faultsBefore: finding.program.faults.count, callsAfter: result.program.calls.count,
                                 faultsAfter: result.program.faults.count, runs: result.runs,
                                 seconds: elapsed.inSeconds,

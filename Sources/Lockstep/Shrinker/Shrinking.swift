@@ -16,10 +16,12 @@ public struct Shrinker {
     public var oracle: any FailureOracle
     /// Called each time a smaller failing program is found, with its signature and the runs spent so far:
     /// save it here so an interrupted shrink loses nothing (shrinking the saved program again resumes).
-    public var onImprovement: ((Program, String, Int) -> Void)?
+    public var onImprovement: ((Program, FailureSignature, Int) -> Void)?
 
-    public init(maxRuns: Int = 2000, runner: LockstepRunner = LockstepRunner(), prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
-        self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(runner: runner, prepareKernel: prepareKernel))
+    /// A shrinker whose candidates run in this process with `execution` (the reference model, the
+    /// engine's deliberate slips from its `prepareKernel`).
+    public init(maxRuns: Int = 2000, execution: Execution = Execution()) {
+        self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(execution))
     }
 
     public init(maxRuns: Int = 2000, maxSeconds: Double? = nil, oracle: any FailureOracle) {
@@ -31,7 +33,7 @@ public struct Shrinker {
     /// What shrinking produced.
     public struct Result: Sendable {
         public let program: Program
-        public let signature: String
+        public let signature: FailureSignature
         public let runs: Int
         /// True when removing any one call (with its dependents) or fault line, or simplifying any one
         /// number or machine setting, no longer reproduces; checked at the end.
@@ -91,7 +93,7 @@ public struct Shrinker {
 
     /// Removing any single call (with its dependents) or fault line, or any single simplification, loses
     /// the failure. Not bounded by the budget: this is the certificate.
-    private func isOneMinimal(_ program: Program, _ signature: String, _ session: inout Session) -> Bool {
+    private func isOneMinimal(_ program: Program, _ signature: FailureSignature, _ session: inout Session) -> Bool {
         var candidates = program.calls.indices.map { program.removingCalls([$0]) }
         for index in program.faults.indices {
             var candidate = program

@@ -16,7 +16,7 @@ public func check(runs: Int, seed: UInt64 = 1, machine: String = "x86", misusePe
     options.runs = runs
     options.seed = seed
     let line = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-    guard let parsed = try? ProgramText.parse("# lockstep 1\n\(line)\n"), (try? LockstepRunner.makeKernel(for: parsed)) != nil else {
+    guard let parsed = try? ProgramText.parse("# lockstep 1\n\(line)\n"), (try? Execution.boot(parsed)) != nil else {
         throw LockstepFailure(description: "machine \"\(machine)\" does not parse; use x86, x64, alpha or e.g. \"x64 mode=free\"")
     }
     options.generation = GenerationOptions(machine: parsed.machine, misusePercent: misusePercent)
@@ -41,7 +41,7 @@ extension Corpus {
     public static func entries(_ directory: String) -> [Entry] {
         files(directory).map { path in
             do { return try read(path) } catch {
-                return Entry(path: path, program: Program(machine: MachineLine(), faults: [], calls: []), recordedSignature: nil, problem: "\(error)")
+                return Entry(path: path, program: Program(machine: MachineLine(), faults: [], calls: []), header: CorpusHeader(), problem: "\(error)")
             }
         }
     }
@@ -55,8 +55,8 @@ extension Corpus.Entry: CustomStringConvertible {
     /// one (`pass` when none is recorded), with the program and the `lockstep run` command.
     public func replay() throws {
         if let problem { throw LockstepFailure(description: problem) }
-        let report = try LockstepRunner().run(program, oracle: try ReferenceOracle.make(for: program))
-        let expected = recordedSignature ?? "pass"
+        let report = Execution().run(program)
+        let expected = recordedSignature
         guard report.verdict.signature != expected else { return }
         throw LockstepFailure(description: "\(path): recorded \(expected), now \(report.verdict.signature)\n\(report.verdict)\n"
                               + "reproduce with: lockstep run \(path)\n" + ProgramText.encode(program))

@@ -65,15 +65,12 @@ public struct TextFuzzWorker {
     /// when Driver Verifier would have stopped the program at or before the failing step).
     public static func run(_ text: String) -> (TextFuzzLog.Status, String) {
         guard let program = try? ProgramText.parse(text) else { return (.unparsable, "") }
-        do {
-            let runner = LockstepRunner()
-            let kernel = try LockstepRunner.makeKernel(for: program)
-            let report = try runner.run(program, oracle: try ReferenceOracle.make(for: program), kernel: kernel)
-            if report.verdict.isPass { return (.pass, "") }
-            let misuse = Campaign.verifierStop(program, before: report.verdict, runner: runner) != nil
-            return (.fail, (misuse ? "misuse:" : "") + report.verdict.signature)
-        } catch {
-            return (.setupError, "")
+        let execution = Execution()
+        let report = execution.run(program)
+        switch report.verdict {
+        case .pass: return (.pass, "")
+        case .unrunnable: return (.setupError, "")
+        default: return (.fail, execution.signature(of: program, report).description)
         }
     }
 
