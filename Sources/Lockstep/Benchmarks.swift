@@ -2,11 +2,11 @@ import LockstepPrograms
 import MemoryManager
 
 /// Release-mode throughput figures (printed by `lockstep bench`; recorded in docs/BENCHMARKS.md).
-public enum Benchmarks {
+package enum Benchmarks {
     /// The representative mix of the engine benchmark as a program: per iteration IoAllocateMdl over a
     /// 1-4 page user range, MmProbeAndLockPages, MmGetSystemAddressForMdlSafe, WriteMemory through the
     /// mapping, MmUnmapLockedPages, MmUnlockPages, IoFreeMdl.
-    public static func mixProgram(iterations: Int, architecture: String = "x86") -> Program {
+    package static func mixProgram(iterations: Int, architecture: String = "x86") -> Program {
         var calls: [Call] = [Call("b0", .allocateUserBuffer, [.expression(.literal(0x8000)), .symbol("ReadWrite")])]
         let page: UInt64 = architecture == "alpha" ? 0x2000 : 0x1000
         for i in 0..<iterations {
@@ -29,7 +29,7 @@ public enum Benchmarks {
     }
 
     /// Runs the program's calls on a bare engine (no oracle, no invariants); returns the calls made.
-    public static func runBare(_ program: Program) throws -> Int {
+    package static func runBare(_ program: Program) throws -> Int {
         var adapter = EngineAdapter(kernel: try Execution.boot(program))
         for call in program.calls { _ = adapter.perform(call) }
         return program.calls.count

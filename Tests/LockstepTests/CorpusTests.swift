@@ -106,8 +106,8 @@ import Testing
     /// The test-framework helper: a bounded campaign that the correct engine passes, and that rejects
     /// a machine it cannot parse with what to type instead.
     @Test func checkPassesOnTheEngineAndExplainsABadMachine() throws {
-        try check(runs: 150, seed: 7)
-        let failure = try #require(throws: LockstepFailure.self) { try check(runs: 1, machine: "vax") }
+        try Campaign.check(runs: 150, seed: 7)
+        let failure = try #require(throws: LockstepFailure.self) { try Campaign.check(runs: 1, machine: "vax") }
         #expect(failure.description.contains("use x86, x64, alpha"))
     }
 }

@@ -84,7 +84,7 @@ import Testing
             MmUnlockPages(m0)
             IoFreeMdl(m0)
             """)
-        let variants = try SystematicFaults.run(program)
+        let variants = SystematicFaults.run(program)
         // Fault points: 1 nonpaged pool (the MDL), 2 frames (the demand-zero pages), 1 PTE reservation.
         #expect(variants.count == 4 + 1)
         #expect(variants.map { $0.fault?.description ?? "-" } == ["-", "fault pool.nonpaged nth=1", "fault ptes nth=1", "fault frame nth=1", "fault frame nth=2"])

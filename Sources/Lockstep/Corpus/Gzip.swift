@@ -1,17 +1,17 @@
 import CZlib
 
 /// gzip (RFC 1952) through the system zlib: corpus entries and `.gz` program files.
-public enum Gzip {
+package enum Gzip {
     /// Why a gzip stream could not be decompressed.
-    public struct CorruptData: Error, CustomStringConvertible {
-        public let description: String
+    package struct CorruptData: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// True when the bytes start with the gzip magic number.
-    public static func isCompressed(_ data: [UInt8]) -> Bool { data.count >= 2 && data[0] == 0x1F && data[1] == 0x8B }
+    package static func isCompressed(_ data: [UInt8]) -> Bool { data.count >= 2 && data[0] == 0x1F && data[1] == 0x8B }
 
     /// Compresses with a gzip header (best compression; deterministic: no name, no timestamp).
-    public static func compress(_ input: [UInt8]) -> [UInt8] {
+    package static func compress(_ input: [UInt8]) -> [UInt8] {
         var stream = z_stream()
         guard deflateInit2_(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
                             ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return [] }
@@ -31,7 +31,7 @@ public enum Gzip {
     }
 
     /// Decompresses a whole gzip stream (at most `limit` bytes of output).
-    public static func decompress(_ input: [UInt8], limit: Int = 16 << 20) throws(CorruptData) -> [UInt8] {
+    package static func decompress(_ input: [UInt8], limit: Int = 16 << 20) throws(CorruptData) -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw CorruptData(description: "zlib could not start")

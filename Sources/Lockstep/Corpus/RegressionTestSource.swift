@@ -2,8 +2,8 @@ import LockstepPrograms
 
 /// Turns a corpus entry into a Swift Testing test that replays it and asserts its verdict, so a finding
 /// becomes a regression test in one paste.
-public enum RegressionTestSource {
-    public static func make(_ entry: Corpus.Entry) -> String {
+package enum RegressionTestSource {
+    package static func make(_ entry: Corpus.Entry) -> String {
         let signature = entry.recordedSignature
         let name = "replays_" + Corpus.name(of: entry.program)
         let text = ProgramText.encode(entry.program)

@@ -11,23 +11,23 @@ import MemoryManager
 /// Kinds are ``ResourceKind`` raw values. `nth` and `after` count decisions of that kind from the first
 /// call; `page` (frame and pagein only) limits the rule to faults on that page; `status` is the I/O
 /// status a failed page-in completes with.
-public struct FaultPlan: Sendable {
-    public struct Rule: Sendable, Equatable {
-        public let kind: ResourceKind
-        public let nth: UInt64?
-        public let after: UInt64?
-        public let page: Expression?
-        public let status: NTStatus
+package struct FaultPlan: Sendable {
+    package struct Rule: Sendable, Equatable {
+        package let kind: ResourceKind
+        package let nth: UInt64?
+        package let after: UInt64?
+        package let page: Expression?
+        package let status: NTStatus
     }
 
-    public let rules: [Rule]
+    package let rules: [Rule]
 
     /// Why a fault line does not make a rule.
-    public struct PlanError: Error, CustomStringConvertible {
-        public let description: String
+    package struct PlanError: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public init(_ lines: [FaultLine]) throws(PlanError) {
+    package init(_ lines: [FaultLine]) throws(PlanError) {
         var rules: [Rule] = []
         for line in lines {
             guard let kind = ResourceKind(rawValue: line.kind) else {

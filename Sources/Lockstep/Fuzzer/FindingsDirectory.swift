@@ -2,22 +2,22 @@ import Foundation
 
 /// One line that names a path and the operating system's reason (`strerror`), for a directory a
 /// campaign cannot use or a file it cannot write.
-public struct PathError: Error, CustomStringConvertible {
-    public let description: String
+package struct PathError: Error, CustomStringConvertible {
+    package let description: String
 
-    public init(_ path: String, _ what: String, errno code: Int32) {
+    package init(_ path: String, _ what: String, errno code: Int32) {
         description = "\(path): \(what) (\(String(cString: strerror(code))))"
     }
 
-    public init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }
 
 /// Directories a campaign writes to (findings, `--corpus`): checked before the campaign starts, so a
 /// bad path is one line and exit status 2, not a false trap or findings "(not written)".
-public enum WritableDirectory {
+package enum WritableDirectory {
     /// Creates `path` (and its parents) if it is missing, then proves it can be written by creating,
     /// writing, syncing and removing a probe file. `role` names the directory in the message.
-    public static func prepare(_ path: String, role: String) throws(PathError) {
+    package static func prepare(_ path: String, role: String) throws(PathError) {
         try makeDirectories(path, role: role)
         let probe = "\(path)/.write-probe-\(getpid())"
         let descriptor = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
@@ -31,7 +31,7 @@ public enum WritableDirectory {
     }
 
     /// Checks that `path` is a directory whose entries can be listed (a corpus to read).
-    public static func checkReadable(_ path: String, role: String) throws(PathError) {
+    package static func checkReadable(_ path: String, role: String) throws(PathError) {
         guard let directory = opendir(path) else { throw PathError(path, "cannot read the \(role)", errno: errno) }
         closedir(directory)
     }
@@ -59,13 +59,13 @@ public enum WritableDirectory {
 /// `.campaign-<id>.lock` while it runs. The kernel drops the lock when the process dies however it
 /// dies, so another campaign can tell a live campaign's files (lock held: left alone) from a dead one's
 /// (lock free: recovered and removed), with no pid-reuse race.
-public final class CampaignLock: @unchecked Sendable {
-    public let directory: String
-    public let campaign: Int32
+package final class CampaignLock: @unchecked Sendable {
+    package let directory: String
+    package let campaign: Int32
     private let descriptor: Int32
 
     /// Takes this campaign's lock in `directory` (which must exist and be writable).
-    public init(directory: String, campaign: Int32 = getpid()) throws(PathError) {
+    package init(directory: String, campaign: Int32 = getpid()) throws(PathError) {
         self.directory = directory
         self.campaign = campaign
         let path = Self.lockPath(directory, campaign)
@@ -79,7 +79,7 @@ public final class CampaignLock: @unchecked Sendable {
     }
 
     /// Removes this campaign's scratch files and its lock (a campaign that ends normally).
-    public func release() {
+    package func release() {
         ScratchFiles.remove(campaign: campaign, in: directory)
         unlink(Self.lockPath(directory, campaign))
         close(descriptor)

@@ -4,10 +4,10 @@ import LockstepPrograms
 /// change the fault plan, move a number, a flag or an enumeration to a boundary (often an edge of its
 /// parameter's domain, `ParameterEdges`), or drop a call nothing depends on.
 /// The page size comes from each program's own machine line (a campaign may mix machines).
-public struct ProgramMutator: Sendable {
-    public init() {}
+package struct ProgramMutator: Sendable {
+    package init() {}
 
-    public func mutate(_ program: Program, random: inout SeededRandom) -> Program {
+    package func mutate(_ program: Program, random: inout SeededRandom) -> Program {
         var result = program
         let pageSize: UInt64 = program.machine.architecture == "alpha" ? 0x2000 : 0x1000
         for _ in 0..<(1 + random.below(3)) {

@@ -3,7 +3,7 @@ import MemoryManager
 
 /// What a parameter's values mean, which fixes the edges of its domain. Derived from the vocabulary
 /// alone (the argument kind and the parameter's label), so a new routine gets its edges for free.
-public enum ParameterDomain: String, Sendable, CaseIterable {
+package enum ParameterDomain: String, Sendable, CaseIterable {
     /// A virtual address (a buffer, a pool block, a mapping, or a raw address).
     case virtualAddress
     /// A physical (or bus) address: `pa`, `low`, `high`, HalTranslateBusAddress's `address`.
@@ -23,7 +23,7 @@ public enum ParameterDomain: String, Sendable, CaseIterable {
 
     static let physicalLabels: Set<String> = ["pa", "low", "high", "address"]
 
-    public init(_ parameter: Parameter) {
+    package init(_ parameter: Parameter) {
         switch parameter.kind {
         case .address:
             if Self.physicalLabels.contains(parameter.label) { self = .physicalAddress }
@@ -41,12 +41,12 @@ public enum ParameterDomain: String, Sendable, CaseIterable {
 
 /// The edges of every parameter domain: the table the generator draws edge values from, the mutator's
 /// boundary moves read, and the campaign counts as reached (routine × parameter × edge).
-public enum ParameterEdges {
+package enum ParameterEdges {
     /// Where a named value came from, for the edges that depend on the memory behind an address.
     static let memoryKinds = ["user-buffer", "pool", "system-mapping", "user-mapping", "io-mapping"]
 
     /// The edge names of one parameter of a signature (machine independent).
-    public static func names(_ parameters: [Parameter], _ index: Int) -> [String] {
+    package static func names(_ parameters: [Parameter], _ index: Int) -> [String] {
         let parameter = parameters[index]
         let next = index + 1 < parameters.count ? parameters[index + 1] : nil
         let previous = index > 0 ? parameters[index - 1] : nil
@@ -85,7 +85,7 @@ public enum ParameterEdges {
 
     /// Every edge of every parameter of every routine the engine fuzzer generates, sorted:
     /// `Routine.parameter=edge`.
-    public static let all: [String] = {
+    package static let all: [String] = {
         var edges: [String] = []
         for routine in Routine.allCases where !routine.isDriverRequest {
             let parameters = routine.signature.parameters
@@ -136,30 +136,30 @@ public enum ParameterEdges {
     }
 
     /// The first invalid numeric value of an enumeration (one past its maximum).
-    public static func firstInvalid(_ kind: ArgumentKind) -> UInt64 { (enumValues(kind).last ?? 0) &+ 1 }
+    package static func firstInvalid(_ kind: ArgumentKind) -> UInt64 { (enumValues(kind).last ?? 0) &+ 1 }
 }
 
 /// The numbers of one machine the edges are measured against.
-public struct EdgeConstants: Sendable {
-    public let pageSize: UInt64
-    public let pointerMask: UInt64
-    public let userProbeAddress: UInt64
-    public let systemRangeStart: UInt64
-    public let ramEnd: UInt64
+package struct EdgeConstants: Sendable {
+    package let pageSize: UInt64
+    package let pointerMask: UInt64
+    package let userProbeAddress: UInt64
+    package let systemRangeStart: UInt64
+    package let ramEnd: UInt64
     /// The physical address of the lowest frame boot leaves free: PFN 0 is reserved and nonpaged pool
     /// takes the next RAM frames, skipping the legacy hole (docs/ENGINE_CONVENTIONS.md, "The machine").
-    public let firstFreeAtBoot: UInt64
+    package let firstFreeAtBoot: UInt64
     /// IoAllocateMdl's fixed-size (lookaside) threshold in pages: 23 before NT 6.0, 17 from it.
-    public let fixedSizePages: UInt64
+    package let fixedSizePages: UInt64
     /// The largest page-aligned length whose MDL Size still fits 0xFFFF.
-    public let sizeFieldLimit: UInt64
+    package let sizeFieldLimit: UInt64
 
     let version: WindowsVersion
     let headerSize: UInt64
     let pfnSize: UInt64
     let verifier: Bool
 
-    public init(_ machine: MachineLine) {
+    package init(_ machine: MachineLine) {
         let configuration = (try? MachineConfiguration(parsing: machine.description)) ?? MachineConfiguration()
         let c = configuration.constants
         version = configuration.version
@@ -182,7 +182,7 @@ public struct EdgeConstants: Sendable {
     /// Whether IoAllocateMdl (or MmCreateMdl) of `length` bytes at byte offset `offset` surely returns an
     /// MDL (true), surely returns NULL (false) or may do either (nil), by spec §2.4's per-version limits and
     /// the MDL's pool block size (at most 68 KiB is taken as surely available, more than 1 MiB never is).
-    public func mdlAllocation(offset: UInt64, length: UInt64, create: Bool = false) -> Bool? {
+    package func mdlAllocation(offset: UInt64, length: UInt64, create: Bool = false) -> Bool? {
         let length = length & 0xFFFF_FFFF
         let sum = (offset + length + pageSize - 1) & pointerMask
         let pages = (sum / pageSize) & 0xFFFF_FFFF
@@ -199,7 +199,7 @@ public struct EdgeConstants: Sendable {
     }
 
     /// The value each length edge names.
-    public var lengths: [(String, UInt64)] { lengthEdges }
+    package var lengths: [(String, UInt64)] { lengthEdges }
 
     /// `lengths`, computed once (the classifier reads it for every length argument).
     private var lengthEdges: [(String, UInt64)] = []
@@ -212,37 +212,37 @@ public struct EdgeConstants: Sendable {
     }
 
     /// Raw virtual addresses at the probe limit and in the other half.
-    public var addresses: [(String, UInt64)] {
+    package var addresses: [(String, UInt64)] {
         [("highest-user-page", userProbeAddress - pageSize), ("probe-limit", userProbeAddress), ("kernel-half", systemRangeStart + 0x10_0000)]
     }
 
     /// Physical addresses at the edges of RAM.
-    public var physicalAddresses: [(String, UInt64)] {
+    package var physicalAddresses: [(String, UInt64)] {
         [("zero", 0), ("in-ram", pageSize), ("last-ram-page", ramEnd - pageSize), ("ram-end", ramEnd), ("above-ram", 0xF000_0000)]
     }
 }
 
 /// Classifies each argument of each call of a program by the edge it sits at. Names are resolved
 /// statically (what bound them), so the classification needs no run.
-public struct EdgeClassifier {
+package struct EdgeClassifier {
     let constants: EdgeConstants
     /// What bound each name: the memory kind behind it (`user-buffer`, …, `mdl`, `physical`).
     private var kinds: [String: String] = [:]
     /// For an MDL name, the memory kind it describes.
     private var described: [String: String] = [:]
 
-    public init(machine: MachineLine) { constants = EdgeConstants(machine) }
+    package init(machine: MachineLine) { constants = EdgeConstants(machine) }
 
-    public init(constants: EdgeConstants) { self.constants = constants }
+    package init(constants: EdgeConstants) { self.constants = constants }
 
     /// The edges the executed steps of a run reached (indices in `ParameterEdges.all`).
-    public static func edges(of report: RunReport, constants: EdgeConstants) -> [Int] {
+    package static func edges(of report: RunReport, constants: EdgeConstants) -> [Int] {
         var classifier = EdgeClassifier(constants: constants)
         return report.steps.flatMap { classifier.edges(of: $0.call) }
     }
 
     /// The indices (in `ParameterEdges.all`) of the edges `call` reaches; then records what it binds.
-    public mutating func edges(of call: Call) -> [Int] {
+    package mutating func edges(of call: Call) -> [Int] {
         guard let table = ParameterEdges.table[call.routine], let domains = ParameterEdges.domains[call.routine] else { return [] }
         let parameters = call.routine.signature.parameters
         var found: [Int] = []

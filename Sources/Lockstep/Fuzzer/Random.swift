@@ -5,22 +5,22 @@
 /// then reads the next bytes of the string (one byte for a choice among at most 256, eight for a raw
 /// draw), so a mutated byte changes a nearby decision, and every byte string is a valid sequence of
 /// decisions. When the bytes run out, SplitMix64 seeded from them takes over.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
+package struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
     private var choices: [UInt8] = []
     private var position = 0
 
-    public init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
     /// Decisions read from `choices` first.
-    public init(choices: [UInt8]) {
+    package init(choices: [UInt8]) {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in choices { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         state = hash
         self.choices = choices
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         if position < choices.count { return take(8) }
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -38,20 +38,20 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// A value in 0..<n (n > 0).
-    public mutating func below(_ n: Int) -> Int {
+    package mutating func below(_ n: Int) -> Int {
         let n = max(1, n)
         if position < choices.count { return Int(take(n <= 256 ? 1 : 4) % UInt64(n)) }
         return Int(next() % UInt64(n))
     }
 
     /// True with probability `percent`/100.
-    public mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
+    package mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 
     /// One element of a non-empty array.
-    public mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+    package mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 
     /// The seed for sub-stream `index` of `seed` (one per program), independent of the order programs run in.
-    public static func derive(_ seed: UInt64, _ index: UInt64) -> UInt64 {
+    package static func derive(_ seed: UInt64, _ index: UInt64) -> UInt64 {
         var mixer = SeededRandom(seed: seed ^ (index &* 0xD1B5_4A32_D192_ED03))
         return mixer.next()
     }

@@ -5,14 +5,14 @@ import Synchronization
 /// the signal (an atomic store is all a signal handler may safely do); workers check it between
 /// programs, stop generating, and the campaign writes its findings and summary before it exits with
 /// 128 + the signal, as shells expect.
-public enum StopSignal {
+package enum StopSignal {
     private static let received = Atomic<Int32>(0)
 
     /// Signals that end a campaign early; none of them is a trap (the engine cannot raise them).
-    public static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    package static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
     /// Installs the handlers (idempotent).
-    public static func install() {
+    package static func install() {
         _ = received.load(ordering: .relaxed)   // initialized here, never first inside the handler
         for signal in handled {
             var action = sigaction()
@@ -24,24 +24,24 @@ public enum StopSignal {
     }
 
     /// The first stop signal received, or nil.
-    public static var pending: Int32? {
+    package static var pending: Int32? {
         let signal = received.load(ordering: .relaxed)
         return signal == 0 ? nil : signal
     }
 
     /// Tests stand in for a signal.
-    public static func simulate(_ signal: Int32) { received.store(signal, ordering: .relaxed) }
-    public static func reset() { received.store(0, ordering: .relaxed) }
+    package static func simulate(_ signal: Int32) { received.store(signal, ordering: .relaxed) }
+    package static func reset() { received.store(0, ordering: .relaxed) }
 
     /// How a process that died by `signal` died: a crash the engine or the model can cause (a Swift
     /// runtime trap is SIGILL on x86-64 Linux and SIGTRAP on arm64; SIGABRT, SIGSEGV, SIGBUS, SIGFPE are
     /// the runtime's other deaths), or a signal that only comes from outside (SIGKILL, SIGINT, …).
-    public static func isCrash(_ signal: Int32) -> Bool {
+    package static func isCrash(_ signal: Int32) -> Bool {
         [SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE].contains(signal)
     }
 
     /// `SIGKILL` for 9, the number otherwise.
-    public static func name(_ signal: Int32) -> String {
+    package static func name(_ signal: Int32) -> String {
         let names: [Int32: String] = [SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
                                       SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV",
                                       SIGPIPE: "SIGPIPE", SIGTERM: "SIGTERM", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2"]
@@ -51,7 +51,7 @@ public enum StopSignal {
     /// In a supervised campaign's child: die with the supervisor. Linux's parent-death signal does it
     /// at once; a thread watching the parent id covers other systems and a parent that died before the
     /// signal was armed.
-    public static func dieWithParent(_ parent: Int32) {
+    package static func dieWithParent(_ parent: Int32) {
         #if os(Linux)
         // prctl is variadic in C, so Swift does not import it: call it through its address.
         typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32

@@ -3,17 +3,17 @@ import LockstepPrograms
 
 /// What one campaign session (a child process) reports to its supervisor, and what a supervised
 /// campaign reports in the end: the counters and each signature's saved entry.
-public struct SessionResult: Codable, Sendable {
+package struct SessionResult: Codable, Sendable {
     /// One signature found, with how many failing runs had it and where its entry was written.
-    public struct Saved: Codable, Sendable {
-        public var signature: FailureSignature
-        public var count: Int
-        public var path: String?
+    package struct Saved: Codable, Sendable {
+        package var signature: FailureSignature
+        package var count: Int
+        package var path: String?
         /// Why a write failed (the path and the operating system's reason): with no path, nothing of it
         /// is on disk; with one, an earlier (unshrunk) entry is.
-        public var problem: String?
+        package var problem: String?
 
-        public init(signature: FailureSignature, count: Int, path: String?, problem: String? = nil) {
+        package init(signature: FailureSignature, count: Int, path: String?, problem: String? = nil) {
             self.signature = signature
             self.count = count
             self.path = path
@@ -22,26 +22,26 @@ public struct SessionResult: Codable, Sendable {
 
         /// Corruption a free or checked build let the program cause, which Driver Verifier stops: saved
         /// and listed, but not an engine finding (it does not fail the campaign).
-        public var isMisuse: Bool { signature.isMisuse }
+        package var isMisuse: Bool { signature.isMisuse }
     }
 
     /// The findings that fail the campaign: every one but misuse.
-    public var engineFindings: [Saved] { findings.filter { !$0.isMisuse } }
+    package var engineFindings: [Saved] { findings.filter { !$0.isMisuse } }
 
-    public var stats: CampaignStats
-    public var findings: [Saved]
+    package var stats: CampaignStats
+    package var findings: [Saved]
     /// The signal that stopped the campaign early (SIGINT, SIGTERM, or a kill from outside); nil: it ran
     /// to its budget.
-    public var interruptedBy: Int32?
+    package var interruptedBy: Int32?
 
-    public init(stats: CampaignStats, findings: [Saved], interruptedBy: Int32? = nil) {
+    package init(stats: CampaignStats, findings: [Saved], interruptedBy: Int32? = nil) {
         self.stats = stats
         self.findings = findings
         self.interruptedBy = interruptedBy
     }
 
     /// A session's snapshot or result from campaign counters: each signature with where it was written.
-    public init(stats: CampaignStats, interruptedBy: Int32? = nil) {
+    package init(stats: CampaignStats, interruptedBy: Int32? = nil) {
         let findings = stats.signatures.keys.sorted().map { signature in
             Saved(signature: signature, count: stats.signatures[signature]!, path: stats.writtenFindings?[signature],
                   problem: stats.unwrittenFindings?[signature])
@@ -51,7 +51,7 @@ public struct SessionResult: Codable, Sendable {
 
     /// Points each finding at the entry `directory` holds for its signature now: a path from a dead
     /// session's snapshot may be one another worker's smaller program has since replaced.
-    public mutating func resolvePaths(in directory: String) {
+    package mutating func resolvePaths(in directory: String) {
         guard findings.contains(where: { $0.problem == nil && !($0.path.map(FileManager.default.fileExists) ?? false) }) else { return }
         let entries = Corpus.files(directory).compactMap { try? Corpus.read($0) }
         for index in findings.indices where findings[index].problem == nil && !(findings[index].path.map(FileManager.default.fileExists) ?? false) {
@@ -62,7 +62,7 @@ public struct SessionResult: Codable, Sendable {
     /// Written atomically, so a supervisor never reads half a file. The temporary is named after the
     /// result file (not Foundation's `.dat.nosync…`), so a session killed mid-write leaves a file its
     /// campaign's clean-up knows.
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let temporary = "\(path).tmp-\(getpid())"
@@ -74,7 +74,7 @@ public struct SessionResult: Codable, Sendable {
         }
     }
 
-    public static func read(_ path: String) -> SessionResult? {
+    package static func read(_ path: String) -> SessionResult? {
         FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(SessionResult.self, from: $0) }
     }
 }
@@ -92,29 +92,29 @@ public struct SessionResult: Codable, Sendable {
 /// traps, and the campaign stops. A SIGINT or SIGTERM to the supervisor is passed on to the child
 /// (SIGTERM), which stops after its current program; the supervisor waits for it, so no process
 /// outlives the campaign, and the child dies with the supervisor (`StopSignal.dieWithParent`).
-public struct CampaignSupervisor {
+package struct CampaignSupervisor {
     /// The `lockstep` executable.
-    public let executable: String
+    package let executable: String
     /// Arguments for one session: `(resume positions or nil, seconds left or nil, result file)`.
-    public let sessionArguments: ([Int]?, Double?, String) -> [String]
+    package let sessionArguments: ([Int]?, Double?, String) -> [String]
     /// Arguments that run one program file alone (`run --quiet …`), to which the file path is appended.
-    public let runArguments: [String]
-    public let findingsDirectory: String
-    public let jobs: Int
+    package let runArguments: [String]
+    package let findingsDirectory: String
+    package let jobs: Int
     /// The distance between one worker's consecutive runs (jobs × shard count).
-    public let runStep: Int
+    package let runStep: Int
     /// The time budget (nil: a run budget, which resumed sessions keep as it is).
-    public let seconds: Double?
+    package let seconds: Double?
     /// A campaign whose children keep dying stops after this many restarts.
-    public var maxRestarts = 20
+    package var maxRestarts = 20
     /// End the campaign at its first confirmed trap instead of restarting it (`--stop-at-first-finding`).
-    public var stopAtFirstFinding = false
+    package var stopAtFirstFinding = false
     /// Candidate runs (each a child process) spent shrinking a trap.
-    public var shrinkRuns = 300
+    package var shrinkRuns = 300
     /// This campaign's id in scratch file names: the supervisor's pid (the caller holds its `CampaignLock`).
-    public var campaign: Int32 = getpid()
+    package var campaign: Int32 = getpid()
 
-    public init(executable: String, sessionArguments: @escaping ([Int]?, Double?, String) -> [String], runArguments: [String],
+    package init(executable: String, sessionArguments: @escaping ([Int]?, Double?, String) -> [String], runArguments: [String],
                 findingsDirectory: String, jobs: Int, runStep: Int, seconds: Double?) {
         self.executable = executable
         self.sessionArguments = sessionArguments
@@ -141,7 +141,7 @@ public struct CampaignSupervisor {
         return completed
     }
 
-    public func run(log: (String) -> Void) throws -> SessionResult {
+    package func run(log: (String) -> Void) throws -> SessionResult {
         try FileManager.default.createDirectory(atPath: findingsDirectory, withIntermediateDirectories: true)
         let resultFile = "\(findingsDirectory)/.session-\(campaign).json"
         // The child's standard error: its crash report when it dies, passed through otherwise.
@@ -281,7 +281,7 @@ public struct CampaignSupervisor {
     /// Runs `executable arguments` with this process's output and no crash report (a trap there is an
     /// expected outcome the caller reports), passing a stop signal on; says how it ended: (exit status or
     /// signal, died by a signal). How `lockstep replay` runs its entries.
-    public static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, Bool) {
+    package static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, Bool) {
         try spawn(executable, arguments, quiet: false, passesStopSignals: true, crashReports: false)
     }
 
@@ -332,21 +332,21 @@ public struct CampaignSupervisor {
 
 /// A shrink oracle for traps: runs each candidate alone in a child process (`lockstep run --quiet FILE`)
 /// and reports `trap` when the child crashes (`StopSignal.isCrash`: a kill from outside is no trap).
-public struct ChildProcessTrapOracle: FailureOracle {
-    public let executable: String
-    public var runArguments: [String]
-    public let scratchDirectory: String
+package struct ChildProcessTrapOracle: FailureOracle {
+    package let executable: String
+    package var runArguments: [String]
+    package let scratchDirectory: String
     /// Names the candidate file (`.trap-candidate-<campaign>.txt`), a scratch file of this campaign.
-    public let campaign: Int32
+    package let campaign: Int32
 
-    public init(executable: String, runArguments: [String], scratchDirectory: String, campaign: Int32 = getpid()) {
+    package init(executable: String, runArguments: [String], scratchDirectory: String, campaign: Int32 = getpid()) {
         self.executable = executable
         self.runArguments = runArguments
         self.scratchDirectory = scratchDirectory
         self.campaign = campaign
     }
 
-    public func failure(of program: Program) -> ShrinkFailure? {
+    package func failure(of program: Program) -> ShrinkFailure? {
         // A campaign told to stop spends no more time shrinking.
         guard StopSignal.pending == nil else { return nil }
         let file = "\(scratchDirectory)/.trap-candidate-\(campaign).txt"

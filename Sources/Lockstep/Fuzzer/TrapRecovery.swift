@@ -5,16 +5,16 @@ import LockstepPrograms
 /// beside a program for reasons that are not the program's (a kill from outside, another worker's
 /// trap), so a record is never saved on its face: it is re-run alone in a fresh process (`oracle`),
 /// saved only if that process crashes too, shrunk with the same oracle first.
-public struct TrapConfirmer {
+package struct TrapConfirmer {
     /// Runs a program alone in a child and says `trap` when the child crashes.
-    public var oracle: any FailureOracle
+    package var oracle: any FailureOracle
     /// The same without the reference model (nil: do not tell the engine's traps from the model's).
-    public var engineOnlyOracle: (any FailureOracle)?
-    public let findingsDirectory: String
+    package var engineOnlyOracle: (any FailureOracle)?
+    package let findingsDirectory: String
     /// Candidate runs (each a child process) spent shrinking a trap.
-    public var shrinkRuns = 300
+    package var shrinkRuns = 300
 
-    public init(oracle: any FailureOracle, engineOnlyOracle: (any FailureOracle)? = nil, findingsDirectory: String) {
+    package init(oracle: any FailureOracle, engineOnlyOracle: (any FailureOracle)? = nil, findingsDirectory: String) {
         self.oracle = oracle
         self.engineOnlyOracle = engineOnlyOracle
         self.findingsDirectory = findingsDirectory
@@ -51,20 +51,20 @@ public struct TrapConfirmer {
 }
 
 /// What became of one program an earlier campaign left in flight.
-public struct RecoveredRecord: Sendable {
+package struct RecoveredRecord: Sendable {
     /// The run number, when the record has one.
-    public let index: Int?
+    package let index: Int?
     /// The saved `trap` entry; nil: the program passes alone (the campaign was killed, not trapped).
-    public let path: String?
+    package let path: String?
     /// Why a confirmed trap could not be saved.
-    public let problem: String?
+    package let problem: String?
 }
 
-public enum TrapRecovery {
+package enum TrapRecovery {
     /// Settles the records of campaigns that died in `directory` (their lock is free; live campaigns'
     /// records are left alone): each is re-run alone and saved as a `trap` only if it crashes again; then
     /// the dead campaigns' scratch files and stray temporaries are removed.
-    public static func recoverDeadCampaigns(in directory: String, confirmer: TrapConfirmer) -> [RecoveredRecord] {
+    package static func recoverDeadCampaigns(in directory: String, confirmer: TrapConfirmer) -> [RecoveredRecord] {
         var recovered: [RecoveredRecord] = []
         func settle(_ records: [InFlightRecord.Left]) {
             for record in records {

@@ -3,10 +3,10 @@ import Foundation
 /// A JUnit XML report (the format Jenkins, GitLab, GitHub test reporters and most CI systems read):
 /// `lockstep fuzz --junit FILE` writes one failed case per finding with its minimized program, and
 /// `lockstep replay --junit FILE` one case per corpus entry.
-public struct JUnitReport: Sendable, Equatable {
+package struct JUnitReport: Sendable, Equatable {
     /// One test case: passed, failed (the verdict broke) or errored (the input could not be used).
-    public struct Case: Sendable, Equatable, Codable {
-        public enum Status: Sendable, Equatable, Codable {
+    package struct Case: Sendable, Equatable, Codable {
+        package enum Status: Sendable, Equatable, Codable {
             case passed
             /// `message` is one line (the signature); `details` the program text and how to reproduce it.
             case failed(message: String, details: String)
@@ -15,12 +15,12 @@ public struct JUnitReport: Sendable, Equatable {
             case skipped(message: String)
         }
 
-        public var name: String
-        public var className: String
-        public var seconds: Double
-        public var status: Status
+        package var name: String
+        package var className: String
+        package var seconds: Double
+        package var status: Status
 
-        public init(name: String, className: String, seconds: Double = 0, status: Status) {
+        package init(name: String, className: String, seconds: Double = 0, status: Status) {
             self.name = name
             self.className = className
             self.seconds = seconds
@@ -29,27 +29,27 @@ public struct JUnitReport: Sendable, Equatable {
     }
 
     /// The suite's name, e.g. `lockstep fuzz --seed 1`.
-    public var suite: String
-    public var cases: [Case]
+    package var suite: String
+    package var cases: [Case]
     /// Wall time of the whole run (recorded, never used to decide anything).
-    public var seconds: Double
+    package var seconds: Double
     /// Free-form properties CI shows beside the suite (seed, machine, programs run).
-    public var properties: [(String, String)]
+    package var properties: [(String, String)]
 
-    public init(suite: String, cases: [Case], seconds: Double = 0, properties: [(String, String)] = []) {
+    package init(suite: String, cases: [Case], seconds: Double = 0, properties: [(String, String)] = []) {
         self.suite = suite
         self.cases = cases
         self.seconds = seconds
         self.properties = properties
     }
 
-    public static func == (a: JUnitReport, b: JUnitReport) -> Bool {
+    package static func == (a: JUnitReport, b: JUnitReport) -> Bool {
         a.suite == b.suite && a.cases == b.cases && a.seconds == b.seconds
             && a.properties.map { [$0.0, $0.1] } == b.properties.map { [$0.0, $0.1] }
     }
 
     /// The XML document.
-    public var xml: String {
+    package var xml: String {
         let failures = cases.filter { if case .failed = $0.status { true } else { false } }.count
         let errors = cases.filter { if case .errored = $0.status { true } else { false } }.count
         let skipped = cases.filter { if case .skipped = $0.status { true } else { false } }.count
@@ -85,7 +85,7 @@ public struct JUnitReport: Sendable, Equatable {
     }
 
     /// Writes the report atomically (a CI step that reads it never sees half a file).
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         try Data(xml.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 

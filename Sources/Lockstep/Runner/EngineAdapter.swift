@@ -4,25 +4,25 @@ import MemoryManager
 /// Runs vocabulary calls on an engine ``Kernel``: evaluates arguments against the names bound so far,
 /// calls the routine, turns the result or error into an ``Outcome`` and binds the result name.
 /// A name bound by a call that returned NULL, raised or bug-checked holds 0.
-public struct EngineAdapter {
+package struct EngineAdapter {
     /// The engine the calls run on.
-    public let kernel: Kernel
+    package let kernel: Kernel
     /// Result name → the engine value it was bound to (an address, id, number).
-    public private(set) var bindings: [String: UInt64] = [:]
+    package private(set) var bindings: [String: UInt64] = [:]
     /// ReadMemory results, by name.
-    public private(set) var data: [String: [UInt8]] = [:]
+    package private(set) var data: [String: [UInt8]] = [:]
 
-    public init(kernel: Kernel) {
+    package init(kernel: Kernel) {
         self.kernel = kernel
     }
 
     /// The value of an expression under the current bindings, wrapped to the pointer width.
-    public func evaluate(_ expression: Expression) -> UInt64 {
+    package func evaluate(_ expression: Expression) -> UInt64 {
         expression.value(in: bindings, mask: kernel.constants.pointerMask)
     }
 
     /// Runs one call and binds its result.
-    public mutating func perform(_ call: Call) -> Outcome {
+    package mutating func perform(_ call: Call) -> Outcome {
         let outcome: Outcome
         do {
             outcome = .returned(try invoke(call))

@@ -3,23 +3,23 @@ import MemoryManager
 
 /// The shrink benchmark: for each deliberate engine slip, the first findings of a fixed-seed campaign
 /// (unshrunk), each shrunk and timed. Printed by `lockstep bench --shrink`; recorded in BENCHMARKS.md.
-public enum ShrinkBenchmark {
+package enum ShrinkBenchmark {
     /// One shrunk finding.
-    public struct Row: Sendable {
-        public let slip: String
-        public let signature: String
-        public let callsBefore: Int
-        public let faultsBefore: Int
-        public let callsAfter: Int
-        public let faultsAfter: Int
-        public let runs: Int
-        public let seconds: Double
-        public let oneMinimal: Bool
+    package struct Row: Sendable {
+        package let slip: String
+        package let signature: String
+        package let callsBefore: Int
+        package let faultsBefore: Int
+        package let callsAfter: Int
+        package let faultsAfter: Int
+        package let runs: Int
+        package let seconds: Double
+        package let oneMinimal: Bool
     }
 
     /// Runs `runs` programs from `seed` against each slip (with shrinking off), then shrinks every
     /// finding it made. `slips` are (name, what to do to a fresh engine).
-    public static func run(slips: [(name: String, prepare: @Sendable (Kernel) -> Void)], seed: UInt64 = 1, runs: Int = 300,
+    package static func run(slips: [(name: String, prepare: @Sendable (Kernel) -> Void)], seed: UInt64 = 1, runs: Int = 300,
                            maxShrinkRuns: Int = 2000) -> [Row] {
         var rows: [Row] = []
         let clock = ContinuousClock()
@@ -46,7 +46,7 @@ public enum ShrinkBenchmark {
     }
 
     /// The median of the rows' shrink times.
-    public static func medianSeconds(_ rows: [Row]) -> Double {
+    package static func medianSeconds(_ rows: [Row]) -> Double {
         let times = rows.map(\.seconds).sorted()
         guard !times.isEmpty else { return 0 }
         return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2

@@ -8,28 +8,36 @@ public struct LockstepFailure: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Runs a bounded campaign from a test: `@Test func engineHolds() throws { try Lockstep.check(runs: 2_000, seed: 7) }`.
-/// Throws a `LockstepFailure` naming each failure signature with its shrunk program and the command
-/// that reproduces the campaign. Deterministic: same runs, seed and machine, same verdict.
+/// The old name of `Campaign.check(runs:seed:machine:misusePercent:)`.
+@available(*, deprecated, renamed: "Campaign.check(runs:seed:machine:misusePercent:)")
 public func check(runs: Int, seed: UInt64 = 1, machine: String = "x86", misusePercent: Int = 30) throws {
-    var options = CampaignOptions()
-    options.runs = runs
-    options.seed = seed
-    let line = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-    guard let parsed = try? ProgramText.parse("# lockstep 1\n\(line)\n"), (try? Execution.boot(parsed)) != nil else {
-        throw LockstepFailure(description: "machine \"\(machine)\" does not parse; use x86, x64, alpha or e.g. \"x64 mode=free\"")
+    try Campaign.check(runs: runs, seed: seed, machine: machine, misusePercent: misusePercent)
+}
+
+extension Campaign {
+    /// Runs a bounded campaign from a test: `@Test func engineHolds() throws { try Campaign.check(runs: 2_000, seed: 7) }`.
+    /// Throws a `LockstepFailure` naming each failure signature with its shrunk program and the command
+    /// that reproduces the campaign. Deterministic: same runs, seed and machine, same verdict.
+    public static func check(runs: Int, seed: UInt64 = 1, machine: String = "x86", misusePercent: Int = 30) throws {
+        var options = CampaignOptions()
+        options.runs = runs
+        options.seed = seed
+        let line = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
+        guard let parsed = try? ProgramText.parse("# lockstep 1\n\(line)\n"), (try? Execution.boot(parsed)) != nil else {
+            throw LockstepFailure(description: "machine \"\(machine)\" does not parse; use x86, x64, alpha or e.g. \"x64 mode=free\"")
+        }
+        options.generation = GenerationOptions(machine: parsed.machine, misusePercent: misusePercent)
+        let (_, findings) = Campaign(options).run { _, _ in }
+        guard !findings.isEmpty else { return }
+        let machineFlag = machine == "x86" ? "" : " --machine \"\(machine)\""
+        var text = "\(findings.count) failure signature(s) in \(runs) runs; reproduce with: lockstep fuzz --seed \(seed) --runs \(runs)\(machineFlag) --in-process\n"
+        for finding in findings {
+            let program = finding.shrunk?.program ?? finding.program
+            text += "\n\(finding.signature) (run \(finding.index)\(finding.shrunk.map { ", shrunk to \($0.program.calls.count) calls" } ?? "")):\n"
+            text += ProgramText.encode(program)
+        }
+        throw LockstepFailure(description: text)
     }
-    options.generation = GenerationOptions(machine: parsed.machine, misusePercent: misusePercent)
-    let (_, findings) = Campaign(options).run { _, _ in }
-    guard !findings.isEmpty else { return }
-    let machineFlag = machine == "x86" ? "" : " --machine \"\(machine)\""
-    var text = "\(findings.count) failure signature(s) in \(runs) runs; reproduce with: lockstep fuzz --seed \(seed) --runs \(runs)\(machineFlag) --in-process\n"
-    for finding in findings {
-        let program = finding.shrunk?.program ?? finding.program
-        text += "\n\(finding.signature) (run \(finding.index)\(finding.shrunk.map { ", shrunk to \($0.program.calls.count) calls" } ?? "")):\n"
-        text += ProgramText.encode(program)
-    }
-    throw LockstepFailure(description: text)
 }
 
 extension Corpus {

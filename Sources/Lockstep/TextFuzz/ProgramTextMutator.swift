@@ -5,22 +5,22 @@ import Foundation
 /// lines duplicated, dropped and reordered, machine lines rewritten, unicode, blanks and huge tokens.
 /// Mutant `index` of seed `seed` is a pure function of (seed, index, the base texts), so any mutant
 /// can be rebuilt from its index alone (the text fuzz supervisor saves traps that way).
-public struct ProgramTextMutator: Sendable {
+package struct ProgramTextMutator: Sendable {
     /// The texts mutants start from (corpus entries and library programs), in a fixed order.
-    public let bases: [String]
+    package let bases: [String]
 
     /// Mutations per mutant: 1 to this many.
     static let maxMutations = 3
     /// The longest token a mutation makes: big enough to reach slow paths, small enough for 50,000 runs.
     static let hugeTokenBytes = 64 << 10
 
-    public init(bases: [String]) {
+    package init(bases: [String]) {
         precondition(!bases.isEmpty, "a mutator needs at least one base text")
         self.bases = bases
     }
 
     /// Mutant `index` of `seed`.
-    public func mutant(seed: UInt64, index: UInt64) -> String {
+    package func mutant(seed: UInt64, index: UInt64) -> String {
         var random = SeededRandom(seed: SeededRandom.derive(seed, index))
         var lines = bases[random.below(bases.count)].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for _ in 0...random.below(Self.maxMutations) { mutate(&lines, &random) }

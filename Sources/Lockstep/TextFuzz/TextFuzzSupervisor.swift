@@ -6,19 +6,19 @@ import LockstepPrograms
 /// dies by a signal), any program over the time limit and any program over the memory limit is a
 /// failure: its text is saved under the findings directory and a new child goes on after it. Failing
 /// verdicts on the correct engine are reported for triage, grouped by signature with one example each.
-public struct TextFuzzSupervisor {
-    public let executable: String
+package struct TextFuzzSupervisor {
+    package let executable: String
     /// Arguments before the worker's own options: the subcommand and the base paths.
-    public let workerArguments: [String]
-    public let mutator: ProgramTextMutator
-    public let seed: UInt64
-    public let runs: Int
-    public let seconds: Double?
-    public let timeLimitSeconds: Double
-    public let memoryLimitBytes: UInt64
-    public let findingsDirectory: String
+    package let workerArguments: [String]
+    package let mutator: ProgramTextMutator
+    package let seed: UInt64
+    package let runs: Int
+    package let seconds: Double?
+    package let timeLimitSeconds: Double
+    package let memoryLimitBytes: UInt64
+    package let findingsDirectory: String
 
-    public init(executable: String, workerArguments: [String], mutator: ProgramTextMutator, seed: UInt64, runs: Int, seconds: Double?,
+    package init(executable: String, workerArguments: [String], mutator: ProgramTextMutator, seed: UInt64, runs: Int, seconds: Double?,
                 timeLimitSeconds: Double, memoryLimitBytes: UInt64, findingsDirectory: String) {
         self.executable = executable
         self.workerArguments = workerArguments
@@ -32,26 +32,26 @@ public struct TextFuzzSupervisor {
     }
 
     /// What a run found.
-    public struct Summary: Sendable {
-        public var programs = 0
-        public var parsable = 0
-        public var passed = 0
-        public var setupErrors = 0
+    package struct Summary: Sendable {
+        package var programs = 0
+        package var parsable = 0
+        package var passed = 0
+        package var setupErrors = 0
         /// Mutants that killed their process, with the signal or status.
-        public var traps: [(index: Int, detail: String, path: String)] = []
-        public var hangs: [(index: Int, detail: String, path: String)] = []
-        public var overMemory: [(index: Int, detail: String, path: String)] = []
+        package var traps: [(index: Int, detail: String, path: String)] = []
+        package var hangs: [(index: Int, detail: String, path: String)] = []
+        package var overMemory: [(index: Int, detail: String, path: String)] = []
         /// Failing verdicts: signature → (count, first mutant's index).
-        public var verdicts: [String: (count: Int, example: Int)] = [:]
-        public var peakChildResidentBytes: UInt64 = 0
-        public var seconds = 0.0
+        package var verdicts: [String: (count: Int, example: Int)] = [:]
+        package var peakChildResidentBytes: UInt64 = 0
+        package var seconds = 0.0
 
         /// Traps, hangs and programs over the memory limit: what fails the target.
-        public var failures: Int { traps.count + hangs.count + overMemory.count }
-        public var failingVerdicts: Int { verdicts.values.reduce(0) { $0 + $1.count } }
+        package var failures: Int { traps.count + hangs.count + overMemory.count }
+        package var failingVerdicts: Int { verdicts.values.reduce(0) { $0 + $1.count } }
     }
 
-    public func run(log: (String) -> Void) throws -> Summary {
+    package func run(log: (String) -> Void) throws -> Summary {
         try FileManager.default.createDirectory(atPath: findingsDirectory, withIntermediateDirectories: true)
         let logPath = "\(findingsDirectory)/.textfuzz-\(getpid()).log"
         try? FileManager.default.removeItem(atPath: logPath)
@@ -119,7 +119,7 @@ public struct TextFuzzSupervisor {
 
     /// The base texts under `paths` (directories: their `.gz` and `.txt` files, sorted by name). Files
     /// that cannot be read are skipped: a corrupt corpus entry is not the text fuzzer's business.
-    public static func bases(_ paths: [String]) -> [String] {
+    package static func bases(_ paths: [String]) -> [String] {
         var files: [String] = []
         for path in paths {
             var isDirectory: ObjCBool = false

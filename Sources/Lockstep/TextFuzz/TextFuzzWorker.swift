@@ -9,23 +9,23 @@ import Synchronization
 /// when one program runs past the time limit or the process's resident memory passes the limit; after
 /// each program the process's peak (getrusage maxrss) is checked too, which catches a spike between
 /// two polls.
-public struct TextFuzzWorker {
-    public static let hangStatus: Int32 = 3
-    public static let memoryStatus: Int32 = 4
+package struct TextFuzzWorker {
+    package static let hangStatus: Int32 = 3
+    package static let memoryStatus: Int32 = 4
     /// How often the watchdog looks at the clock and the resident set.
     static let pollMilliseconds: UInt32 = 20
 
-    public let mutator: ProgramTextMutator
-    public let seed: UInt64
-    public let first: Int
-    public let end: Int
+    package let mutator: ProgramTextMutator
+    package let seed: UInt64
+    package let first: Int
+    package let end: Int
     /// Stop starting new mutants after this many seconds (nil: none).
-    public let seconds: Double?
-    public let timeLimitSeconds: Double
-    public let memoryLimitBytes: UInt64
-    public let logPath: String
+    package let seconds: Double?
+    package let timeLimitSeconds: Double
+    package let memoryLimitBytes: UInt64
+    package let logPath: String
 
-    public init(mutator: ProgramTextMutator, seed: UInt64, first: Int, end: Int, seconds: Double?, timeLimitSeconds: Double,
+    package init(mutator: ProgramTextMutator, seed: UInt64, first: Int, end: Int, seconds: Double?, timeLimitSeconds: Double,
                 memoryLimitBytes: UInt64, logPath: String) {
         self.mutator = mutator
         self.seed = seed
@@ -38,7 +38,7 @@ public struct TextFuzzWorker {
     }
 
     /// Runs the mutants; returns normally when they are done or the time is up.
-    public func run() throws {
+    package func run() throws {
         let log = open(logPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard log >= 0 else { throw TextFuzzError("\(logPath): cannot open the text fuzz log (\(String(cString: strerror(errno))))") }
         let watchdog = Watchdog(log: log, timeLimitNanoseconds: UInt64(timeLimitSeconds * 1e9), memoryLimitBytes: memoryLimitBytes)
@@ -63,7 +63,7 @@ public struct TextFuzzWorker {
 
     /// Parses and runs one text: its status and, for a failing verdict, its signature (`misuse:` first
     /// when Driver Verifier would have stopped the program at or before the failing step).
-    public static func run(_ text: String) -> (TextFuzzLog.Status, String) {
+    package static func run(_ text: String) -> (TextFuzzLog.Status, String) {
         guard let program = try? ProgramText.parse(text) else { return (.unparsable, "") }
         let execution = Execution()
         let report = execution.run(program)
@@ -136,15 +136,15 @@ private final class Watchdog: Sendable {
 }
 
 /// The worker's log: one line per event, `index<TAB>status<TAB>detail`.
-public enum TextFuzzLog {
-    public enum Status: String, Sendable {
+package enum TextFuzzLog {
+    package enum Status: String, Sendable {
         case start, unparsable, setupError = "setup-error", pass, fail, hang, memory
     }
 
-    public struct Line: Sendable {
-        public let index: Int
-        public let status: Status
-        public let detail: String
+    package struct Line: Sendable {
+        package let index: Int
+        package let status: Status
+        package let detail: String
     }
 
     static func append(_ fd: Int32, _ index: Int, _ status: Status, _ detail: String = "") {
@@ -152,7 +152,7 @@ public enum TextFuzzLog {
         _ = line.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
     }
 
-    public static func read(_ path: String) -> [Line] {
+    package static func read(_ path: String) -> [Line] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
@@ -162,7 +162,7 @@ public enum TextFuzzLog {
     }
 }
 
-public struct TextFuzzError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct TextFuzzError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
