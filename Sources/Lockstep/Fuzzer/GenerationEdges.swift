@@ -3,31 +3,22 @@ import LockstepPrograms
 /// Arguments at the edges of their parameter domains (`ParameterEdges`): the probe limit, RAM's end,
 /// IoAllocateMdl's thresholds, every enumeration's maximum and first invalid value, every combination
 /// of the boolean and optional parameters. Each sequence is self-contained: it releases what it made
-/// when the call surely succeeded, and otherwise leaves it (a leak is not a finding).
+/// when the call surely succeeded, and otherwise leaves it (a leak is not a finding). The edge values
+/// come from the parameters' kinds (GenerationArguments.swift).
 extension ProgramBuilder {
-    /// The value of an enumeration parameter: mostly an ordinary symbol, sometimes the maximum valid
-    /// value, sometimes the first invalid one (a number), when `invalid` allows it.
-    mutating func edgeSymbol(_ kind: ArgumentKind, ordinary: [String], invalid: Bool = false) -> Argument {
-        let symbols = kind.symbols ?? []
-        let roll = random.below(100)
-        if roll < 10, let last = symbols.last { return .symbol(last) }
-        if roll < 15, let first = symbols.first { return .symbol(first) }
-        if roll < 20 && invalid { return .expression(.literal(ParameterEdges.firstInvalid(kind))) }
-        return .symbol(random.pick(ordinary))
-    }
-
     /// MDL construction at the edges of the address and length domains: IoAllocateMdl (every
     /// secondary/quota/irp combination), MmCreateMdl and MmSizeOfMdl over NULL, raw addresses at the
     /// probe limit and in the system half, buffers at byte offsets 0, 1 and PAGE_SIZE-1, pool and
     /// mappings; lengths at the fixed-size threshold, the Size field limit, 2 GiB and 4 GiB.
     mutating func edgeMdl() {
         let c = edgeConstants
-        let (lengthEdge, edgeLength) = random.pick(c.lengths)
+        // The length domain's edges (the same for IoAllocateMdl's, MmCreateMdl's and MmSizeOfMdl's length).
+        let (_, edgeLength) = random.pick(edges(.ioAllocateMdl, "length"))
         var length = random.chance(70) ? edgeLength : random.pick([1, 0x10, pageSize] as [UInt64])
         var va: Argument
         var vaValue: UInt64? = nil
         switch random.below(7) {
-        case 0: va = .expression(.null); vaValue = 0
+        case 0: va = .null; vaValue = 0
         case 1:
             // Raw addresses: at the probe limit, ending exactly at it, straddling it by one byte, in the other half.
             let probe = c.userProbeAddress
@@ -35,7 +26,7 @@ extension ProgramBuilder {
                                                 (probe - pageSize, pageSize), (probe - 1, 2), (probe - 0x10, 0x10)]
             let (address, fixed) = random.pick(choices)
             if let fixed { length = fixed }
-            va = .expression(.literal(address)); vaValue = address
+            va = .literal(address); vaValue = address
         case 2, 3:
             guard let index = liveBuffers.randomElement(using: &random) else { return }
             va = ref(buffers[index].name, random.pick([0, 1, pageSize - 1]))
@@ -49,7 +40,6 @@ extension ProgramBuilder {
             guard let index = liveBuffers.randomElement(using: &random) else { return }
             va = ref(buffers[index].name, pageSize - 1)
         }
-        _ = lengthEdge
         var routine = random.pick([Routine.ioAllocateMdl, .ioAllocateMdl, .mmCreateMdl, .mmSizeOfMdl, .mmInitializeMdl])
         // The byte offset is known for NULL, raw addresses and user buffers (page aligned); elsewhere
         // only short lengths, whose MDL surely fits.
@@ -64,63 +54,51 @@ extension ProgramBuilder {
         if outcome == nil && routine == .mmCreateMdl { routine = .mmSizeOfMdl }
         if outcome == nil { length = pageSize; outcome = c.mdlAllocation(offset: offset, length: length) }
         let sure = outcome == true
+        let mdl: String
         switch routine {
         case .mmSizeOfMdl:
-            append(nil, .mmSizeOfMdl, [va, .expression(.literal(length))], result: "x")
+            call(.mmSizeOfMdl, [va, .literal(length)])
             return
         case .mmInitializeMdl:
             // Caller memory (MmSizeOfMdl bytes of nonpaged pool) for a short range at the address edge,
             // through MmInitializeMdl or MmCreateMdl's MemoryDescriptorList argument; freed at once.
             let short = random.pick([1, pageSize - 1, pageSize] as [UInt64])
-            let wide = options.machine.architecture == "x64"
-            append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal((wide ? 0x30 : 0x1C) + 2 * (wide ? 8 : 4)))], result: "p")
-            let block = lastName
+            let block = bind(.exAllocatePoolWithTag, [.symbol("NonPagedPool"), .literal(mdlSize(pages: 2))])
             if random.chance(50) {
-                append(nil, .mmInitializeMdl, [ref(block), va, .expression(.literal(short))])
+                call(.mmInitializeMdl, [ref(block), va, .literal(short)])
             } else {
-                append(nil, .mmCreateMdl, [ref(block), va, .expression(.literal(short))], result: "m")
+                call(.mmCreateMdl, [ref(block), va, .literal(short)])
             }
-            append(nil, .mmGetMdlByteCount, [ref(block)], result: "x")
-            append(nil, .exFreePool, [ref(block)])
+            call(.mmGetMdlByteCount, [ref(block)])
+            call(.exFreePool, [ref(block)])
             return
         case .mmCreateMdl:
-            append(nil, .mmCreateMdl, [.expression(.null), va, .expression(.literal(length))], result: "m")
+            mdl = bind(.mmCreateMdl, [.null, va, .literal(length)])
         default:
             let secondary = random.chance(50), quota = random.chance(50)
-            var irp: Argument = .expression(.null)
-            var newIrp: String?
             // An IRP of its own: SecondaryBuffer TRUE only once the IRP has a primary MDL (an empty
             // chain with SecondaryBuffer TRUE crashes Windows).
             if sure && random.chance(40) {
-                append(nil, .ioAllocateIrp, [], result: "i")
-                newIrp = lastName
-                irp = ref(lastName)
+                let irp = bind(.ioAllocateIrp, [])
                 if secondary {
-                    append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(false), .boolean(false), irp], result: "m")
-                    let primary = lastName
-                    append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(true), .boolean(quota), irp], result: "m")
-                    let secondaryMdl = lastName
-                    append(nil, .mmGetMdlByteCount, [ref(secondaryMdl)], result: "x")
-                    append(nil, .ioFreeMdl, [ref(secondaryMdl)])
-                    append(nil, .ioFreeMdl, [ref(primary)])
-                    append(nil, .ioFreeIrp, [irp])
-                    return
+                    let primary = ioAllocateMdl(va, length, irp: ref(irp))
+                    let secondaryMdl = ioAllocateMdl(va, length, secondary: true, quota: quota, irp: ref(irp))
+                    call(.mmGetMdlByteCount, [ref(secondaryMdl)])
+                    call(.ioFreeMdl, [ref(secondaryMdl)])
+                    call(.ioFreeMdl, [ref(primary)])
+                } else {
+                    let mdl = ioAllocateMdl(va, length, quota: quota, irp: ref(irp))
+                    call(.mmGetMdlByteCount, [ref(mdl)])
+                    call(.ioFreeMdl, [ref(mdl)])
                 }
-            }
-            append(nil, .ioAllocateMdl, [va, .expression(.literal(length)), .boolean(newIrp == nil && secondary), .boolean(quota), irp], result: "m")
-            if let newIrp, sure {
-                let mdl = lastName
-                append(nil, .mmGetMdlByteCount, [ref(mdl)], result: "x")
-                append(nil, .ioFreeMdl, [ref(mdl)])
-                append(nil, .ioFreeIrp, [ref(newIrp)])
+                call(.ioFreeIrp, [ref(irp)])
                 return
             }
+            mdl = ioAllocateMdl(va, length, secondary: secondary, quota: quota)
         }
         guard sure else { return }
-        let mdl = lastName
-        let query = random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset, .mmGetMdlVirtualAddress])
-        append(nil, query, [ref(mdl)], result: query == .mmGetMdlVirtualAddress ? "v" : "x")
-        append(nil, routine == .mmCreateMdl ? .exFreePool : .ioFreeMdl, [ref(mdl)])
+        call(random.pick([Routine.mmGetMdlByteCount, .mmGetMdlByteOffset, .mmGetMdlVirtualAddress]), [ref(mdl)])
+        call(routine == .mmCreateMdl ? .exFreePool : .ioFreeMdl, [ref(mdl)])
     }
 
     /// Buffers of every kind (user, pool, a system mapping, I/O space) locked with every access mode and
@@ -141,57 +119,57 @@ extension ProgramBuilder {
             user = true
             readOnly = buffers[index].readOnly
         case 1:
-            append(nil, .exAllocatePoolWithTag, [edgeSymbol(.poolType, ordinary: ["NonPagedPool"]), .expression(.literal(2 * pageSize))], result: "p")
-            source = .reference(lastName, offset: Int64(random.pick([0, 1] as [UInt64])))
-            cleanup.append(Call(nil, .exFreePool, [ref(lastName)]))
+            let block = bind(.exAllocatePoolWithTag, [enumeration(.exAllocatePoolWithTag, "type", ordinary: ["NonPagedPool"]), .literal(2 * pageSize)])
+            source = .reference(block, offset: Int64(random.pick([0, 1] as [UInt64])))
+            cleanup.append(Call(nil, .exFreePool, [ref(block)]))
         case 2:
             // A system mapping of a locked MDL that stays locked (its views are live system mappings).
             guard let view = views.filter({ !$0.io && !$0.user && $0.mdl != nil }).randomElement(using: &random) else { return }
             source = .reference(view.name, offset: 0)
             room = max(view.length, 1)
         default:
-            append(nil, .mmMapIoSpace, [.expression(.literal(0xF000_0000 + UInt64(random.below(4)) * pageSize)), .expression(.literal(2 * pageSize)),
-                                        .symbol("MmNonCached")], result: "v")
-            source = .reference(lastName, offset: 0)
-            cleanup.append(Call(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(2 * pageSize))]))
+            let view = bind(.mmMapIoSpace, [.literal(Self.deviceMemory + UInt64(random.below(4)) * pageSize), .literal(2 * pageSize), .symbol("MmNonCached")])
+            source = .reference(view, offset: 0)
+            cleanup.append(Call(nil, .mmUnmapIoSpace, [ref(view), .literal(2 * pageSize)]))
         }
         let length = min(random.pick([1, pageSize - 1, pageSize] as [UInt64]), room)
-        append(nil, .ioAllocateMdl, [.expression(source), .expression(.literal(length)), .boolean(false), .boolean(false), .expression(.null)], result: "m")
-        let mdl = lastName
+        let mdl = ioAllocateMdl(.expression(source), length)
         let userMode = random.chance(user ? 50 : 25)
-        let mode: Argument = userMode ? (random.chance(20) ? .expression(.literal(ParameterEdges.firstInvalid(.processorMode))) : .symbol("UserMode")) : .symbol("KernelMode")
-        let operation = readOnly ? Argument.symbol("IoReadAccess") : edgeSymbol(.lockOperation, ordinary: ["IoReadAccess", "IoWriteAccess"], invalid: true)
-        append(nil, .mmProbeAndLockPages, [ref(mdl), mode, operation])
+        let mode: Argument = userMode ? (random.chance(20) ? firstInvalid(.mmProbeAndLockPages, "mode") : .symbol("UserMode")) : .symbol("KernelMode")
+        let operation = readOnly ? Argument.symbol("IoReadAccess") : enumeration(.mmProbeAndLockPages, "operation", ordinary: ["IoReadAccess", "IoWriteAccess"], invalid: true)
+        call(.mmProbeAndLockPages, [ref(mdl), mode, operation])
         // UserMode over kernel memory raises: the MDL is not locked then.
         if userMode && !user {
-            append(nil, .ioFreeMdl, [ref(mdl)])
+            call(.ioFreeMdl, [ref(mdl)])
         } else {
             let mapUser = random.chance(40)
             var mapped = true
+            let view: String
             if random.chance(50) {
                 // A requested address, only for a kernel mapping, which ignores it (a user mapping that the
                 // request makes fail would become one that succeeds, unreleased, under a mutation).
                 let requested: UInt64 = !mapUser && random.chance(25) ? edgeConstants.userProbeAddress - pageSize : 0
                 mapped = !mapUser || requested == 0
-                append(nil, .mmMapLockedPagesSpecifyCache, [ref(mdl), .symbol(mapUser ? "UserMode" : "KernelMode"),
-                                                             edgeSymbol(.cachingType, ordinary: ["MmCached", "MmNonCached"]), .expression(requested == 0 ? .null : .literal(requested)),
-                                                             .boolean(random.chance(50)), edgeSymbol(.pagePriority, ordinary: ["NormalPagePriority"])], result: "v")
+                let routine = Routine.mmMapLockedPagesSpecifyCache
+                view = bind(routine, [ref(mdl), .symbol(mapUser ? "UserMode" : "KernelMode"),
+                                      enumeration(routine, "cache", ordinary: ["MmCached", "MmNonCached"]), requested == 0 ? .null : .literal(requested),
+                                      .boolean(random.chance(50)), enumeration(routine, "priority", ordinary: ["NormalPagePriority"])])
             } else {
-                let userMode: Argument = random.chance(20) ? .expression(.literal(ParameterEdges.firstInvalid(.processorMode))) : .symbol("UserMode")
-                append(nil, .mmMapLockedPages, [ref(mdl), mapUser ? userMode : .symbol("KernelMode")], result: "v")
+                let userMode: Argument = random.chance(20) ? firstInvalid(.mmMapLockedPages, "mode") : .symbol("UserMode")
+                view = bind(.mmMapLockedPages, [ref(mdl), mapUser ? userMode : .symbol("KernelMode")])
             }
-            if mapUser && mapped { append(nil, .mmUnmapLockedPages, [ref(lastName), ref(mdl)]) }
-            append(nil, .mmUnlockPages, [ref(mdl)])
+            if mapUser && mapped { call(.mmUnmapLockedPages, [ref(view), ref(mdl)]) }
+            call(.mmUnlockPages, [ref(mdl)])
             if user && random.chance(30) {
                 // The MDL reused at the probe limit (a range that ends exactly at MmUserProbeAddress, or
                 // starts at it): the UserMode lock raises, and what it leaves in a header that still
                 // holds the earlier lock's Process and PFNs is observable.
                 let probe = edgeConstants.userProbeAddress
                 let (start, length) = random.pick([(probe - pageSize, pageSize), (probe - 0x10, 0x10), (probe, 0x10)] as [(UInt64, UInt64)])
-                append(nil, .mmInitializeMdl, [ref(mdl), .expression(.literal(start)), .expression(.literal(length))])
-                append(nil, .mmProbeAndLockPages, [ref(mdl), .symbol("UserMode"), .symbol("IoReadAccess")])
+                call(.mmInitializeMdl, [ref(mdl), .literal(start), .literal(length)])
+                call(.mmProbeAndLockPages, [ref(mdl), .symbol("UserMode"), .symbol("IoReadAccess")])
             }
-            append(nil, .ioFreeMdl, [ref(mdl)])
+            call(.ioFreeMdl, [ref(mdl)])
         }
         calls.append(contentsOf: cleanup)
     }
@@ -205,19 +183,16 @@ extension ProgramBuilder {
         switch random.below(3) {
         case 0:
             let invalid = random.chance(15)
-            let cache: Argument = invalid ? .expression(.literal(ParameterEdges.firstInvalid(.cachingType)))
-                : .symbol(random.pick(ArgumentKind.cachingType.symbols!))
+            let cache: Argument = invalid ? firstInvalid(.mmMapIoSpace, "cache") : .symbol(random.pick(symbols(.mmMapIoSpace, "cache")))
             var pa: Expression, length: UInt64
             if random.chance(50) {
                 // A nonpaged pool block's own frames: RAM the Verifier lets a driver map.
-                append(nil, .exAllocatePoolWithTag, [.symbol("NonPagedPool"), .expression(.literal(pageSize))], result: "p")
-                let block = lastName
-                append(nil, .mmGetPhysicalAddress, [ref(block)], result: "a")
-                pa = .reference(lastName, offset: 0)
+                let block = bind(.exAllocatePoolWithTag, [.symbol("NonPagedPool"), .literal(pageSize)])
+                pa = .reference(bind(.mmGetPhysicalAddress, [ref(block)]), offset: 0)
                 length = random.pick([1, 0x10, 0x100])
-                append(nil, .mmMapIoSpace, [.expression(pa), .expression(.literal(length)), cache], result: "v")
-                if !invalid { append(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(length))]) }
-                append(nil, .exFreePool, [ref(block)])
+                let view = bind(.mmMapIoSpace, [.expression(pa), .literal(length), cache])
+                if !invalid { call(.mmUnmapIoSpace, [ref(view), .literal(length)]) }
+                call(.exFreePool, [ref(block)])
                 return
             }
             let offset = random.pick([0, 1, pageSize - 1] as [UInt64])
@@ -226,10 +201,10 @@ extension ProgramBuilder {
             if options.machine.architecture == "x64" && random.chance(40) {
                 pa = .literal(random.pick([0x1_0000_0000, 0x1_F000_0000, 0xFFFF_F000 + offset]))
             } else {
-                pa = .literal(0xF000_0000 + UInt64(random.below(3)) * pageSize + offset)
+                pa = .literal(Self.deviceMemory + UInt64(random.below(3)) * pageSize + offset)
             }
-            append(nil, .mmMapIoSpace, [.expression(pa), .expression(.literal(length)), cache], result: "v")
-            if !invalid { append(nil, .mmUnmapIoSpace, [ref(lastName), .expression(.literal(length))]) }
+            let view = bind(.mmMapIoSpace, [.expression(pa), .literal(length), cache])
+            if !invalid { call(.mmUnmapIoSpace, [ref(view), .literal(length)]) }
         case 1:
             let ram = c.ramEnd
             let ranges: [(UInt64, UInt64)] = [(pageSize, ram - 1), (0, ram / 2 - 1), (ram / 2, ram / 2 + pageSize - 1), (0, 0xFFFF_FFFF),
@@ -237,30 +212,28 @@ extension ProgramBuilder {
             let (low, high) = random.pick(ranges)
             let skip = random.pick([0, 0, pageSize] as [UInt64])
             let total = random.pick([pageSize, pageSize - 1, pageSize + 1, 3 * pageSize] as [UInt64])
-            let arguments: [Argument] = [.expression(.literal(low)), .expression(.literal(high)), .expression(.literal(skip)), .expression(.literal(total))]
-            append(nil, .mmAllocatePagesForMdl, arguments, result: "m")
+            let mdl = bind(.mmAllocatePagesForMdl, [.literal(low), .literal(high), .literal(skip), .literal(total)])
             if surelyGrants(low: low, high: high, pages: (total + pageSize - 1) / pageSize) {
-                append(nil, .mmFreePagesFromMdl, [ref(lastName)])
-                append(nil, .exFreePool, [ref(lastName)])
+                call(.mmFreePagesFromMdl, [ref(mdl)])
+                call(.exFreePool, [ref(mdl)])
             }
         default:
-            let kind = ArgumentKind.interfaceType
-            let type: Argument = random.chance(30) ? .expression(.literal(ParameterEdges.firstInvalid(kind))) : .symbol(random.pick([kind.symbols!.first!, kind.symbols!.last!, "PCIBus", "Isa"]))
+            let interfaces = symbols(.halTranslateBusAddress, "interface")
+            let type: Argument = random.chance(30) ? firstInvalid(.halTranslateBusAddress, "interface") : .symbol(random.pick([interfaces.first!, interfaces.last!, "PCIBus", "Isa"]))
             let bus = random.pick([0, 1, 0xFFFF_FFFF] as [UInt64])
             let raw = random.pick([0, 0xF000_0000, c.ramEnd - pageSize, c.ramEnd, 0xFFFF_FFFF] as [UInt64])
-            let address: Argument = random.chance(20) && !physical.isEmpty ? ref(random.pick(physical)) : .expression(.literal(raw))
+            let address: Argument = random.chance(20) && !physical.isEmpty ? ref(random.pick(physical)) : .literal(raw)
             let space = random.pick([0, 1, 0xFFFF_FFFF] as [UInt64])
-            append(nil, .halTranslateBusAddress, [type, .expression(.literal(bus)), address, .expression(.literal(space))], result: "a")
+            call(.halTranslateBusAddress, [type, .literal(bus), address, .literal(space)])
         }
     }
 
     /// A virtual address at one of its domain's edges: NULL, a raw address at the probe limit or in the
     /// system half, a user buffer, a pool block or a live mapping, at byte offsets 0, 1 and PAGE_SIZE-1.
     mutating func edgeAddress() -> Argument? {
-        let c = edgeConstants
         switch random.below(5) {
-        case 0: return .expression(.null)
-        case 1: return .expression(.literal(random.pick(c.addresses).1))
+        case 0: return .null
+        case 1: return .literal(random.pick(edges(.mmGetPhysicalAddress, "va")).1)
         case 2: return liveBuffers.randomElement(using: &random).map { ref(buffers[$0].name, random.pick([0, 1, pageSize - 1])) }
         case 3: return blocks.filter({ $0.alive }).randomElement(using: &random).map { ref($0.name, random.pick([0, 1] as [UInt64])) }
         default: return views.randomElement(using: &random).map { ref($0.name) }
@@ -272,12 +245,9 @@ extension ProgramBuilder {
     mutating func edgeQuery() {
         guard let va = edgeAddress() else { return }
         switch random.below(3) {
-        case 0:
-            append(nil, .mmGetPhysicalAddress, [va], result: "a")
-        case 1:
-            append(nil, .mmIsAddressValid, [va], result: "x")
-        default:
-            append(nil, .mmSizeOfMdl, [va, .expression(.literal(random.pick(edgeConstants.lengths).1))], result: "x")
+        case 0: call(.mmGetPhysicalAddress, [va])
+        case 1: call(.mmIsAddressValid, [va])
+        default: call(.mmSizeOfMdl, [va, .literal(random.pick(edges(.mmSizeOfMdl, "length")).1)])
         }
     }
 
@@ -286,24 +256,24 @@ extension ProgramBuilder {
     mutating func edgeEnums() {
         switch random.below(3) {
         case 0:
-            let level: Argument = random.chance(25) ? .expression(.literal(ParameterEdges.firstInvalid(.irql))) : .symbol(random.pick(["APC_LEVEL", "HIGH_LEVEL"]))
-            append(nil, .keRaiseIrql, [level])
-            append(nil, .keLowerIrql, [.symbol("PASSIVE_LEVEL")])
+            let level: Argument = random.chance(25) ? firstInvalid(.keRaiseIrql, "irql") : .symbol(random.pick(["APC_LEVEL", "HIGH_LEVEL"]))
+            call(.keRaiseIrql, [level])
+            call(.keLowerIrql, [.symbol("PASSIVE_LEVEL")])
         case 1:
             if random.chance(30) {
                 // Paged pool at the length edges: past 2 GiB surely NULL (nothing to free).
-                let size = random.pick(edgeConstants.lengths.filter { $0.1 > 2 * pageSize && $0.1 < 0x8000_0000 || $0.1 >= 0x8000_0000 }).1
-                append(nil, .exAllocatePoolWithTag, [.symbol("PagedPool"), .expression(.literal(size))], result: "p")
-                if size < 0x8000_0000 && size <= edgeConstants.fixedSizePages * pageSize + 1 { append(nil, .exFreePool, [ref(lastName)]) }
+                let size = random.pick(edges(.exAllocatePoolWithTag, "size").filter { $0.1 > 2 * pageSize && $0.1 < 0x8000_0000 || $0.1 >= 0x8000_0000 }).1
+                let block = bind(.exAllocatePoolWithTag, [.symbol("PagedPool"), .literal(size)])
+                if size < 0x8000_0000 && size <= edgeConstants.fixedSizePages * pageSize + 1 { call(.exFreePool, [ref(block)]) }
                 return
             }
-            append(nil, .exAllocatePoolWithTag, [edgeSymbol(.poolType, ordinary: ["PagedPool", "NonPagedPool"], invalid: true),
-                                                 .expression(.literal(random.pick([1, pageSize - 1, pageSize, pageSize + 1] as [UInt64])))], result: "p")
-            append(nil, .exFreePool, [ref(lastName)])
+            let block = bind(.exAllocatePoolWithTag, [enumeration(.exAllocatePoolWithTag, "type", ordinary: ["PagedPool", "NonPagedPool"], invalid: true),
+                                                      .literal(random.pick([1, pageSize - 1, pageSize, pageSize + 1] as [UInt64]))])
+            call(.exFreePool, [ref(block)])
         default:
-            let protection: Argument = random.chance(30) ? .expression(.literal(ParameterEdges.firstInvalid(.protection))) : .symbol("NoAccess")
-            append(nil, .allocateUserBuffer, [.expression(.literal(random.pick([1, pageSize] as [UInt64]))), protection], result: "b")
-            append(nil, .freeUserBuffer, [ref(lastName)], result: "x")
+            let protection: Argument = random.chance(30) ? firstInvalid(.allocateUserBuffer, "protect") : .symbol("NoAccess")
+            let buffer = bind(.allocateUserBuffer, [.literal(random.pick([1, pageSize] as [UInt64])), protection])
+            call(.freeUserBuffer, [ref(buffer)])
         }
     }
 }

@@ -34,11 +34,10 @@ extension ProgramBuilder {
         var totals: [UInt64] = [pageSize, 2 * pageSize, 3 * pageSize + 1, 16 * pageSize]
         if rangePages <= 16 { totals.append((rangePages + 1) * pageSize) }
         let total = random.pick(totals)
-        let arguments: [Argument] = [.expression(.literal(low)), .expression(.literal(high)), .expression(.literal(0)), .expression(.literal(total))]
-        append(nil, .mmAllocatePagesForMdl, arguments, result: "m")
+        let name = bind(.mmAllocatePagesForMdl, [.literal(low), .literal(high), .literal(0), .literal(total)])
         let pages = (total + pageSize - 1) / pageSize
         guard surelyGrants(low: low, high: high, pages: pages) else { return }
-        var mdl = Mdl(name: lastName, base: .literal(0), length: total, span: pages, overPool: true, capacity: 0, locked: true)
+        var mdl = Mdl(name: name, base: .literal(0), length: total, span: pages, overPool: true, capacity: 0, locked: true)
         mdl.allocatedPages = true
         mdls.append(mdl)
     }

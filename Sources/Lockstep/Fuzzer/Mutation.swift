@@ -61,12 +61,10 @@ package struct ProgramMutator: Sendable {
             var options: [UInt64] = [0, 1, value &+ 1, value &- 1, pageSize - 1, pageSize, pageSize + 1, 2 * pageSize, 0xFFFF_FFFF, value / 2]
             // Half the time, an edge of the parameter's domain (ParameterEdges).
             if random.chance(50) {
-                let constants = EdgeConstants(program.machine)
-                switch ParameterDomain(parameter) {
-                case .length: options = constants.lengths.map(\.1)
-                case .virtualAddress: options = constants.addresses.map(\.1)
-                case .physicalAddress: options = constants.physicalAddresses.map(\.1)
-                default: options += [0xFFFF_FFFF]
+                if let edges = EdgeConstants(program.machine).edges(ParameterDomain(parameter)) {
+                    options = edges.map(\.1)
+                } else {
+                    options += [0xFFFF_FFFF]
                 }
             }
             program.calls[call].arguments[argument] = .expression(.literal(random.pick(options)))

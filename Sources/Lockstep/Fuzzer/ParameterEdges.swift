@@ -220,6 +220,16 @@ package struct EdgeConstants: Sendable {
     package var physicalAddresses: [(String, UInt64)] {
         [("zero", 0), ("in-ram", pageSize), ("last-ram-page", ramEnd - pageSize), ("ram-end", ramEnd), ("above-ram", 0xF000_0000)]
     }
+
+    /// The edge values of a numeric domain (lengths, virtual and physical addresses); nil for the others.
+    public func edges(_ domain: ParameterDomain) -> [(String, UInt64)]? {
+        switch domain {
+        case .length: lengths
+        case .virtualAddress: addresses
+        case .physicalAddress: physicalAddresses
+        default: nil
+        }
+    }
 }
 
 /// Classifies each argument of each call of a program by the edge it sits at. Names are resolved
