@@ -18,7 +18,7 @@ public struct DriverCampaignOptions: Sendable {
     /// Where findings are written as corpus entries (nil: nowhere).
     public var findingsDirectory: String?
     /// Candidate runs spent shrinking each finding before it is saved (0: do not shrink).
-    public var shrinkRuns = 400
+    public var shrinkRuns = Limits.driverShrinkRuns
     /// End the campaign at the first failing run (tests).
     public var stopAtFirstFinding = false
     /// Asked between programs: true ends the campaign (a stop signal); what it found is on disk already.

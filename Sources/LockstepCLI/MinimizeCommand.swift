@@ -27,7 +27,7 @@ struct MinimizeCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "A failing program (text or gzip).") var file: String
     @Option(name: .shortAndLong, help: "Write the shrunk program here (default: print it).") var output: String?
-    @Option(help: "Stop after this many candidate runs.") var maxRuns = 2000
+    @Option(help: "Stop after this many candidate runs.") var maxRuns = Limits.shrinkRuns
     @Option(help: "Stop after this many seconds (the best program so far is the result).") var maxSeconds: Double?
     @Flag(name: .shortAndLong, help: "No progress lines.") var quiet = false
     @OptionGroup var seededBug: SeededBugOption

@@ -25,7 +25,7 @@ public struct CampaignOptions: Sendable {
     /// Keep programs that reach new features and mutate them half the time.
     public var guided = true
     /// Candidate runs spent shrinking each new signature before it is saved (0: do not shrink).
-    public var shrinkRuns = 500
+    public var shrinkRuns = Limits.campaignShrinkRuns
     /// Where each worker starts (its first run number), for a campaign resumed after a worker died; nil:
     /// worker `w` starts at its first run of the shard.
     public var startIndices: [Int]?
@@ -182,7 +182,7 @@ public struct Campaign: Sendable {
                 if features.insert(edge: edge) { newEdges += 1 }
             }
             if options.guided {
-                if features.insert(report) + newEdges > 0 && corpus.count < 4096 {
+                if features.insert(report) + newEdges > 0 && corpus.count < Limits.featureCorpusCap {
                     corpus.append(program)
                     if report.verdict.isPass { kept.append(program) }
                 }

@@ -110,7 +110,7 @@ package struct CampaignSupervisor {
     /// End the campaign at its first confirmed trap instead of restarting it (`--stop-at-first-finding`).
     package var stopAtFirstFinding = false
     /// Candidate runs (each a child process) spent shrinking a trap.
-    package var shrinkRuns = 300
+    package var shrinkRuns = Limits.trapShrinkRuns
     /// This campaign's id in scratch file names: the supervisor's pid (the caller holds its `CampaignLock`).
     package var campaign: Int32 = getpid()
 

@@ -12,7 +12,7 @@ package struct TrapConfirmer {
     package var engineOnlyOracle: (any FailureOracle)?
     package let findingsDirectory: String
     /// Candidate runs (each a child process) spent shrinking a trap.
-    package var shrinkRuns = 300
+    package var shrinkRuns = Limits.trapShrinkRuns
 
     package init(oracle: any FailureOracle, engineOnlyOracle: (any FailureOracle)? = nil, findingsDirectory: String) {
         self.oracle = oracle

@@ -139,7 +139,7 @@ struct LockstepRunner {
     private func forgetOverwrittenBytes(_ call: Call, _ adapter: EngineAdapter, _ invariants: InvariantChecker) {
         for (parameter, argument) in zip(call.routine.signature.parameters, call.arguments) where parameter.kind == .handle {
             if case .expression(let e) = argument {
-                invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(e), bytes: 0x1_0000)
+                invariants.forgetShadow(adapter.kernel, around: adapter.evaluate(e), bytes: Limits.mdlWriteExtent)
             }
         }
     }

@@ -97,7 +97,7 @@ struct PredictionMatcher {
         guard let header = inspect.mdl(mdl) else { return "the MDL \(name) is not readable" }
         let pages = c.spanPages(header.startVa + UInt64(header.byteOffset), UInt64(header.byteCount))
         let base = c.pageAlign(value)
-        for index in 0..<min(pages, 4096) {
+        for index in 0..<min(pages, Limits.mappedPagesCompared) {
             guard let pfn = inspect.pfn(mdl, index), pfn != c.emptyPfn else { break }
             let frame = inspect.pte(base + index * c.pageSize)?.frame
             if frame != pfn { return "page \(index) of the mapping maps \(frame.map(hex) ?? "nothing"), the MDL's PFN is \(hex(pfn))" }

@@ -56,7 +56,7 @@ public struct ClosureFailureOracle: FailureOracle {
 extension Shrinker {
     /// A shrinker whose candidates `judge` runs: it says how a candidate fails (signature, 1-based
     /// failing step), or nil when it passes.
-    public init(maxRuns: Int = 2000, judge: @escaping @Sendable (Program) -> (signature: FailureSignature, step: Int)?) {
+    public init(maxRuns: Int = Limits.shrinkRuns, judge: @escaping @Sendable (Program) -> (signature: FailureSignature, step: Int)?) {
         self.init(maxRuns: maxRuns, oracle: ClosureFailureOracle(judge))
     }
 }

@@ -20,7 +20,7 @@ package enum ShrinkBenchmark {
     /// Runs `runs` programs from `seed` against each slip (with shrinking off), then shrinks every
     /// finding it made. `slips` are (name, what to do to a fresh engine).
     package static func run(slips: [(name: String, prepare: @Sendable (Kernel) -> Void)], seed: UInt64 = 1, runs: Int = 300,
-                           maxShrinkRuns: Int = 2000) -> [Row] {
+                           maxShrinkRuns: Int = Limits.shrinkRuns) -> [Row] {
         var rows: [Row] = []
         let clock = ContinuousClock()
         for slip in slips {

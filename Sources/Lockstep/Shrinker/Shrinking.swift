@@ -20,11 +20,11 @@ public struct Shrinker {
 
     /// A shrinker whose candidates run in this process with `execution` (the reference model, the
     /// engine's deliberate slips from its `prepareKernel`).
-    public init(maxRuns: Int = 2000, execution: Execution = Execution()) {
+    public init(maxRuns: Int = Limits.shrinkRuns, execution: Execution = Execution()) {
         self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(execution))
     }
 
-    public init(maxRuns: Int = 2000, maxSeconds: Double? = nil, oracle: any FailureOracle) {
+    public init(maxRuns: Int = Limits.shrinkRuns, maxSeconds: Double? = nil, oracle: any FailureOracle) {
         self.maxRuns = maxRuns
         self.maxSeconds = maxSeconds
         self.oracle = oracle
