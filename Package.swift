@@ -62,7 +62,7 @@ let package = Package(
         .plugin(
             name: "LockstepPlugin",
             capability: .command(
-                intent: .custom(verb: "lockstep", description: "Run the lockstep CLI: fuzz, run, replay, minimize, show, merge, bench.")
+                intent: .custom(verb: "lockstep", description: "Run the lockstep CLI: fuzz, systematic, run, replay, minimize, show, merge, bench, textfuzz.")
             ),
             // No declared write permission, so `swift package lockstep --help|replay|show` need no flag.
             // Subcommands that write corpora take `--allow-writing-to-package-directory` where plugins

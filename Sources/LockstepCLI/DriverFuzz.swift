@@ -12,8 +12,7 @@ import LockstepPrograms
 let registeredDrivers = DriverRegistry(ExampleDrivers.registry.entries + [])
 
 extension FuzzCommand {
-    /// `lockstep fuzz --driver NAME`: a campaign against a registered driver (`--driver list` lists them);
-    /// with `--systematic FILE`, that program once per fault point the driver passes.
+    /// `lockstep fuzz --driver NAME`: a campaign against a registered driver (`--driver list` lists them).
     func runDriver(_ name: String) throws {
         if name == "list" {
             for entry in registeredDrivers.entries { print("\(entry.name)\t\(entry.summary)") }
@@ -28,9 +27,8 @@ extension FuzzCommand {
                            (seededBug.arguments != [], "--seeded-bug")].filter(\.0).map(\.1)
         if !unsupported.isEmpty {
             throw ValidationError("\(unsupported.joined(separator: ", ")) cannot be used with --driver (a driver campaign is one job, in this process); "
-                                  + "it takes --seed, --runs, --seconds, --machine, --findings, --systematic, --junit, --quiet")
+                                  + "it takes --seed, --runs, --seconds, --machine, --findings, --junit, --quiet")
         }
-        if let systematic { return try runDriverSystematic(entry, systematic) }
         var options = DriverCampaignOptions()
         options.seed = seed
         options.seconds = seconds
@@ -84,28 +82,6 @@ extension FuzzCommand {
             throw ExitCode(128 + signal)
         }
         if !found.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
-    }
-
-    /// `--driver NAME --systematic FILE`: the program (a driver finding, say) with every fault point failed in turn.
-    private func runDriverSystematic(_ entry: DriverRegistry.Entry, _ path: String) throws {
-        let program: Program
-        do { program = try ProgramFiles.load(path) } catch {
-            print(error.description)
-            throw ExitCode(ExitStatus.badInput)
-        }
-        let variants: [DriverSystematicFaults.Variant]
-        do { variants = try DriverSystematicFaults.run(program, runner: DriverRunner(entry, recordTrace: !quiet)) } catch {
-            print("\(path): \(error)")
-            throw ExitCode(ExitStatus.badInput)
-        }
-        let failing = variants.filter { $0.report.finding != nil }
-        for variant in variants where !quiet || variant.report.finding != nil {
-            print("\(variant.fault?.description ?? "baseline (no added fault)"): \(variant.report.signature)")
-            if variant.fault == nil { variant.report.trace.forEach { print("  " + $0) } }
-            if let finding = variant.report.finding { print("  " + finding.description.replacingOccurrences(of: "\n", with: "\n  ")) }
-        }
-        print("systematic: \(variants.count - 1) fault points, \(variants.count) runs, \(failing.count) failing")
-        if !failing.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
     }
 }
 

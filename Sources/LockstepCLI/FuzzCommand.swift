@@ -52,9 +52,9 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Write a JUnit XML report to this file: one failed case per finding, with its minimized program.") var junit: String?
     @Flag(help: "Stop at the first reproducible failure (time and programs to it are in the summary and --json).")
     var stopAtFirstFinding = false
-    @Option(help: "Instead of a campaign: run this program once per fault point it passes, each time failing that point.")
-    var systematic: String?
-    @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --systematic, --junit, --quiet. See docs/DRIVER_HARNESS.md.")
+    /// The old spelling of `lockstep systematic FILE` (hidden; it forwards there).
+    @Option(help: .hidden) var systematic: String?
+    @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --junit, --quiet. See docs/DRIVER_HARNESS.md.")
     var driver: String?
     @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
     @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
@@ -75,34 +75,6 @@ struct FuzzCommand: ParsableCommand {
         _ = try shardParts()
         _ = try machineLine()
         _ = try resumePositions()
-    }
-
-    /// `--systematic FILE`: every fault point of one program, failed in turn.
-    private func runSystematic(_ path: String) throws {
-        let program: Program
-        do { program = try ProgramFiles.load(path) } catch {
-            print(error.description)
-            throw ExitCode(ExitStatus.badInput)
-        }
-        var execution = seededBug.execution
-        execution.checkEvery = checkEvery
-        let variants = SystematicFaults.run(program, execution: execution)
-        if case .unrunnable(let reason) = variants.first?.verdict {
-            print("\(path): \(reason)")
-            throw ExitCode(ExitStatus.badInput)
-        }
-        var failures = 0
-        for variant in variants {
-            let label = variant.fault?.description ?? "baseline (no fault)"
-            let result = variant.verdict.isPass ? "pass" : "FAIL \(variant.verdict.signature)"
-            if !quiet || !variant.verdict.isPass { print("\(label): \(result)") }
-            if !variant.verdict.isPass {
-                failures += 1
-                if !quiet { print("  " + variant.verdict.description.replacingOccurrences(of: "\n", with: "\n  ")) }
-            }
-        }
-        print("systematic: \(variants.count - 1) fault points, \(variants.count) runs, \(failures) failing")
-        if failures > 0 { throw ExitCode(1) }
     }
 
     private func shardParts() throws -> (Int, Int) {
@@ -131,8 +103,8 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let systematic { return try SystematicCommand(file: systematic, driver: driver, checkEvery: checkEvery, quiet: quiet, seededBug: seededBug).run() }
         if let driver { return try runDriver(driver) }
-        if let systematic { return try runSystematic(systematic) }
         StopSignal.install()
         if let supervisor { StopSignal.dieWithParent(supervisor) }
         if sessionResult != nil {
