@@ -22,7 +22,7 @@ extension FuzzCommand {
             throw ValidationError("--driver: no driver named '\(name)'; registered: \(registeredDrivers.names.joined(separator: ", "))")
         }
         // Driver campaigns run one job in this process; say so rather than ignore an option.
-        let unsupported = [(jobs != 1, "--jobs"), (shard != "1/1", "--shard"), (json != nil, "--json"), (corpus != nil, "--corpus"),
+        let unsupported = [(jobs != 1, "--jobs"), (shard != .whole, "--shard"), (json != nil, "--json"), (corpus != nil, "--corpus"),
                            (checkDeterminism, "--check-determinism"), (stopAtFirstFinding, "--stop-at-first-finding"),
                            (seededBug.arguments != [], "--seeded-bug")].filter(\.0).map(\.1)
         if !unsupported.isEmpty {
@@ -36,11 +36,7 @@ extension FuzzCommand {
         // One directory per driver: two drivers can fail on the same program text, and entries are named by it.
         options.findingsDirectory = "\(findings)/drivers/\(name)"
         // A driver campaign runs on one machine: the default mix means the default machine.
-        let text = machine == "mix" ? "machine x86" : machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-        guard let parsed = try? ProgramText.parse("# lockstep 1\n\(text)\n"), (try? Execution.boot(parsed)) != nil else {
-            throw ValidationError("--machine: '\(machine)' is not a machine line a driver campaign can boot; use x86, x64, alpha or e.g. \"x64 mode=free\"")
-        }
-        options.generation.machine = parsed.machine
+        options.generation.machine = machine.line
         let budget = runs.map { "\($0) programs" } ?? "\(Int(seconds)) s"
         if !quiet { print("lockstep fuzz --driver \(name): seed \(seed), \(budget), \(options.generation.machine)") }
         StopSignal.install()

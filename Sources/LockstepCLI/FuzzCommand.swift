@@ -39,15 +39,15 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Campaign seed.") var seed: UInt64 = 1
     @Option(help: "Stop after this many seconds (default 60).") var seconds: Double = 60
     @Option(help: "Stop after this many programs instead of a time budget.") var runs: Int?
-    @Option(help: "'mix' (a machine per program, see below), an architecture (x86, x64, alpha) or a whole machine line in quotes.")
-    var machine = "mix"
+    @Option(help: "'mix' (a machine per program, see below), an architecture (x86, x64, alpha) or a whole machine line in quotes.", transform: MachineChoice.parse)
+    var machine: MachineChoice = .mix
     @Option(help: "Directory for findings.") var findings = "corpora/findings"
     @Option(help: "A corpus directory: its entries seed the campaign's feature corpus, and the passing programs that reach new features are added to it.")
     var corpus: String?
     @Option(help: "Percent of programs that end in a deliberate misuse.") var misuse = 30
     @Option(name: .customLong("check-every"), help: "Check invariants every N steps.") var checkEvery = 1
     @Option(help: "Worker threads.") var jobs = 1
-    @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.") var shard = "1/1"
+    @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.", transform: ShardChoice.parse) var shard: ShardChoice = .whole
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
     @Option(help: "Write a JUnit XML report to this file: one failed case per finding, with its minimized program.") var junit: String?
     @Flag(help: "Stop at the first reproducible failure (time and programs to it are in the summary and --json).")
@@ -72,34 +72,7 @@ struct FuzzCommand: ParsableCommand {
         guard (0...100).contains(misuse) else { throw ValidationError("--misuse is a percentage from 0 to 100") }
         guard checkEvery >= 1 else { throw ValidationError("--check-every must be 1 or more") }
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
-        _ = try shardParts()
-        _ = try machineLine()
         _ = try resumePositions()
-    }
-
-    private func shardParts() throws -> (Int, Int) {
-        let parts = shard.split(separator: "/").compactMap { Int($0) }
-        guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else {
-            throw ValidationError("--shard takes i/n with 1 <= i <= n, e.g. --shard 2/4")
-        }
-        return (parts[0], parts[1])
-    }
-
-    /// `--machine mix`: the standard mix; anything else: one machine line.
-    private func machineMix() throws -> MachineMix {
-        machine == "mix" ? .standard : .only(try machineLine())
-    }
-
-    private func machineLine() throws -> MachineLine {
-        if machine == "mix" { return MachineMix.standard.entries[0].machine }
-        let text = machine.hasPrefix("machine ") ? machine : "machine \(machine)"
-        do {
-            let program = try ProgramText.parse("# lockstep 1\n\(text)\n")
-            _ = try Execution.boot(program)
-            return program.machine
-        } catch {
-            throw ValidationError("--machine: \(error); use mix, x86, x64, alpha or e.g. \"x64 mode=free ram=64M\"")
-        }
     }
 
     func run() throws {
@@ -128,7 +101,7 @@ struct FuzzCommand: ParsableCommand {
         defer { lock.release() }
         let traps = recoverEarlierCampaigns()
         if !quiet {
-            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(try machineMix())"
+            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(machine.mix)"
                   + (inProcess ? "" : ", supervised (a trap is saved and the campaign restarts)"))
             fflush(nil)
         }
@@ -137,10 +110,10 @@ struct FuzzCommand: ParsableCommand {
         let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
         summary.print()
         if let json {
-            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: shard, machine: "\(try machineMix())")
+            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: "\(shard)", machine: "\(machine.mix)")
         }
         if let junit {
-            do { try summary.junit(seed: seed, shard: shard, machine: "\(try machineMix())").write(to: junit) } catch {
+            do { try summary.junit(seed: seed, shard: "\(shard)", machine: "\(machine.mix)").write(to: junit) } catch {
                 print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
                 throw ExitCode(ExitStatus.badInput)
             }
@@ -194,15 +167,14 @@ struct FuzzCommand: ParsableCommand {
         options.seed = seed
         options.seconds = seconds
         options.runs = runs
-        let mix = try machineMix()
-        options.generation = GenerationOptions(machine: try machineLine(), mix: mix.entries.count > 1 ? mix : nil, misusePercent: misuse)
+        let mix = machine.mix
+        options.generation = GenerationOptions(machine: machine.line, mix: mix.entries.count > 1 ? mix : nil, misusePercent: misuse)
         options.findingsDirectory = findings
         options.checkDeterminism = checkDeterminism
         options.stopAtFirstFinding = stopAtFirstFinding
         options.checkEvery = checkEvery
         options.jobs = jobs
-        let (shardIndex, shardCount) = try shardParts()
-        options.shard = (shardIndex, shardCount)
+        options.shard = (shard.index, shard.count)
         options.prepareKernel = seededBug.prepareKernel
         if let corpus {
             options.seedPrograms = loadCorpus(corpus, architectures: Set(mix.entries.map(\.machine.architecture)))
@@ -244,14 +216,14 @@ struct FuzzCommand: ParsableCommand {
     /// The campaign in child processes, restarted after a trap (see `CampaignSupervisor`).
     private func runSupervised() throws -> SessionResult {
         let executable = Self.executable
-        var base = ["fuzz", "--supervisor", "\(getpid())", "--seed", "\(seed)", "--machine", machine, "--findings", findings, "--misuse", "\(misuse)",
-                    "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", shard] + seededBug.arguments
+        var base = ["fuzz", "--supervisor", "\(getpid())", "--seed", "\(seed)", "--machine", "\(machine)", "--findings", findings, "--misuse", "\(misuse)",
+                    "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", "\(shard)"] + seededBug.arguments
         if let runs { base += ["--runs", "\(runs)"] }
         if let corpus { base += ["--corpus", corpus] }
         if checkDeterminism { base.append("--check-determinism") }
         if stopAtFirstFinding { base.append("--stop-at-first-finding") }
         if quiet { base.append("--quiet") }
-        let (_, shardCount) = try shardParts()
+        let shardCount = shard.count
         var supervisor = CampaignSupervisor(
             executable: executable,
             sessionArguments: { [seconds] resume, remaining, resultFile in
