@@ -69,8 +69,7 @@ extension FuzzCommand {
                 try JUnitReport(suite: "lockstep fuzz --driver \(name) --seed \(seed)", cases: cases, seconds: stats.elapsed,
                                 properties: [("seed", "\(seed)"), ("driver", name), ("programs", "\(stats.programs)")]).write(to: junit)
             } catch {
-                print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
-                throw ExitCode(ExitStatus.badInput)
+                throw CommandFailure.badInput("--junit \(junit): cannot write the report (\(error.localizedDescription))")
             }
         }
         if let signal = StopSignal.pending {

@@ -95,8 +95,7 @@ struct FuzzCommand: ParsableCommand {
             }
             lock = try CampaignLock(directory: findings)
         } catch {
-            FileHandle.standardError.write(Data("lockstep fuzz: \(error.description)\n".utf8))
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("lockstep fuzz: \(error.description)")
         }
         defer { lock.release() }
         let traps = recoverEarlierCampaigns()
@@ -114,8 +113,7 @@ struct FuzzCommand: ParsableCommand {
         }
         if let junit {
             do { try summary.junit(seed: seed, shard: "\(shard)", machine: "\(machine.mix)").write(to: junit) } catch {
-                print("--junit \(junit): cannot write the report (\(error.localizedDescription))")
-                throw ExitCode(ExitStatus.badInput)
+                throw CommandFailure.badInput("--junit \(junit): cannot write the report (\(error.localizedDescription))")
             }
         }
         // Findings that could not be written, and kept programs --corpus could not take: one line each.
@@ -239,11 +237,9 @@ struct FuzzCommand: ParsableCommand {
                 fflush(nil)
             }
         } catch let error as PathError {
-            FileHandle.standardError.write(Data("lockstep fuzz: \(error.description)\n".utf8))
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("lockstep fuzz: \(error.description)")
         } catch {
-            FileHandle.standardError.write(Data("lockstep fuzz: cannot start a campaign process (\(error.localizedDescription)); --in-process runs without one\n".utf8))
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("lockstep fuzz: cannot start a campaign process (\(error.localizedDescription)); --in-process runs without one")
         }
     }
 

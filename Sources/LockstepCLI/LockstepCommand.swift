@@ -19,6 +19,10 @@ struct LockstepCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as CommandFailure {
+            // Every command's own errors end here: one line on standard error, then its status.
+            FileHandle.standardError.write(Data((failure.message + "\n").utf8))
+            Foundation.exit(failure.status)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
@@ -28,6 +32,17 @@ struct LockstepCommand: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// A command that cannot go on: `message` (one line, naming the file or option and the problem) goes to
+/// standard error once, from `LockstepCommand.main`, and the process exits with `status`.
+struct CommandFailure: Error {
+    let message: String
+    let status: Int32
+
+    /// Bad input: a file that cannot be read or parsed, a program that cannot be set up, an unwritable
+    /// report or directory (exit status 2).
+    static func badInput(_ message: String) -> CommandFailure { CommandFailure(message: message, status: ExitStatus.badInput) }
 }
 
 /// Exit statuses shared by every subcommand.

@@ -47,8 +47,7 @@ struct MinimizeCommand: ParsableCommand {
     func run() throws {
         let program: Program
         do { program = try ProgramFiles.load(file) } catch {
-            print(error.description)
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput(error.description)
         }
         var shrinker = Shrinker(maxRuns: maxRuns, execution: seededBug.execution)
         shrinker.maxSeconds = maxSeconds

@@ -28,8 +28,7 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         if fromBytes {
             guard let data = FileManager.default.contents(atPath: file) else {
-                print("\(file): \(FileManager.default.fileExists(atPath: file) ? "cannot read the file" : "no such file")")
-                throw ExitCode(ExitStatus.badInput)
+                throw CommandFailure.badInput("\(file): \(FileManager.default.fileExists(atPath: file) ? "cannot read the file" : "no such file")")
             }
             let text = ProgramText.encode(ByteInput.program([UInt8](data)))
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -38,8 +37,7 @@ struct ShowCommand: ParsableCommand {
         }
         let entry: Corpus.Entry
         do { entry = try Corpus.read(file) } catch {
-            print(error.description)
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput(error.description)
         }
         if swiftTest {
             print(RegressionTestSource.make(entry), terminator: "")
@@ -48,8 +46,7 @@ struct ShowCommand: ParsableCommand {
         print((try? ProgramFiles.readText(file)) ?? ProgramText.encode(entry.program))
         let report = Execution().run(entry.program)
         if case .unrunnable(let reason) = report.verdict {
-            print("\(file): \(reason)")
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("\(file): \(reason)")
         }
         print(Trace.render(report, program: entry.program))
         print("verdict: \(report.verdict.signature) (recorded: \(entry.recordedSignature))")

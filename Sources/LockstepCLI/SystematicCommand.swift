@@ -48,16 +48,14 @@ struct SystematicCommand: ParsableCommand {
     func run() throws {
         let program: Program
         do { program = try ProgramFiles.load(file) } catch {
-            print(error.description)
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput(error.description)
         }
         if let driver { return try runAgainstDriver(program, driver) }
         var execution = seededBug.execution
         execution.checkEvery = checkEvery
         let variants = SystematicFaults.run(program, execution: execution)
         if case .unrunnable(let reason) = variants.first?.verdict {
-            print("\(file): \(reason)")
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("\(file): \(reason)")
         }
         var failures = 0
         for variant in variants {
@@ -80,8 +78,7 @@ struct SystematicCommand: ParsableCommand {
         }
         let variants: [DriverSystematicFaults.Variant]
         do { variants = try DriverSystematicFaults.run(program, runner: DriverRunner(entry, recordTrace: !quiet)) } catch {
-            print("\(file): \(error)")
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("\(file): \(error)")
         }
         let failing = variants.filter { $0.report.finding != nil }
         for variant in variants where !quiet || variant.report.finding != nil {

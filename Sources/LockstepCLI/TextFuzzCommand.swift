@@ -62,8 +62,7 @@ struct TextFuzzCommand: ParsableCommand {
     func run() throws {
         let texts = TextFuzzSupervisor.bases(bases)
         guard !texts.isEmpty else {
-            print("lockstep textfuzz: no program to mutate under \(bases.joined(separator: ", "))")
-            throw ExitCode(ExitStatus.badInput)
+            throw CommandFailure.badInput("lockstep textfuzz: no program to mutate under \(bases.joined(separator: ", "))")
         }
         let mutator = ProgramTextMutator(bases: texts)
         if let show {

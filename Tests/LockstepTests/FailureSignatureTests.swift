@@ -39,7 +39,7 @@ struct FailureSignatureTests {
     }
 
     @Test(arguments: ["", "passed", "divergence:MmSizeOfMdl", "divergence:MmSizeOfMdl:value", "state::x", "driver:copy:no-phase",
-                      "misuse:", "trap:extra", "invariant:a"])
+                      "misuse:", "trap:extra", "invariant:a", "flaky:misuse:trap"])
     func malformedTextIsRefusedByName(_ text: String) {
         #expect(throws: FailureSignature.ParseError.self) { try FailureSignature(parsing: text) }
     }

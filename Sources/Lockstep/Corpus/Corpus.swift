@@ -139,7 +139,7 @@ public enum Corpus {
         for entry in passing + bySignature.keys.sorted().map({ bySignature[$0]! }) {
             do {
                 var header = entry.header
-                header.notes = ["merged from: \(entry.path)"]
+                header.notes = ["merged from: \(entry.path)"] + entry.header.notes.filter { !$0.hasPrefix("merged from: ") }
                 try write(entry.program, header: header, to: output)
                 result.written += 1
             } catch {

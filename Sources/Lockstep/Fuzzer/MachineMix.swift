@@ -10,6 +10,12 @@ public struct MachineMix: Sendable, CustomStringConvertible {
         public let machine: MachineLine
         /// Relative share of the campaign's generated programs.
         public let weight: Int
+
+        /// One machine of a mix, drawn for `weight` shares of the programs.
+        public init(machine: MachineLine, weight: Int) {
+            self.machine = machine
+            self.weight = weight
+        }
     }
 
     public let entries: [Entry]

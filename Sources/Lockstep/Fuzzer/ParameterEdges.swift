@@ -222,7 +222,7 @@ package struct EdgeConstants: Sendable {
     }
 
     /// The edge values of a numeric domain (lengths, virtual and physical addresses); nil for the others.
-    public func edges(_ domain: ParameterDomain) -> [(String, UInt64)]? {
+    package func edges(_ domain: ParameterDomain) -> [(String, UInt64)]? {
         switch domain {
         case .length: lengths
         case .virtualAddress: addresses

@@ -86,7 +86,8 @@ public struct FailureSignature: Hashable, Sendable, Comparable, CustomStringConv
     public init(parsing text: String) throws(ParseError) {
         var rest = Substring(text)
         var qualifier: Qualifier?
-        for candidate in Qualifier.allCases where rest.hasPrefix(candidate.rawValue + ":") {
+        // At most one qualifier: `flaky:misuse:…` is no signature a campaign writes.
+        if let candidate = Qualifier.allCases.first(where: { rest.hasPrefix($0.rawValue + ":") }) {
             qualifier = candidate
             rest = rest.dropFirst(candidate.rawValue.count + 1)
         }
