@@ -9,11 +9,14 @@ import LockstepPrograms
 public enum Corpus {
     /// Why an entry could not be written or read.
     public struct EntryError: Error, CustomStringConvertible {
+        /// The path and the reason, on one line.
         public let description: String
     }
 
     /// One entry as read back.
     public struct Entry: Sendable {
+        /// An entry from its parts (`Corpus.read` and `Corpus.entries` build them); `problem` marks one
+        /// that could not be read.
         public init(path: String, program: Program, header: CorpusHeader, problem: String? = nil) {
             self.path = path
             self.program = program
@@ -21,7 +24,9 @@ public enum Corpus {
             self.problem = problem
         }
 
+        /// The entry's file.
         public let path: String
+        /// The program it holds.
         public let program: Program
         /// What the entry recorded: its verdict, the campaign's qualifier, its driver, notes.
         public let header: CorpusHeader
@@ -110,8 +115,11 @@ public enum Corpus {
 
     /// What a merge did.
     public struct MergeResult: Sendable {
+        /// Entries written to the output.
         public var written = 0
+        /// Distinct failure signatures kept (the simplest program of each).
         public var failureSignatures = 0
+        /// Passing entries kept (every one is kept).
         public var passing = 0
         /// One line per input entry that could not be read or written.
         public var problems: [String] = []

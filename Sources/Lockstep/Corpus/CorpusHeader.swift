@@ -18,6 +18,8 @@ public struct CorpusHeader: Sendable, Equatable {
     /// Lines for people (without `# `): how it was found, the verdict before shrinking, …
     public var notes: [String]
 
+    /// A header for `verdict` (stored without its qualifier); `qualifier` and `driver` default to the ones
+    /// `verdict` carries. Default: a `pass` entry with no notes.
     public init(verdict: FailureSignature = .pass, qualifier: FailureSignature.Qualifier? = nil, driver: String? = nil, notes: [String] = []) {
         self.verdict = verdict.unqualified
         self.qualifier = qualifier ?? verdict.qualifier
@@ -47,6 +49,7 @@ public struct CorpusHeader: Sendable, Equatable {
 
     /// Why a header cannot be read.
     public struct DecodingError: Error, CustomStringConvertible {
+        /// What is wrong with the header text.
         public let description: String
     }
 

@@ -5,11 +5,16 @@ import LockstepPrograms
 public enum ProgramFiles {
     /// A file that could not be read or parsed: `path:line:column: message` or `path: message`.
     public struct LoadError: Error, CustomStringConvertible {
+        /// The file, as given.
         public let path: String
+        /// The 1-based line of a parse error (nil: the file could not be read at all).
         public let line: Int?
+        /// The 1-based column of a parse error (nil: the file could not be read at all).
         public let column: Int?
+        /// What went wrong.
         public let message: String
 
+        /// `path:line:column: message`, or `path: message` without a position.
         public var description: String {
             if let line, let column { return "\(path):\(line):\(column): \(message)" }
             return "\(path): \(message)"

@@ -4,16 +4,19 @@ import MemoryManager
 
 /// How a fuzzing campaign runs.
 public struct CampaignOptions: Sendable {
+    /// The campaign seed: with `runs`, the same seed gives the same programs (default 1).
     public var seed: UInt64 = 1
     /// Stop after this many programs (nil: run until `seconds`).
     public var runs: Int?
     /// Stop after this many seconds (the budget decides only when to stop, never what runs).
     public var seconds: Double = 60
+    /// How programs are generated (machine, calls per program, misuse and fault percentages).
     public var generation = GenerationOptions()
     /// Where new findings are written (nil: nowhere).
     public var findingsDirectory: String?
     /// Run every program twice and compare a digest of all outcomes.
     public var checkDeterminism = false
+    /// Check invariants after every `checkEvery` steps (default 1: every step); see `Execution.checkEvery`.
     public var checkEvery = 1
     /// Called on every fresh engine before a program runs (tests switch on deliberate bugs here).
     public var prepareKernel: (@Sendable (Kernel) -> Void)?
@@ -47,16 +50,21 @@ public struct CampaignOptions: Sendable {
     /// it then writes what it found so far, unshrunk, and returns.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// The defaults: seed 1, 60 seconds, one job, guided, 500 shrink runs, nothing written.
     public init() {}
 }
 
 /// One failing program.
 public struct Finding: Sendable {
+    /// The failure's signature (with `flaky:` or `misuse:` when the campaign judged it so).
     public let signature: FailureSignature
     /// The program's own seed: `lockstep fuzz --seed <campaign seed>` regenerates it as run `index`.
     public let programSeed: UInt64
+    /// The run number that produced it (`lockstep fuzz --seed <seed>` regenerates it from this).
     public let index: Int
+    /// The failing program as it ran (unshrunk; see `shrunk`).
     public let program: Program
+    /// The verdict of its first run.
     public let verdict: Verdict
     /// The failure did not reproduce on a second run.
     public let flaky: Bool
@@ -73,8 +81,10 @@ public struct Finding: Sendable {
 /// the programs whose index is `w` modulo the job count (within its shard), so `--runs` campaigns give
 /// the same programs and the same findings whatever the thread timing.
 public struct Campaign: Sendable {
+    /// The options it was created with.
     public let options: CampaignOptions
 
+    /// A campaign with these options; nothing runs until `run(progress:)`.
     public init(_ options: CampaignOptions) { self.options = options }
 
     /// Runs the campaign; `progress` is called about once a second (from one worker) and at the end.

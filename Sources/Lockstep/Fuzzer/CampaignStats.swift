@@ -70,12 +70,19 @@ struct WorkerOutput {
 
 /// Counters a campaign reports as it goes and at the end.
 public struct CampaignStats: Sendable, Codable {
+    /// Programs run (seed-corpus programs not included).
     public var programs = 0
+    /// Calls run (steps executed, over all programs).
     public var calls = 0
+    /// Failing runs (a program that fails counts each time, flaky ones included; unrunnable ones not).
     public var findings = 0
+    /// Failing runs per signature.
     public var signatures: [FailureSignature: Int] = [:]
+    /// Failing runs that did not fail the same way when re-run.
     public var flaky = 0
+    /// Programs whose second run gave different outcomes (counted only with `checkDeterminism`).
     public var nondeterministic = 0
+    /// Steps the oracle left unpredictable (no expectation to compare).
     public var unpredictedSteps = 0
     /// Programs that could not be set up (`Execution`'s set-up-error policy): a generator or mutator
     /// fault, never an engine finding.
@@ -88,6 +95,7 @@ public struct CampaignStats: Sendable, Codable {
     public var features = 0
     /// Programs kept because they reached a new feature.
     public var corpus = 0
+    /// Seconds from the campaign's start to the end (the figure in the summary).
     public var elapsed: Double = 0
     /// When the first reproducible failure was seen (nil: none was).
     public var firstFinding: FirstFinding?
@@ -103,6 +111,7 @@ public struct CampaignStats: Sendable, Codable {
     /// Why passing programs could not be added to `--corpus`.
     public var corpusProblem: String?
 
+    /// All counters zero.
     public init() {}
 }
 
@@ -155,6 +164,7 @@ public struct FirstFinding: Sendable, Codable, Equatable {
     /// Programs run by all workers up to and including the failing one.
     public var programs: Int
 
+    /// A first finding at `seconds` after the start, after `programs` programs.
     public init(seconds: Double, programs: Int) {
         self.seconds = seconds
         self.programs = programs

@@ -15,6 +15,7 @@ public struct GenerationOptions: Sendable {
     /// Percent of programs that carry a fault plan (one or two `fault` lines).
     public var faultPercent: Int
 
+    /// Defaults: `machine x86`, no mix, 8...40 calls, 30% misuse, 30% with a fault plan.
     public init(machine: MachineLine = MachineLine(architecture: "x86"), mix: MachineMix? = nil, calls: ClosedRange<Int> = 8...40,
                 misusePercent: Int = 30, faultPercent: Int = 30) {
         self.machine = machine
@@ -31,12 +32,14 @@ public struct GenerationOptions: Sendable {
 /// The actions are the rows of `ProgramBuilder.actions` (GenerationActions.swift); adding one is a
 /// method and a row (docs/ADDING_AN_ACTION.md).
 public struct ProgramGenerator: Sendable {
+    /// The options it generates with.
     public let options: GenerationOptions
 
     /// One per machine of the mix (or just `options.machine`): the options with that machine, and the
     /// machine's numbers for the parameter edges, parsed once.
     let variants: [(options: GenerationOptions, edgeConstants: EdgeConstants)]
 
+    /// A generator with these options (default: `GenerationOptions()`).
     public init(_ options: GenerationOptions = GenerationOptions()) {
         self.options = options
         let machines = options.mix?.entries.map(\.machine) ?? [options.machine]

@@ -6,7 +6,9 @@ import LockstepPrograms
 /// campaign draws each program's machine from this weighted list, from the program's own seed: the
 /// machine line is part of the program text, so every finding replays on the machine that found it.
 public struct MachineMix: Sendable, CustomStringConvertible {
+    /// One machine of the mix and its weight.
     public struct Entry: Sendable {
+        /// The machine line programs drawn onto this entry get.
         public let machine: MachineLine
         /// Relative share of the campaign's generated programs.
         public let weight: Int
@@ -18,9 +20,11 @@ public struct MachineMix: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The machines with their weights, in order (a program's draw is an index into them).
     public let entries: [Entry]
     let totalWeight: Int
 
+    /// A mix of these entries; each needs a positive weight, and there must be at least one.
     public init(_ entries: [Entry]) {
         precondition(!entries.isEmpty && entries.allSatisfy { $0.weight > 0 }, "a machine mix needs machines with positive weights")
         self.entries = entries
@@ -68,6 +72,7 @@ public struct MachineMix: Sendable, CustomStringConvertible {
         return entries.count - 1
     }
 
+    /// The machine line when there is one machine; else a short note that it is a mix.
     public var description: String {
         entries.count == 1 ? entries[0].machine.description : "a mix of \(entries.count) machines (`lockstep fuzz --help` lists them)"
     }

@@ -14,6 +14,7 @@ public enum StopReason: Sendable, Codable, Equatable, CustomStringConvertible {
     /// Its process died with no program in flight (the trap is outside any program).
     case diedOutsideProgram
 
+    /// The name printed in summaries and written as `stop_reason` (`runs`, `first-finding`, `SIGINT`, …).
     public var description: String {
         switch self {
         case .runs: "runs"

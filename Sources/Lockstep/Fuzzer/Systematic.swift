@@ -7,8 +7,11 @@ import MemoryManager
 public enum SystematicFaults {
     /// One variant: the fault point failed (nil for the baseline run) and its verdict.
     public struct Variant: Sendable {
+        /// The fault line added to the program (nil: the baseline run, with the program's own plan only).
         public let fault: FaultLine?
+        /// The program that ran: the original plus `fault`.
         public let program: Program
+        /// Its verdict.
         public let verdict: Verdict
     }
 

@@ -23,6 +23,8 @@ public struct Execution: Sendable {
     /// deliberate slips here).
     public var prepareKernel: (@Sendable (Kernel) -> Void)?
 
+    /// Defaults: invariants after every step, no fault-site recording, per-step state comparison, no
+    /// kernel hook. A `checkEvery` below 1 counts as 1.
     public init(checkEvery: Int = 1, recordFaultSites: Bool = false, stateComparison: StateComparisonMode = .perStep,
                 prepareKernel: (@Sendable (Kernel) -> Void)? = nil) {
         self.checkEvery = max(1, checkEvery)
@@ -65,7 +67,9 @@ public struct Execution: Sendable {
     /// Why a program could not be run at all (its machine line describes no machine, its fault plan
     /// does not parse, the model refuses it).
     public struct SetupError: Error, CustomStringConvertible {
+        /// Why, naming the part that failed (`machine line: …`, `fault plan: …`, `reference model: …`).
         public let message: String
+        /// The message.
         public var description: String { message }
     }
 

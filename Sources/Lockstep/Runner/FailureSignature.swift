@@ -8,6 +8,7 @@
 public struct FailureSignature: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The failure itself.
     public enum What: Hashable, Sendable {
+        /// No failure.
         case pass
         /// The engine and the oracle disagree about a call's outcome: the outcome classes of each.
         case divergence(routine: String, engine: String, expected: String)
@@ -34,20 +35,29 @@ public struct FailureSignature: Hashable, Sendable, Comparable, CustomStringConv
         case misuse
     }
 
+    /// The failure itself.
     public var what: What
+    /// How the campaign judged it (`flaky`, `misuse`); nil for a plain finding.
     public var qualifier: Qualifier?
 
+    /// A signature for `what`, with an optional qualifier.
     public init(_ what: What, qualifier: Qualifier? = nil) {
         self.what = what
         self.qualifier = qualifier
     }
 
+    /// The signature of a passing run.
     public static let pass = FailureSignature(.pass)
+    /// The signature of a run whose process died.
     public static let trap = FailureSignature(.trap)
+    /// The signature of a program that could not be set up.
     public static let unrunnable = FailureSignature(.unrunnable)
 
+    /// True for `pass`.
     public var isPass: Bool { what == .pass }
+    /// True when qualified `misuse`.
     public var isMisuse: Bool { qualifier == .misuse }
+    /// True when qualified `flaky`.
     public var isFlaky: Bool { qualifier == .flaky }
 
     /// The same failure with `qualifier` (nil: none).
@@ -60,6 +70,7 @@ public struct FailureSignature: Hashable, Sendable, Comparable, CustomStringConv
         if case .driver(let name, _, _) = what { name } else { nil }
     }
 
+    /// The text form: `[qualifier:]kind:…`, e.g. `divergence:MmMapLockedPages:null/value`.
     public var description: String {
         let body: String
         switch what {
@@ -75,10 +86,12 @@ public struct FailureSignature: Hashable, Sendable, Comparable, CustomStringConv
         return qualifier.map { "\($0.rawValue):" + body } ?? body
     }
 
+    /// Orders by text form (summaries and findings are listed in this order).
     public static func < (a: FailureSignature, b: FailureSignature) -> Bool { a.description < b.description }
 
     /// Why a text is no signature.
     public struct ParseError: Error, CustomStringConvertible {
+        /// Which text was refused.
         public let description: String
     }
 
@@ -127,13 +140,16 @@ extension FailureSignature: Codable, CodingKeyRepresentable {
         self = try FailureSignature(parsing: text)
     }
 
+    /// Writes the text form as a single string.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
 
+    /// The text form as a dictionary key (signature-keyed maps encode as JSON objects).
     public var codingKey: any CodingKey { TextKey(stringValue: description) }
 
+    /// Reads a dictionary key's text form; nil if it is no signature.
     public init?<T: CodingKey>(codingKey: T) {
         guard let parsed = try? FailureSignature(parsing: codingKey.stringValue) else { return nil }
         self = parsed

@@ -21,16 +21,23 @@ public protocol Oracle: AnyObject {
 }
 
 extension Oracle {
+    /// Default: ignores `memory` and calls `apply(_:observed:)`.
     public func apply(_ call: Call, observed: Outcome, memory: @escaping (UInt64, Int) -> [UInt8]?) { apply(call, observed: observed) }
+    /// Default: nothing to say.
     public func describe(_ name: String) -> String? { nil }
+    /// Default: nil (the oracle does not follow the state).
     public func observableState(_ scope: ObservationScope) -> ObservableState? { nil }
+    /// Default: nil (the oracle cannot be restarted).
     public func restarted(for program: Program) -> Oracle? { nil }
 }
 
 /// An oracle that predicts nothing: a run checks only the engine's invariants. For measuring the cost of
 /// the invariants alone, and for programs the reference model cannot follow yet.
 public final class InvariantsOnlyOracle: Oracle {
+    /// An oracle that predicts nothing.
     public init() {}
+    /// Always `.unpredictable`: no outcome is compared.
     public func expect(_ call: Call) -> Prediction { .unpredictable(reason: "invariants only") }
+    /// Ignores what the engine did.
     public func apply(_ call: Call, observed: Outcome) {}
 }

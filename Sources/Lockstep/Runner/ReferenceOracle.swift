@@ -2,6 +2,7 @@ import LockstepPrograms
 import ReferenceModel
 
 extension ReferenceModel: Oracle {
+    /// A fresh reference model for `program`; nil if the model refuses it.
     public func restarted(for program: Program) -> Oracle? { try? ReferenceModel(program: program) }
 }
 

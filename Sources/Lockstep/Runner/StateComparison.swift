@@ -7,9 +7,12 @@ public struct StateDifference: Hashable, Sendable, CustomStringConvertible {
     public let object: String
     /// The kind of object and the field, stable across runs (for signatures): "mdl.MdlFlags".
     public let field: String
+    /// The engine's value, as text.
     public let engine: String
+    /// The oracle's value, as text.
     public let oracle: String
 
+    /// A difference from its parts.
     public init(object: String, field: String, engine: String, oracle: String) {
         self.object = object
         self.field = field
@@ -17,6 +20,7 @@ public struct StateDifference: Hashable, Sendable, CustomStringConvertible {
         self.oracle = oracle
     }
 
+    /// `<object> <field>: engine <value>, model <value>`.
     public var description: String { "\(object) \(field.split(separator: ".").last ?? ""): engine \(engine), model \(oracle)" }
 }
 

@@ -2,6 +2,7 @@ import LockstepPrograms
 
 /// Human-readable traces of a run: one line per step with its outcome, the failing step marked.
 public enum Trace {
+    /// The machine line, then each step run with its outcome and the oracle's prediction (`>>` marks the failing step).
     public static func render(_ report: RunReport, program: Program) -> String {
         var lines = [program.machine.description]
         let failingStep: Int? = switch report.verdict {

@@ -3,6 +3,7 @@ import MemoryManager
 
 /// The result of running one program in lockstep.
 public enum Verdict: Hashable, Sendable, CustomStringConvertible {
+    /// Every step matched the oracle and every invariant held.
     case pass
     /// The engine and the oracle disagree about a call's outcome.
     case divergence(step: Int, call: Call, engine: Outcome, expected: Prediction, reason: String)
@@ -16,6 +17,7 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
     /// The program could not be set up (see `Execution`'s set-up-error policy): no step ran.
     case unrunnable(reason: String)
 
+    /// True for `.pass`.
     public var isPass: Bool { self == .pass }
 
     /// The 1-based step that failed (0 for an invariant broken before any call); nil for a pass or an
@@ -44,6 +46,7 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A human-readable account: the failing step, its call, engine and expected outcomes, why.
     public var description: String {
         switch self {
         case .pass: return "pass"
@@ -97,21 +100,27 @@ public enum Verdict: Hashable, Sendable, CustomStringConvertible {
 public struct Step: Sendable {
     /// 1-based position in the program.
     public let index: Int
+    /// The call as the program wrote it.
     public let call: Call
+    /// What the engine did.
     public let outcome: Outcome
+    /// What the oracle predicted.
     public let expectation: Prediction
 }
 
 /// A whole run: every step executed and the verdict.
 public struct RunReport: Sendable {
+    /// The steps executed, in order (a run stops at its first failure, or after a call that bug-checks).
     public let steps: [Step]
     /// Resource decisions the run passed; recorded when the runner's `recordFaultSites` is on.
     public var faultSites: [FaultSiteVisit] = []
+    /// The run's verdict.
     public let verdict: Verdict
     /// Observable-state fields the oracle said it could not know, over the run (each time one was
     /// due for comparison): what the state comparison could not vouch for.
     public var unknownObservations = 0
 
+    /// A report from its parts (`unknownObservations` starts at 0).
     public init(steps: [Step], faultSites: [FaultSiteVisit] = [], verdict: Verdict) {
         self.steps = steps
         self.faultSites = faultSites
@@ -121,11 +130,16 @@ public struct RunReport: Sendable {
 
 /// One resource decision a run passed: printed `kind@routine#nth` (`!` marks one the plan failed).
 public struct FaultSiteVisit: Sendable, Hashable, CustomStringConvertible {
+    /// What was allocated or read.
     public let kind: ResourceKind
+    /// The NT routine (or environment action) that made the decision.
     public let routine: String
+    /// 1-based count of decisions of this kind so far (the `nth` of a fault line).
     public let ordinal: UInt64
+    /// True when the fault plan failed this decision.
     public let failed: Bool
 
+    /// `kind@routine#nth`, with `!` when it was failed.
     public var description: String { "\(kind.rawValue)@\(routine)#\(ordinal)\(failed ? "!" : "")" }
 }
 

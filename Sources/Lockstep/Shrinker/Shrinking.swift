@@ -24,6 +24,7 @@ public struct Shrinker {
         self.init(maxRuns: maxRuns, oracle: LockstepFailureOracle(execution))
     }
 
+    /// A shrinker with a run budget (default `Limits.shrinkRuns`), an optional time budget in seconds, and any oracle.
     public init(maxRuns: Int = Limits.shrinkRuns, maxSeconds: Double? = nil, oracle: any FailureOracle) {
         self.maxRuns = maxRuns
         self.maxSeconds = maxSeconds
@@ -32,8 +33,11 @@ public struct Shrinker {
 
     /// What shrinking produced.
     public struct Result: Sendable {
+        /// The smallest failing program found.
         public let program: Program
+        /// Its signature (the one shrinking kept).
         public let signature: FailureSignature
+        /// Candidate runs spent.
         public let runs: Int
         /// True when removing any one call (with its dependents) or fault line, or simplifying any one
         /// number or machine setting, no longer reproduces; checked at the end.

@@ -5,6 +5,7 @@ import LockstepPrograms
 /// reproduces it. Thrown by `check(runs:seed:machine:)` and `Corpus.Entry.replay()`, so a Swift Testing
 /// (or XCTest) failure shows all of it.
 public struct LockstepFailure: Error, CustomStringConvertible {
+    /// The whole report: what failed, the program, and the command that reproduces it.
     public let description: String
 }
 
