@@ -22,13 +22,14 @@ extension FuzzCommand {
             throw ValidationError("--driver: no driver named '\(name)'; registered: \(registeredDrivers.names.joined(separator: ", "))")
         }
         // Driver campaigns run one job in this process; say so rather than ignore an option.
-        let unsupported = [(jobs != 1, "--jobs"), (shard != .whole, "--shard"), (json != nil, "--json"), (corpus != nil, "--corpus"),
-                           (checkDeterminism, "--check-determinism"), (stopAtFirstFinding, "--stop-at-first-finding"),
-                           (seededBug.arguments != [], "--seeded-bug")].filter(\.0).map(\.1)
+        let unsupported = [(campaign.jobs != 1, "--jobs"), (campaign.shard != .whole, "--shard"), (json != nil, "--json"), (campaign.corpus != nil, "--corpus"),
+                           (campaign.checkDeterminism, "--check-determinism"), (campaign.stopAtFirstFinding, "--stop-at-first-finding"),
+                           (campaign.seededBug.arguments != [], "--seeded-bug")].filter(\.0).map(\.1)
         if !unsupported.isEmpty {
             throw ValidationError("\(unsupported.joined(separator: ", ")) cannot be used with --driver (a driver campaign is one job, in this process); "
                                   + "it takes --seed, --runs, --seconds, --machine, --findings, --junit, --quiet")
         }
+        let (seed, seconds, runs, findings, quiet) = (campaign.seed, campaign.seconds, campaign.runs, campaign.findings, campaign.quiet)
         var options = DriverCampaignOptions()
         options.seed = seed
         options.seconds = seconds
@@ -36,12 +37,11 @@ extension FuzzCommand {
         // One directory per driver: two drivers can fail on the same program text, and entries are named by it.
         options.findingsDirectory = "\(findings)/drivers/\(name)"
         // A driver campaign runs on one machine: the default mix means the default machine.
-        options.generation.machine = machine.line
+        options.generation.machine = campaign.machine.line
         let budget = runs.map { "\($0) programs" } ?? "\(Int(seconds)) s"
         if !quiet { print("lockstep fuzz --driver \(name): seed \(seed), \(budget), \(options.generation.machine)") }
         StopSignal.install()
         options.shouldStop = { StopSignal.pending != nil }
-        let quiet = self.quiet
         let tty = isatty(STDOUT_FILENO) != 0
         let (stats, found) = DriverCampaign(driver: entry, options: options).run { stats in
             guard !quiet else { return }

@@ -36,60 +36,28 @@ struct FuzzCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Campaign seed.") var seed: UInt64 = 1
-    @Option(help: "Stop after this many seconds (default 60).") var seconds: Double = 60
-    @Option(help: "Stop after this many programs instead of a time budget.") var runs: Int?
-    @Option(help: "'mix' (a machine per program, see below), an architecture (x86, x64, alpha) or a whole machine line in quotes.", transform: MachineChoice.parse)
-    var machine: MachineChoice = .mix
-    @Option(help: "Directory for findings.") var findings = "corpora/findings"
-    @Option(help: "A corpus directory: its entries seed the campaign's feature corpus, and the passing programs that reach new features are added to it.")
-    var corpus: String?
-    @Option(help: "Percent of programs that end in a deliberate misuse.") var misuse = 30
-    @Option(name: .customLong("check-every"), help: "Check invariants every N steps.") var checkEvery = 1
-    @Option(help: "Worker threads.") var jobs = 1
-    @Option(help: "Run only shard i of n of the run space (e.g. 2/4), for a CI matrix.", transform: ShardChoice.parse) var shard: ShardChoice = .whole
+    @OptionGroup var campaign: CampaignArguments
     @Option(help: "Write the final statistics as JSON to this file.") var json: String?
     @Option(help: "Write a JUnit XML report to this file: one failed case per finding, with its minimized program.") var junit: String?
-    @Flag(help: "Stop at the first reproducible failure (time and programs to it are in the summary and --json).")
-    var stopAtFirstFinding = false
-    /// The old spelling of `lockstep systematic FILE` (hidden; it forwards there).
-    @Option(help: .hidden) var systematic: String?
     @Option(help: "Fuzz a registered driver under test instead of the engine ('list' lists them); uses --seed, --runs, --seconds, --machine, --findings, --junit, --quiet. See docs/DRIVER_HARNESS.md.")
     var driver: String?
-    @Flag(help: "Run every program twice and compare a digest of all outcomes.") var checkDeterminism = false
-    @Flag(name: .shortAndLong, help: "Print only the summary.") var quiet = false
     @Flag(help: "Run the workers in this process, with no supervisor: a trap ends the campaign (its program is saved first and reported by the next campaign).")
     var inProcess = false
-    @Option(help: .hidden) var sessionResult: String?
-    @Option(help: .hidden) var resume: String?
-    /// In a supervised session: the supervisor's pid (the campaign's id; the session dies with it).
-    @Option(help: .hidden) var supervisor: Int32?
-    @OptionGroup var seededBug: SeededBugOption
-
-    func validate() throws {
-        guard seconds > 0 else { throw ValidationError("--seconds must be positive, e.g. --seconds 60") }
-        if let runs, runs <= 0 { throw ValidationError("--runs must be positive, e.g. --runs 1000") }
-        guard (0...100).contains(misuse) else { throw ValidationError("--misuse is a percentage from 0 to 100") }
-        guard checkEvery >= 1 else { throw ValidationError("--check-every must be 1 or more") }
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
-        _ = try resumePositions()
-    }
+    /// The old spelling of `lockstep systematic FILE` (hidden; it forwards there).
+    @Option(help: .hidden) var systematic: String?
 
     func run() throws {
-        if let systematic { return try SystematicCommand(file: systematic, driver: driver, checkEvery: checkEvery, quiet: quiet, seededBug: seededBug).run() }
+        if let systematic {
+            return try SystematicCommand(file: systematic, driver: driver, checkEvery: campaign.checkEvery, quiet: campaign.quiet, seededBug: campaign.seededBug).run()
+        }
         if let driver { return try runDriver(driver) }
         StopSignal.install()
-        if let supervisor { StopSignal.dieWithParent(supervisor) }
-        if sessionResult != nil {
-            _ = try runInThisProcess()
-            if let signal = StopSignal.pending { throw ExitCode(128 + signal) }
-            return
-        }
+        let findings = campaign.findings, quiet = campaign.quiet
         // The directories are checked before anything runs: a bad path is one line, not a false trap.
         let lock: CampaignLock
         do {
             try WritableDirectory.prepare(findings, role: "findings directory")
-            if let corpus {
+            if let corpus = campaign.corpus {
                 try WritableDirectory.prepare(corpus, role: "corpus directory")
                 try WritableDirectory.checkReadable(corpus, role: "corpus directory")
             }
@@ -100,19 +68,19 @@ struct FuzzCommand: ParsableCommand {
         defer { lock.release() }
         let traps = recoverEarlierCampaigns()
         if !quiet {
-            print("lockstep fuzz: seed \(seed), \(runs.map { "\($0) runs" } ?? "\(Int(seconds)) s"), \(machine.mix)"
+            print("lockstep fuzz: seed \(campaign.seed), \(campaign.runs.map { "\($0) runs" } ?? "\(Int(campaign.seconds)) s"), \(campaign.machine.mix)"
                   + (inProcess ? "" : ", supervised (a trap is saved and the campaign restarts)"))
             fflush(nil)
         }
-        var result = inProcess ? try runInThisProcess() : try runSupervised()
+        var result = inProcess ? try campaign.runInThisProcess(session: nil) : try runSupervised()
         result.resolvePaths(in: findings)
-        let summary = FuzzSummary(result: result, checkDeterminism: checkDeterminism)
+        let summary = FuzzSummary(result: result, checkDeterminism: campaign.checkDeterminism)
         summary.print()
         if let json {
-            try summary.writeJSON(to: json, seed: seed, jobs: jobs, shard: "\(shard)", machine: "\(machine.mix)")
+            try summary.writeJSON(to: json, seed: campaign.seed, jobs: campaign.jobs, shard: "\(campaign.shard)", machine: "\(campaign.machine.mix)")
         }
         if let junit {
-            do { try summary.junit(seed: seed, shard: "\(shard)", machine: "\(machine.mix)").write(to: junit) } catch {
+            do { try summary.junit(seed: campaign.seed, shard: "\(campaign.shard)", machine: "\(campaign.machine.mix)").write(to: junit) } catch {
                 throw CommandFailure.badInput("--junit \(junit): cannot write the report (\(error.localizedDescription))")
             }
         }
@@ -127,7 +95,7 @@ struct FuzzCommand: ParsableCommand {
         if let signal = result.interruptedBy { throw ExitCode(128 + signal) }
         if !result.engineFindings.isEmpty || !traps.isEmpty { throw ExitCode(ExitStatus.failingVerdict) }
         // Bad corpus entries were reported and skipped; the campaign ran, but the input was not clean.
-        if let corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }) {
+        if let corpus = campaign.corpus, Corpus.files(corpus).contains(where: { (try? Corpus.read($0)) == nil }) {
             throw ExitCode(ExitStatus.badInput)
         }
     }
@@ -136,11 +104,11 @@ struct FuzzCommand: ParsableCommand {
     /// `trap` only if it kills that child too; then the dead campaigns' scratch files are removed.
     /// Returns the traps saved.
     private func recoverEarlierCampaigns() -> [String] {
-        let oracle = ChildProcessTrapOracle(executable: Self.executable, runArguments: ["run", "--quiet"] + seededBug.arguments, scratchDirectory: findings)
+        let oracle = ChildProcessTrapOracle(executable: Self.executable, runArguments: ["run", "--quiet"] + campaign.seededBug.arguments, scratchDirectory: campaign.findings)
         var engineOnly = oracle
         engineOnly.runArguments += ["--invariants-only"]
         var traps: [String] = []
-        for record in TrapRecovery.recoverDeadCampaigns(in: findings, confirmer: TrapConfirmer(oracle: oracle, engineOnlyOracle: engineOnly, findingsDirectory: findings)) {
+        for record in TrapRecovery.recoverDeadCampaigns(in: campaign.findings, confirmer: TrapConfirmer(oracle: oracle, engineOnlyOracle: engineOnly, findingsDirectory: campaign.findings)) {
             let run = record.index.map { "run \($0)" } ?? "a program"
             if let path = record.path {
                 print("trap: an earlier campaign died running \(run), which kills a process on its own too: saved as \(path)")
@@ -148,7 +116,7 @@ struct FuzzCommand: ParsableCommand {
             } else if let problem = record.problem {
                 print("trap: an earlier campaign died running \(run), which kills a process on its own too, but it could not be saved: \(problem)")
                 traps.append(problem)
-            } else if !quiet {
+            } else if !campaign.quiet {
                 print("an earlier campaign stopped while running \(run); it passes alone (not a trap)")
             }
         }
@@ -160,77 +128,20 @@ struct FuzzCommand: ParsableCommand {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? Bundle.main.executablePath ?? CommandLine.arguments[0]
     }
 
-    private func campaignOptions() throws -> CampaignOptions {
-        var options = CampaignOptions()
-        options.seed = seed
-        options.seconds = seconds
-        options.runs = runs
-        let mix = machine.mix
-        options.generation = GenerationOptions(machine: machine.line, mix: mix.entries.count > 1 ? mix : nil, misusePercent: misuse)
-        options.findingsDirectory = findings
-        options.checkDeterminism = checkDeterminism
-        options.stopAtFirstFinding = stopAtFirstFinding
-        options.checkEvery = checkEvery
-        options.jobs = jobs
-        options.shard = (shard.index, shard.count)
-        options.prepareKernel = seededBug.prepareKernel
-        if let corpus {
-            options.seedPrograms = loadCorpus(corpus, architectures: Set(mix.entries.map(\.machine.architecture)))
-            options.corpusDirectory = corpus
-        }
-        options.startIndices = try resumePositions()
-        options.campaignID = supervisor
-        options.shouldStop = { StopSignal.pending != nil }
-        // A supervised session's snapshots are what survives it if it dies: take them often.
-        if sessionResult != nil { options.progressInterval = .milliseconds(200) }
-        return options
-    }
-
-    /// The campaign in this process: with `--in-process`, or as one session of a supervised campaign
-    /// (`--session-result`), which writes its counters there every second and at the end.
-    private func runInThisProcess() throws -> SessionResult {
-        let quiet = self.quiet, runs = self.runs, seconds = self.seconds, resultFile = sessionResult
-        let tty = isatty(STDOUT_FILENO) != 0
-        let printedAt = ProgressThrottle()
-        var (stats, found) = Campaign(try campaignOptions()).run { stats, final in
-            // A snapshot for the supervisor, in case this process dies before the end.
-            if let resultFile { try? SessionResult(stats: stats).write(to: resultFile) }
-            guard !quiet, !final, !printedAt.tooSoon else { return }
-            let line = "  \(Int(stats.elapsed)) s  programs \(stats.programs)  checked calls/s \(Int(Double(stats.calls) / max(stats.elapsed, 0.001)))"
-                + "  findings \(stats.findings) (\(stats.signatures.count) signatures)  features \(stats.features)"
-                + (runs == nil ? "  remaining \(max(0, Int(seconds - stats.elapsed))) s" : "")
-            if tty { FileHandle.standardOutput.write(Data(("\r" + line).utf8)) } else { Swift.print(line) }
-        }
-        if tty && !quiet { print("") }
-        if let signal = StopSignal.pending { stats.stopReason = .stopped(signal: signal) }
-        let result = SessionResult(stats: stats, findings: stats.signatures.keys.sorted().map { signature in
-            let finding = found.first { $0.signature == signature }
-            return .init(signature: signature, count: stats.signatures[signature]!, path: finding?.path, problem: finding?.problem)
-        }, interruptedBy: StopSignal.pending)
-        if let resultFile { try result.write(to: resultFile) }
-        return result
-    }
-
     /// The campaign in child processes, restarted after a trap (see `CampaignSupervisor`).
     private func runSupervised() throws -> SessionResult {
         let executable = Self.executable
-        var base = ["fuzz", "--supervisor", "\(getpid())", "--seed", "\(seed)", "--machine", "\(machine)", "--findings", findings, "--misuse", "\(misuse)",
-                    "--check-every", "\(checkEvery)", "--jobs", "\(jobs)", "--shard", "\(shard)"] + seededBug.arguments
-        if let runs { base += ["--runs", "\(runs)"] }
-        if let corpus { base += ["--corpus", corpus] }
-        if checkDeterminism { base.append("--check-determinism") }
-        if stopAtFirstFinding { base.append("--stop-at-first-finding") }
-        if quiet { base.append("--quiet") }
-        let shardCount = shard.count
+        let base = ["fuzz-session", "--supervisor", "\(getpid())"] + campaign.childArguments
+        let (seconds, runs, jobs, findings) = (campaign.seconds, campaign.runs, campaign.jobs, campaign.findings)
         var supervisor = CampaignSupervisor(
             executable: executable,
             sessionArguments: { [seconds] resume, remaining, resultFile in
                 base + ["--seconds", "\(remaining ?? seconds)", "--session-result", resultFile]
                     + (resume.map { ["--resume", $0.map(String.init).joined(separator: ",")] } ?? [])
             },
-            runArguments: ["run", "--quiet"] + seededBug.arguments,
-            findingsDirectory: findings, jobs: jobs, runStep: jobs * shardCount, seconds: runs == nil ? seconds : nil)
-        supervisor.stopAtFirstFinding = stopAtFirstFinding
+            runArguments: ["run", "--quiet"] + campaign.seededBug.arguments,
+            findingsDirectory: findings, jobs: jobs, runStep: jobs * campaign.shard.count, seconds: runs == nil ? seconds : nil)
+        supervisor.stopAtFirstFinding = campaign.stopAtFirstFinding
         do {
             return try supervisor.run {
                 Swift.print($0)
@@ -241,36 +152,6 @@ struct FuzzCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput("lockstep fuzz: cannot start a campaign process (\(error.localizedDescription)); --in-process runs without one")
         }
-    }
-
-    /// The entries of `directory` for the campaign's architectures; a bad entry is one line and is skipped.
-    private func loadCorpus(_ directory: String, architectures: Set<String>) -> [Program] {
-        var programs: [Program] = []
-        var otherMachines = 0
-        let files: [String]
-        do { files = try Corpus.listing(directory) } catch {
-            FileHandle.standardError.write(Data("lockstep fuzz: --corpus \(error.description)\n".utf8))
-            return []
-        }
-        for path in files where FileManager.default.fileExists(atPath: path) {
-            do {
-                let entry = try Corpus.read(path)
-                if architectures.contains(entry.program.machine.architecture) { programs.append(entry.program) } else { otherMachines += 1 }
-            } catch {
-                FileHandle.standardError.write(Data("\(error.description) (skipped)\n".utf8))
-            }
-        }
-        if !quiet && sessionResult == nil {
-            print("corpus \(directory): \(programs.count) entries" + (otherMachines > 0 ? ", \(otherMachines) for other architectures skipped" : ""))
-        }
-        return programs
-    }
-
-    private func resumePositions() throws -> [Int]? {
-        guard let resume else { return nil }
-        let positions = resume.split(separator: ",").compactMap { Int($0) }
-        guard positions.count == jobs else { throw ValidationError("--resume takes one run number per job, e.g. --resume 12,13 with --jobs 2") }
-        return positions
     }
 }
 

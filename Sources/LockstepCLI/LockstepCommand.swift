@@ -9,7 +9,7 @@ struct LockstepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep",
         abstract: "Run NT MDL call programs on the engine and the reference model in lockstep.",
-        subcommands: [FuzzCommand.self, SystematicCommand.self, RunCommand.self, MinimizeCommand.self, ReplayCommand.self, ShowCommand.self, MergeCommand.self,
+        subcommands: [FuzzCommand.self, FuzzSessionCommand.self, SystematicCommand.self, RunCommand.self, MinimizeCommand.self, ReplayCommand.self, ShowCommand.self, MergeCommand.self,
                       BenchCommand.self, TextFuzzCommand.self]
     )
 
