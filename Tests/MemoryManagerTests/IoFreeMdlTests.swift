@@ -3,7 +3,7 @@ import Testing
 
 /// IoFreeMdl (§2.5): lookaside reuse, the Verifier checks of §4.2/§4.3, and the unmapping of a partial
 /// MDL's own mapping (via MmPrepareMdlForReuse, §2.13).
-@Suite struct ConstructionIoFreeMdlTests {
+@Suite struct IoFreeMdlTests {
     /// x86 MDL header offsets (§1.1): Process 8, MappedSystemVa 12.
     private let processOffset: UInt64 = 8, mappedOffset: UInt64 = 12
 
@@ -29,6 +29,17 @@ import Testing
         #expect(h.size == 32)
         #expect(h.next == 0)
         #expect(h.flags == .allocatedFixedSize)
+
+        // The same with the Process a probe-and-lock set: unlocked and freed, the MDL keeps naming it.
+        let f = try Construction.kernel(.x86, mode: .free)
+        let (_, locked) = try Construction.lockedUserMdl(f)
+        let process = try Construction.header(f, locked).process
+        try f.mm.unlockPages(locked)
+        try f.io.freeMdl(locked)
+        let reused = try #require(try Construction.allocate(f, 0x2_0000, 0x10))
+        #expect(reused == locked)
+        #expect(try Construction.header(f, reused).process == process)    // not initialised by IoAllocateMdl
+        #expect(try Construction.header(f, reused).flags == .allocatedFixedSize)
     }
 
     @Test func nonFixedMdlGoesBackToPoolNotTheLookaside() throws {
@@ -69,6 +80,12 @@ import Testing
         #expect(check.parameters.1 == mdl)
         // P3 = flags: ALLOCATED_FIXED_SIZE 0x8 | PAGES_LOCKED 0x2 | MAPPED_TO_SYSTEM_VA 0x1.
         #expect(check.parameters.2 == 0x0B)
+
+        // Locked for write and mapped with MmGetSystemAddressForMdl: P3 has WRITE_OPERATION 0x80 too.
+        let w = try Construction.kernel(.x86, mode: .verifier)
+        let (_, written) = try Construction.lockedUserMdl(w)
+        _ = try w.mm.getSystemAddressForMdl(written)
+        #expect(throws: KernelError.bugCheck(BugCheck(0xC4, 0xB8, written, 0x008B, 0))) { try w.io.freeMdl(written) }
     }
 
     /// §2.5: the free build frees the MDL and leaks the system PTEs — marked [inferred] in the spec.
@@ -115,6 +132,11 @@ import Testing
         let check = try #require(Construction.bugCheck { try k.io.freeMdl(mdl) })
         #expect(check.code == 0xD5)
         #expect(check.parameters.0 == mdl)     // (VA, R/W, IP, 0)
+        // A 0x10-byte MDL, with every parameter.
+        let v = try Construction.kernel(.x86, mode: .verifier)
+        let once = try #require(try Construction.allocate(v, 0x1_0000, 0x10))
+        try v.io.freeMdl(once)
+        #expect(throws: KernelError.bugCheck(BugCheck(0xD5, once, 0, 0, 0))) { try v.io.freeMdl(once) }
     }
 
     @Test func verifierDoubleFreeOfAPoolSizedMdlIsD5() throws {
@@ -143,6 +165,17 @@ import Testing
         try k.io.freeMdl(target)
         #expect(k.inspect.systemPteUsage.inUse == before)
         #expect(k.inspect.mdlSystemMappings.isEmpty)
+        // A partial built after the source was mapped and unmapped again inherits no mapping: its own
+        // is made on demand and IoFreeMdl releases it.
+        let system = try #require(try k.mm.getSystemAddressForMdl(source))
+        try k.mm.unmapLockedPages(system, source)
+        let second = try #require(try Construction.allocate(k, 0, 0x2000))
+        try k.io.buildPartialMdl(source: source, target: second, virtualAddress: buffer + 0x100, length: 0x1000)
+        _ = try #require(try k.mm.getSystemAddressForMdlSafe(second, priority: .normalPagePriority))
+        #expect(try Construction.header(k, second).flags == [.allocatedFixedSize, .partial, .mappedToSystemVa, .partialHasBeenMapped])
+        #expect(k.inspect.systemPteUsage.inUse == 2)   // 0x1000 bytes at offset 0x100 span 2 pages
+        try k.io.freeMdl(second)
+        #expect(k.inspect.systemPteUsage.inUse == 0)
         try k.mm.unlockPages(source)
         try k.io.freeMdl(source)
         #expect(k.haltedBy == nil)

@@ -1,8 +1,9 @@
 import MemoryManager
 import Testing
 
-/// IoAllocateMdl (§2.4) and the field macros of §2.12 on the MDLs it returns.
-@Suite struct ConstructionIoAllocateMdlTests {
+/// IoAllocateMdl (§2.4) and the field macros of §2.12 on the MDLs it returns; MmCreateMdl (§2.3) where
+/// it shares IoAllocateMdl's pool path.
+@Suite struct IoAllocateMdlTests {
     // MARK: Fields (§2.4 step 4, §2.12)
 
     @Test func fieldsOfAnAllocatedMdlOnX86() throws {
@@ -18,6 +19,17 @@ import Testing
         #expect(try k.mm.getMdlVirtualAddress(mdl) == 0x0012_3456)
         #expect(try k.mm.getMdlByteCount(mdl) == 0x1234)
         #expect(try k.mm.getMdlByteOffset(mdl) == 0x456)
+        // Length 1 ([SERGE]: Size 32).
+        let one = try #require(try Construction.allocate(k, 0x1234_5678, 1))
+        let header = try Construction.header(k, one)
+        #expect(header.size == 32)
+        #expect(header.startVa == 0x1234_5000)
+        #expect(header.byteOffset == 0x678)
+        #expect(header.byteCount == 1)
+        #expect(header.flags == .allocatedFixedSize)
+        #expect(try k.mm.getMdlVirtualAddress(one) == 0x1234_5678)
+        #expect(try k.mm.getMdlByteCount(one) == 1)
+        #expect(try k.mm.getMdlByteOffset(one) == 0x678)
     }
 
     @Test func fieldsOfAnAllocatedMdlOnX64() throws {
@@ -28,6 +40,12 @@ import Testing
         #expect(h.byteOffset == 0xFFF)
         #expect(Construction.size(h) == 64)   // 0xFFF+2+0xFFF = 0x2000 -> 2 pages: 48 + 16
         #expect(try k.mm.getMdlVirtualAddress(mdl) == 0x7FF_0000_1FFF)
+        // 0x10 + 0x2000 spans 3 pages: 48 + 8*3.
+        let three = try #require(try Construction.allocate(k, 0x1_0010, 0x2000))
+        let header = try Construction.header(k, three)
+        #expect(header.size == 72)
+        #expect(header.byteOffset == 0x10)
+        #expect(header.startVa == 0x1_0000)
     }
 
     /// Length 0 is legal on Windows (§2.4, §6 item 1: only ReactOS ASSERTs it), so in every mode.
@@ -41,6 +59,8 @@ import Testing
         let zeroUnaligned = try #require(try Construction.allocate(k, 0x1_0010, 0))
         #expect(try Construction.header(k, zeroUnaligned).size == 32)  // Length 0, unaligned -> 1 page
         #expect(try Construction.header(k, zeroUnaligned).byteCount == 0)
+        #expect(try Construction.header(k, try #require(try Construction.allocate(k, 0x1000, 0))).size == 28)
+        #expect(try Construction.header(k, try #require(try Construction.allocate(k, 0x1001, 0))).size == 32)
     }
 
     @Test func nullAndArbitraryAddressesAreAccepted() throws {
@@ -57,6 +77,8 @@ import Testing
         #expect((h.startVa, h.byteOffset) == (0xFFFF_F000, 0xFFF))
         #expect(h.size == 32)                  // 0xFFF + 1 + 0xFFF = 0x1FFF -> 1 page
         #expect(try k.mm.getMdlVirtualAddress(top) == 0xFFFF_FFFF)
+        #expect(try Construction.allocate(k, 0, 0x10) != nil)
+        #expect(try Construction.allocate(k, 0xFFFF_FFFF, 0x10) != nil)
     }
 
     @Test func chargeQuotaTrueIsAccepted() throws {
@@ -118,6 +140,7 @@ import Testing
         #expect(try Construction.allocate(k, 0x1_0000, 67_076_097) == nil)
         // The same length at an unaligned VA also spans 16377 pages -> NULL.
         #expect(try Construction.allocate(k, 0x1_0004, 67_076_096) == nil)
+        #expect(try Construction.allocate(k, 0x1_0001, 67_076_096) == nil)
         // [KT-IoMdl]: (0x10000-28)/4*4096 = 67,080,192 -> NULL.
         #expect(try Construction.allocate(k, 0x1_0000, 67_080_192) == nil)
     }
@@ -161,6 +184,11 @@ import Testing
         // A length whose needed size exceeds 0xFFFF is fine on 6.0: 16377 pages -> 65536 -> Size 0.
         let big = try #require(try Construction.allocate(k, 0x1_0000, 16377 * 0x1000))
         #expect(try Construction.header(k, big).size == 0)
+        // The same at VA 0 (the 2 MiB PFN array of `ok` is given back first: the pool holds one).
+        try k.io.freeMdl(ok)
+        #expect(try Construction.allocate(k, 0, 0x8000_0000) == nil)
+        let atZero = try #require(try Construction.allocate(k, 0, 0x7FFF_FFFF))
+        #expect(try Construction.header(k, atZero).size == 28)
     }
 
     @Test func nt61AcceptsAnyLengthWithAWrappedSize() throws {
@@ -178,15 +206,19 @@ import Testing
     /// §2.4 / [SERGE]: "NT 6.2+ on x86: when the span wraps to a small number (Length 0xFFFFF001 aligned
     /// -> 0 pages) the MDL is taken from the lookaside"; Windows 7 (6.1) gives it a pool block of the
     /// wrapped size, without MDL_ALLOCATED_FIXED_SIZE.
-    @Test(arguments: [WindowsVersion.nt61, .nt62, .nt100])
-    func wrappedSpanComesFromTheLookasideFrom62(version: WindowsVersion) throws {
-        let k = try Construction.kernel(.x86, mode: .free, version: version)
+    @Test(arguments: [WindowsVersion.nt61, .nt62, .nt100], [CheckingMode.free, .verifier])
+    func wrappedSpanComesFromTheLookasideFrom62(version: WindowsVersion, mode: CheckingMode) throws {
+        let k = try Construction.kernel(.x86, mode: mode, version: version)
         let mdl = try #require(try Construction.allocate(k, 0x1_0000, 0xFFFF_F001))
         let h = try Construction.header(k, mdl)
         #expect(h.size == 28)
         #expect(h.flags == (version == .nt61 ? [] : .allocatedFixedSize))
         // 6.1's pool block is what the wrapped span needs (28 bytes, rounded to the pool granularity).
-        if version == .nt61 { #expect(k.inspect.poolBlock(containing: mdl)?.size == 32) }
+        if version == .nt61 && mode == .free { #expect(k.inspect.poolBlock(containing: mdl)?.size == 32) }
+        // The same at VA 0.
+        let atNull = try #require(try Construction.allocate(k, 0, 0xFFFF_F001))
+        #expect(try Construction.header(k, atNull).size == 28)
+        #expect(try Construction.header(k, atNull).flags == (version == .nt61 ? [] : .allocatedFixedSize))
     }
 
     /// [SERGE] rows 0xFFFFF000-0xFFFFFFFF: NT 4/5 refuse a Length of 2 GiB or more even where the span
@@ -203,11 +235,12 @@ import Testing
     // MARK: Failures (§2.4 "Failures")
 
     @Test(arguments: [CheckingMode.free, .verifier])
-    func poolExhaustionReturnsNull(mode: CheckingMode) throws {
+    func poolExhaustionReturnsNullFromIoAllocateMdlAndMmCreateMdl(mode: CheckingMode) throws {
         let k = try Construction.kernel(.x86, mode: mode)
         k.faultDecider = { site in site.kind == .nonpagedPool ? .fail(.insufficientResources) : .proceed }
         #expect(try Construction.allocate(k, 0x1_0000, 0x1000) == nil)          // fixed-size path
         #expect(try Construction.allocate(k, 0x1_0000, 40 * 0x1000) == nil)     // pool path
+        #expect(try k.mm.createMdl(nil, base: 0x1_0000, length: 0x1000) == nil)
         #expect(k.haltedBy == nil)
         k.faultDecider = nil
         #expect(try Construction.allocate(k, 0x1_0000, 0x1000) != nil)
@@ -241,15 +274,16 @@ import Testing
         #expect(try Construction.header(k, mdl).next == 0)
     }
 
-    /// §2.4: SecondaryBuffer TRUE with Irp->MdlAddress NULL dereferences NULL ("Crashes (all) Windows").
+    /// §2.4: SecondaryBuffer TRUE with Irp->MdlAddress NULL dereferences NULL ("Crashes (all) Windows"):
+    /// 0x1E with STATUS_ACCESS_VIOLATION, and the halted machine refuses every later call.
     @Test(arguments: [CheckingMode.free, .verifier])
     func secondaryBufferOnAnEmptyChainBugChecks(mode: CheckingMode) throws {
         let k = try Construction.kernel(.x86, mode: mode)
         let irp = try #require(try k.env.allocateIrp())
-        let check = Construction.bugCheck {
-            _ = try k.io.allocateMdl(virtualAddress: 0x1_0000, length: 0x100, secondaryBuffer: true, chargeQuota: false, irp: irp)
+        #expect(throws: KernelError.bugCheck(BugCheck(0x1E, 0xC000_0005, 0, 0, 0))) {
+            try k.io.allocateMdl(virtualAddress: 0x1_0000, length: 0x100, secondaryBuffer: true, chargeQuota: false, irp: irp)
         }
-        #expect(check != nil)
         #expect(k.haltedBy != nil)
+        #expect(throws: KernelError.machineHalted(BugCheck(0x1E, 0xC000_0005, 0, 0, 0))) { try k.mm.sizeOfMdl(base: 0, length: 1) }
     }
 }

@@ -3,7 +3,7 @@ import Testing
 
 /// MmBuildMdlForNonPagedPool (§2.6), MmGetSystemAddressForMdl(Safe) on such an MDL (§2.11), and the
 /// side-effect-free field macros (§2.12).
-@Suite struct ConstructionNonPagedPoolTests {
+@Suite struct NonPagedPoolTests {
     /// Pool blocks of a page or more are page aligned, so [p+0x10, p+0x2010) spans
     /// (0x10 + 0x2000 + 0xFFF) >> 12 = 3 pages.
     @Test(arguments: [CheckingMode.verifier, .free, .checked])
@@ -31,6 +31,19 @@ import Testing
         #expect(try Construction.header(k, mdl).flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
         try k.io.freeMdl(mdl)
         #expect(k.haltedBy == nil)
+
+        // A 0x1800-byte block, [p+0x20, p+0x1020): 2 pages; still no system PTE in use.
+        let small = try #require(try k.env.allocatePool(.nonPagedPool, bytes: 0x1800))
+        let other = try #require(try Construction.allocate(k, small + 0x20, 0x1000))
+        try k.mm.buildMdlForNonPagedPool(other)
+        let header = try Construction.header(k, other)
+        #expect(header.flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
+        #expect(header.process == 0)
+        #expect(header.mappedSystemVa == small + 0x20)
+        #expect(k.inspect.pfn(other, 0) == (try k.mm.getPhysicalAddress(small + 0x20)) >> 12)
+        #expect(try k.mm.getSystemAddressForMdl(other) == small + 0x20)
+        #expect(try k.mm.getSystemAddressForMdlSafe(other, priority: .lowPagePriority) == small + 0x20)
+        #expect(k.inspect.systemPteUsage.inUse == 0)
     }
 
     @Test func buildOnNonPagedPoolOnX64UsesEightBytePfns() throws {
@@ -93,6 +106,12 @@ import Testing
         #expect(check.code == 0xC4)
         // (0x7F, IRQL, MDL, flags): PASSIVE_LEVEL, flags = ALLOCATED_FIXED_SIZE 0x8.
         #expect(check.parameterList == [0x7F, 0, mdl, 0x8])
+        // A 0x100-byte block: the same.
+        let v = try Construction.kernel(.x86, mode: .verifier)
+        let block = try #require(try v.env.allocatePool(.pagedPool, bytes: 0x100))
+        try v.env.writeMemory(block, [1])
+        let small = try #require(try Construction.allocate(v, block, 0x100))
+        #expect(throws: KernelError.bugCheck(BugCheck(0xC4, 0x7F, 0, small, 0x0008))) { try v.mm.buildMdlForNonPagedPool(small) }
     }
 
     @Test func pagedPoolOnAFreeBuildJustSetsTheFlag() throws {
@@ -105,6 +124,18 @@ import Testing
         #expect(h.flags == [.allocatedFixedSize, .sourceIsNonpagedPool])   // [KT-MmMdl] 198-214
         #expect(h.mappedSystemVa == paged)
         #expect(k.inspect.pfn(mdl, 0) == (try k.mm.getPhysicalAddress(paged)) >> 12)
+        // A 0x100-byte block: the same.
+        let block = try #require(try k.env.allocatePool(.pagedPool, bytes: 0x100))
+        try k.env.writeMemory(block, [1])
+        let small = try #require(try Construction.allocate(k, block, 0x100))
+        try k.mm.buildMdlForNonPagedPool(small)
+        #expect(try Construction.header(k, small).flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
+        // A non-resident page: NT 5.x does not check (PFN 0 from the frameless PTE, [KT-MmMdl]).
+        let untouched = try #require(try k.env.allocatePool(.pagedPool, bytes: 0x1000))
+        let other = try #require(try Construction.allocate(k, untouched, 0x10))
+        try k.mm.buildMdlForNonPagedPool(other)
+        #expect(try Construction.header(k, other).flags == [.allocatedFixedSize, .sourceIsNonpagedPool])
+        #expect(k.inspect.pfn(other, 0) == 0)
     }
 
     /// Windows 10 only (NT 5.x to 6.1 do not check; see ConformanceVersionFactsTests).
@@ -118,6 +149,11 @@ import Testing
         #expect(check.code == 0x1A)
         #expect(check.parameters.0 == 0x1240)
         #expect(check.parameters.1 == mdl)        // P2 = MDL
+        // 0x10 bytes of it, with every parameter: P3 = the address.
+        let w = try Construction.kernel(.x86, mode: mode, version: .nt100)
+        let page = try #require(try w.env.allocatePool(.pagedPool, bytes: 0x1000))
+        let small = try #require(try Construction.allocate(w, page, 0x10))
+        #expect(throws: KernelError.bugCheck(BugCheck(0x1A, 0x1240, small, page, 0))) { try w.mm.buildMdlForNonPagedPool(small) }
     }
 
     @Test func pagedOutPageIs1A1240OnWindows10() throws {

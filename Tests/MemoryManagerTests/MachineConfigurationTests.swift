@@ -2,7 +2,7 @@ import MemoryManager
 import Testing
 
 /// MachineConfiguration: the printed `machine …` line, parsing it back, and errors that name the problem.
-@Suite struct ConstructionConfigurationTests {
+@Suite struct MachineConfigurationTests {
     @Test func standardDescription() {
         #expect(MachineConfiguration.standard.description
                 == "machine x86 ram=16M nonpaged=256K paged=1M ptes=512 mode=verifier version=5.1")
@@ -11,10 +11,15 @@ import Testing
     static let configurations: [MachineConfiguration] = [
         .standard,
         MachineConfiguration(architecture: .x64, ramBytes: 64 << 20, checking: .free, version: .nt61),
+        MachineConfiguration(architecture: .x64, ramBytes: 64 << 20, checking: .free, version: .nt61, lockLimitPages: 100),
         MachineConfiguration(architecture: .alpha, ramBytes: 32 << 20, nonpagedPoolBytes: 512 << 10, pagedPoolBytes: 2 << 20,
                              systemPtes: 1024, checking: .checked, version: .nt40sp3),
+        MachineConfiguration(architecture: .alpha, systemPtes: 64, checking: .checked, version: .nt40sp3, pciBuses: 4,
+                             devices: [DeviceWindow(.pciBus, bus: 3, busAddress: 0x1000_0000, length: 0x2000, physicalAddress: 0xE000_0000)],
+                             strictMappingChecks: true),
         MachineConfiguration(lockLimitPages: 100, pciBuses: 4, strictMappingChecks: true),
         MachineConfiguration(version: .nt60, devices: []),
+        MachineConfiguration(devices: []),
         MachineConfiguration(architecture: .x64, version: .nt40, devices: [
             DeviceWindow(.pciBus, bus: 3, busAddress: 0x8000_0000, length: 0x2_0000, physicalAddress: 0xE000_0000),
             DeviceWindow(.eisa, bus: 0, busAddress: 0xC_0000, length: 0x8000, physicalAddress: 0xC_0000),
@@ -82,6 +87,7 @@ import Testing
         ("machine x86 ram=lots", "lots"),
         ("machine x86 ram=16Q", "16Q"),
         ("machine x86 flavour=vanilla", "flavour"),
+        ("machine x86 colour=blue", "colour"),
         ("machine x86 mode=paranoid", "paranoid"),
         ("machine x86 version=3.51", "3.51"),
         ("machine x86 devices=some", "devices"),
@@ -89,6 +95,7 @@ import Testing
         ("machine x86 device=NoSuchBus.0:0x1000+0x1000@0xF0000000", "NoSuchBus"),
         ("machine x86 device=PCIBus.0:0x1000+0@0xF0000000", "device"),
         ("machine x86 ram=1000", "ram"),                 // not a page multiple
+        ("machine x86 ram=12345", "ram"),
         ("machine x86 ram=8G", "ram"),                   // above 4G
         ("machine x86 ram=64K", "ram"),                  // below 64 pages
         ("machine alpha ram=0x1001000", "ram"),         // a 4 KiB multiple but not an 8 KiB one
@@ -108,6 +115,11 @@ import Testing
         } catch {
             #expect(error.message.contains(mentions), "'\(line)': \(error.message)")
         }
+    }
+
+    @Test func unknownArchitectureAndModeErrorsListTheChoices() {
+        #expect(throws: ConfigurationError("unknown architecture 'arm'; use x86, x64 or alpha")) { try MachineConfiguration(parsing: "machine arm") }
+        #expect(throws: ConfigurationError("unknown mode 'fast'; use free, checked or verifier")) { try MachineConfiguration(parsing: "machine x86 mode=fast") }
     }
 
     @Test func deviceInTheLegacyHoleIsAccepted() throws {

@@ -3,7 +3,7 @@ import Testing
 
 /// HalTranslateBusAddress (§2.19): identity translation on x86 for the standard buses, FALSE for absent
 /// buses and undecoded addresses, and the out parameters left alone on FALSE.
-@Suite struct ConstructionHalTests {
+@Suite struct HalTranslationTests {
     private static let sentinel: PhysicalAddress = 0xDEAD_BEEF_0BAD_F00D
 
     private func translate(_ k: Kernel, _ type: InterfaceType, bus: UInt32, _ address: UInt64, space: UInt32)
@@ -18,7 +18,7 @@ import Testing
     @Test(arguments: [InterfaceType.internal_, .isa, .eisa, .pciBus])
     func memoryOnBusZeroIsIdentity(type: InterfaceType) throws {
         let k = try Construction.kernel(.x86)
-        for address: UInt64 in [0, 0x1000, 0x00AB_C123, 0x00FF_FFFF] {
+        for address: UInt64 in [0, 0x1000, 0x000D_0000, 0x00AB_C123, 0x00FF_FFFF] {
             let r = try translate(k, type, bus: 0, address, space: 0)
             #expect(r.ok, "\(type) 0x\(String(address, radix: 16))")
             #expect(r.translated == address)
@@ -29,10 +29,12 @@ import Testing
     @Test(arguments: [InterfaceType.internal_, .eisa, .pciBus])
     func memoryAbove16MiBOnNonIsaBusesIsIdentity(type: InterfaceType) throws {
         let k = try Construction.kernel(.x86)
-        let r = try translate(k, type, bus: 0, 0x8765_4321, space: 0)
-        #expect(r.ok)
-        #expect(r.translated == 0x8765_4321)
-        #expect(r.space == 0)
+        for address: UInt64 in [0x1234_5678, 0x8765_4321] {
+            let r = try translate(k, type, bus: 0, address, space: 0)
+            #expect(r.ok)
+            #expect(r.translated == address)
+            #expect(r.space == 0)
+        }
     }
 
     @Test(arguments: [InterfaceType.internal_, .isa, .eisa, .pciBus])
@@ -57,10 +59,12 @@ import Testing
 
     @Test func isaMemoryAbove24BitsFallsBackToEisa() throws {
         let k = try Construction.kernel(.x86)
-        let r = try translate(k, .isa, bus: 0, 0x0100_0000, space: 0)
-        #expect(r.ok)
-        #expect(r.translated == 0x0100_0000)
-        #expect(r.space == 0)
+        for address: UInt64 in [0x0100_0000, 0x0200_0000] {
+            let r = try translate(k, .isa, bus: 0, address, space: 0)
+            #expect(r.ok)
+            #expect(r.translated == address)
+            #expect(r.space == 0)
+        }
     }
 
     @Test(arguments: [InterfaceType.microChannel, .turboChannel, .interfaceTypeUndefined, InterfaceType(rawValue: 6)])
@@ -108,6 +112,10 @@ import Testing
         #expect(r.ok)
         #expect(r.translated == 0xF010_0000)
         #expect(r.space == 0)
+        r = try translate(k, .pciBus, bus: 1, 0x4000_0010, space: 0)
+        #expect(r.ok)
+        #expect(r.translated == 0xF010_0010)
+        #expect(r.space == 0)
         r = try translate(k, .pciBus, bus: 1, 0x4000_FFFF, space: 0)     // last byte of the 64 KiB window
         #expect(r.translated == 0xF010_FFFF)
         // The bus number matters: PCI bus 0 does not have that window.
@@ -117,14 +125,20 @@ import Testing
         // The PCI bus 0 frame buffer window is identity-translated.
         r = try translate(k, .pciBus, bus: 0, 0xF000_1234, space: 0)
         #expect(r.translated == 0xF000_1234)
+        r = try translate(k, .pciBus, bus: 0, 0xF000_0000, space: 0)
+        #expect(r.ok)
+        #expect(r.translated == 0xF000_0000)
+        #expect(r.space == 0)
     }
 
     @Test func addressSpaceOtherThanMemoryOrPortMatchesNothing() throws {
         let k = try Construction.kernel(.x86)
-        let r = try translate(k, .internal_, bus: 0, 0x1000, space: 2)
-        #expect(!r.ok)
-        #expect(r.translated == Self.sentinel)
-        #expect(r.space == 2)
+        for space: UInt32 in [2, 7] {
+            let r = try translate(k, .internal_, bus: 0, 0x1000, space: space)
+            #expect(!r.ok)
+            #expect(r.translated == Self.sentinel)
+            #expect(r.space == space)
+        }
     }
 
     /// §2.19 default ranges (ReactOS legacy HAL): Memory 0..0xFFFFFFFF, so a 64-bit bus address above

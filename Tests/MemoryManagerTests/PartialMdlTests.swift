@@ -4,8 +4,9 @@ import Testing
 /// IoBuildPartialMdl (§2.14) and MmPrepareMdlForReuse (§2.13).
 ///
 /// Fixture: a 4-page user buffer `b`; the source MDL describes [b+0x100, b+0x3100) — span
-/// (0x100 + 0x3000 + 0xFFF) >> 12 = 4 pages — and is probe-locked for write.
-@Suite struct ConstructionPartialMdlTests {
+/// (0x100 + 0x3000 + 0xFFF) >> 12 = 4 pages — and is probe-locked for write. Some tests take a longer
+/// source, [b+0x100, b+0x3900) (`sourceLength: 0x3800`), which spans the same 4 pages.
+@Suite struct PartialMdlTests {
     struct Fixture {
         let k: Kernel
         let buffer: VirtualAddress
@@ -14,11 +15,11 @@ import Testing
         let eprocess: VirtualAddress
     }
 
-    private func fixture(_ version: WindowsVersion = .nt5, mode: CheckingMode = .verifier) throws -> Fixture {
+    private func fixture(_ version: WindowsVersion = .nt5, mode: CheckingMode = .verifier, sourceLength: UInt32 = 0x3000) throws -> Fixture {
         let k = try Construction.kernel(.x86, mode: mode, version: version)
         let buffer = try #require(try k.env.allocateUserBuffer(size: 0x4000, protection: .readWrite))
         for page in 0..<4 { try k.env.writeMemory(buffer + UInt64(page) * 0x1000 + 0x100, [UInt8(0xA0 + page)]) }
-        let source = try #require(try Construction.allocate(k, buffer + 0x100, 0x3000))
+        let source = try #require(try Construction.allocate(k, buffer + 0x100, sourceLength))
         try k.mm.probeAndLockPages(source, accessMode: .kernelMode, operation: .ioWriteAccess)
         let pfns = try (0..<4).map { try #require(k.inspect.pfn(source, UInt64($0))) }
         let eprocess = try #require(k.inspect.processes.first { $0.id == k.currentProcessId }).eprocess
@@ -56,6 +57,25 @@ import Testing
         #expect(h.next == 0x0BAD_0000)      // Next untouched
         #expect(h.size == 44)               // Size untouched (28 + 4*4 from IoAllocateMdl)
         #expect(try k.mm.getMdlVirtualAddress(target) == f.buffer + 0x1100)
+
+        // The longer source, its MappedSystemVa left as it is: a sub-range starting in the source's second
+        // page, b+0x1800 for 0x1000 bytes, takes source pages 1 and 2.
+        let g = try fixture(sourceLength: 0x3800)
+        let other = try #require(try Construction.allocate(g.k, 0, 0x3000))
+        let otherSize = try Construction.header(g.k, other).size
+        try g.k.io.buildPartialMdl(source: g.source, target: other, virtualAddress: g.buffer + 0x1800, length: 0x1000)
+        let header = try Construction.header(g.k, other)
+        let sourceHeader = try Construction.header(g.k, g.source)
+        #expect(header.startVa == g.buffer + 0x1000)
+        #expect(header.byteOffset == 0x800)
+        #expect(header.byteCount == 0x1000)
+        #expect(header.process == sourceHeader.process)
+        #expect(header.flags == [.allocatedFixedSize, .partial])   // PAGES_LOCKED and WRITE_OPERATION are not copied
+        #expect(header.size == otherSize)                          // Size untouched
+        #expect(g.k.inspect.pfn(other, 0) == g.k.inspect.pfn(g.source, 1))
+        #expect(g.k.inspect.pfn(other, 1) == g.k.inspect.pfn(g.source, 2))
+        // MappedSystemVa = source's + (VA − source VA), computed even though the source is unmapped.
+        #expect(header.mappedSystemVa == (sourceHeader.mappedSystemVa &+ 0x1700) & 0xFFFF_FFFF)
     }
 
     @Test func lengthZeroMeansToTheEndOfTheSource() throws {
@@ -131,6 +151,20 @@ import Testing
         #expect(k.inspect.systemPteUsage.inUse == ptes)
         #expect(try Construction.header(k, f.source).flags.contains(.mappedToSystemVa))
         #expect(k.haltedBy == nil)
+
+        // The longer source mapped with MmGetSystemAddressForMdl; a partial with Length 0 (to the end of
+        // the source) inherits the mapping too, and MmPrepareMdlForReuse leaves it alone.
+        let g = try fixture(sourceLength: 0x3800)
+        let mapped = try #require(try g.k.mm.getSystemAddressForMdl(g.source))
+        let other = try #require(try Construction.allocate(g.k, 0, 0x3000))
+        try g.k.io.buildPartialMdl(source: g.source, target: other, virtualAddress: g.buffer + 0x1800, length: 0)
+        let header = try Construction.header(g.k, other)
+        #expect(header.byteCount == 0x3800 - 0x1700)
+        #expect(header.flags == [.allocatedFixedSize, .partial, .mappedToSystemVa])
+        #expect(try g.k.mm.getSystemAddressForMdl(other) == mapped + 0x1700)
+        let inUse = g.k.inspect.systemPteUsage.inUse
+        try g.k.mm.prepareMdlForReuse(other)
+        #expect(g.k.inspect.systemPteUsage.inUse == inUse)
     }
 
     /// §2.5/§2.13: IoFreeMdl on a partial MDL that only inherited MAPPED_TO_SYSTEM_VA unmaps nothing and,
@@ -180,6 +214,13 @@ import Testing
         })
         #expect(check.code == 0x40)
         #expect(check.parameterList == [0, 0, 0, 0])   // TARGET_MDL_TOO_SMALL has no parameters
+        // A target in a 0x40-byte pool block, room for 1 PFN, asked for b+0x100 + 0x2000 (3 pages).
+        let g = try fixture(sourceLength: 0x3800)
+        let small = try #require(try g.k.env.allocatePool(.nonPagedPool, bytes: 0x40))
+        try g.k.mm.initializeMdl(small, baseVa: 0, length: 0x1000)
+        #expect(throws: KernelError.bugCheck(BugCheck(0x40))) {
+            try g.k.io.buildPartialMdl(source: g.source, target: small, virtualAddress: g.buffer + 0x100, length: 0x2000)
+        }
     }
 
     /// Spec silent: a target whose Size is below the header holds no PFN slots, and a zero-page range
@@ -231,6 +272,12 @@ import Testing
             try f.k.io.buildPartialMdl(source: f.source, target: target, virtualAddress: f.buffer + 0x80, length: 0x10)
         })
         #expect(check.code == 0x12E)
+        // The buffer's first byte (before the longer source's start), with every parameter.
+        let g = try fixture(version, sourceLength: 0x3800)
+        let other = try #require(try Construction.allocate(g.k, 0, 0x3000))
+        #expect(throws: KernelError.bugCheck(BugCheck(0x12E, g.source, other, g.buffer, 0x10))) {
+            try g.k.io.buildPartialMdl(source: g.source, target: other, virtualAddress: g.buffer, length: 0x10)
+        }
     }
 
     @Test(arguments: [WindowsVersion.nt60, .nt61])
@@ -254,6 +301,11 @@ import Testing
         #expect(h.mappedSystemVa == 0x0C00_0080)
         #expect((h.startVa, h.byteOffset, h.byteCount) == (f.buffer, 0x80, 0x10))
         #expect(f.k.inspect.pfn(target, 0) == f.sourcePfns[0])
+        // The buffer's first byte, before the longer source: no check either.
+        let g = try fixture(.nt5, sourceLength: 0x3800)
+        let other = try #require(try Construction.allocate(g.k, 0, 0x3000))
+        try g.k.io.buildPartialMdl(source: g.source, target: other, virtualAddress: g.buffer, length: 0x10)
+        #expect(g.k.haltedBy == nil)
     }
 
     @Test func nt5HasNoRangeCheck() throws {

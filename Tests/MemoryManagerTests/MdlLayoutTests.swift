@@ -1,10 +1,11 @@
 import MemoryManager
 import Testing
 
-/// MmSizeOfMdl (§2.2), MmInitializeMdl (§2.1) and the page macros of §1.4, on x86 (28-byte header,
-/// 4-byte PFN), x64 (48, 8) and alpha (8 KiB pages, 28, 4). Every expected number is worked out by hand
-/// from the spec's formulas in the comments.
-@Suite struct ConstructionSizeTests {
+/// MDL layout: the platform constants (§1.1), the page macros (§1.4), MmSizeOfMdl (§2.2) and
+/// MmInitializeMdl (§2.1), on x86 (28-byte header, 4-byte PFN), x64 (48, 8) and alpha (8 KiB pages,
+/// 28, 4). Every expected number is worked out by hand from the spec's formulas in the comments, never
+/// by calling the engine's own.
+@Suite struct MdlLayoutTests {
     // MARK: Platform constants (§1.1)
 
     @Test func platformConstantsPerArchitecture() {
@@ -20,8 +21,10 @@ import Testing
         let c = PlatformConstants(.x86)
         #expect(c.byteOffset(0x8123_4FFF) == 0xFFF)
         #expect(c.byteOffset(0x8123_4000) == 0)
+        #expect(c.byteOffset(0x1234_5678) == 0x678)
         #expect(c.pageAlign(0x8123_4FFF) == 0x8123_4000)
         #expect(c.pageAlign(0xFFFF_FFFF) == 0xFFFF_F000)
+        #expect(c.pageAlign(0x1234_5678) == 0x1234_5000)
         #expect(c.bytesToPages(0) == 0)
         #expect(c.bytesToPages(1) == 1)
         #expect(c.bytesToPages(0x1000) == 1)
@@ -36,6 +39,7 @@ import Testing
         #expect(c.spanPages(0x1001, 0) == 1)               //        and 1 when not
         #expect(c.spanPages(0x8123_4FFF, 1) == 1)          // 0xFFF + 1 + 0xFFF = 0x1FFF -> 1
         #expect(c.spanPages(0x8123_4FFF, 2) == 2)          // 0xFFF + 2 + 0xFFF = 0x2000 -> 2
+        #expect(c.spanPages(0x1FFF, 2) == 2)               // straddles one boundary
         #expect(c.spanPages(0x1000, 0x3000) == 3)
         #expect(c.spanPages(0x1010, 0x3000) == 4)          // 0x10 + 0x3000 + 0xFFF = 0x400F -> 4
         #expect(c.spanPages(0x1001, 0xFFFF_F000) == 0)     // §1.4: ByteOffset 1, Size 0xFFFFF000 -> 0 pages
@@ -57,12 +61,14 @@ import Testing
     @Test func macrosOnAlphaUseEightKilobytePages() {
         let c = PlatformConstants(.alpha)
         #expect(c.byteOffset(0x1234_5678) == 0x1678)      // 0x5678 & 0x1FFF
+        #expect(c.byteOffset(0x1_2345) == 0x345)          // 0x12345 & 0x1FFF
         #expect(c.pageAlign(0x1234_5678) == 0x1234_4000)
         #expect(c.bytesToPages(0x2000) == 1)
         #expect(c.bytesToPages(0x2001) == 2)
         #expect(c.roundToPages(0x2001) == 0x4000)
         #expect(c.roundToPages(0x1000) == 0x2000)
         #expect(c.spanPages(0x2000, 0) == 0)
+        #expect(c.spanPages(0x2000, 0x2000) == 1)
         #expect(c.spanPages(0x1000, 0) == 1)               // 4 KiB aligned is not 8 KiB aligned
         #expect(c.spanPages(0x1000, 0x1000) == 1)          // 0x1000 + 0x1000 + 0x1FFF = 0x3FFF -> 1
         #expect(c.spanPages(0x1000, 0x1001) == 2)          // 0x1000 + 0x1001 + 0x1FFF = 0x4000 -> 2
@@ -81,6 +87,7 @@ import Testing
         #expect(try k.mm.sizeOfMdl(base: 0x1_0FFF, length: 2) == 36)          // 0xFFF+2+0xFFF = 0x2000 -> 2 pages
         #expect(try k.mm.sizeOfMdl(base: 0xDEAD_BEEF, length: 1) == 32)       // Base need not be valid
         #expect(try k.mm.sizeOfMdl(base: 0x8000_0000, length: 1 << 30) == 1_048_604) // 28 + 4*262144, not truncated
+        #expect(try k.mm.sizeOfMdl(base: 0, length: 1 << 30) == 1_048_604)
         #expect(try k.mm.sizeOfMdl(base: 0x1001, length: 0xFFFF_F000) == 28)  // span wraps to 0 on x86
     }
 
@@ -90,6 +97,7 @@ import Testing
         #expect(try k.mm.sizeOfMdl(base: 0x1_0010, length: 0x3000) == 80)     // 48 + 8*4
         #expect(try k.mm.sizeOfMdl(base: 0x1_0000, length: 0) == 48)
         #expect(try k.mm.sizeOfMdl(base: 0x1_0010, length: 0) == 56)
+        #expect(try k.mm.sizeOfMdl(base: 0x1_0FFF, length: 2) == 64)          // 0xFFF+2+0xFFF = 0x2000 -> 2 pages: 48 + 16
         #expect(try k.mm.sizeOfMdl(base: 0x1_0000, length: 1 << 30) == 2_097_200) // 48 + 8*262144
         #expect(try k.mm.sizeOfMdl(base: 0x1001, length: 0xFFFF_F000) == 8_388_656) // 48 + 8*2^20, no wrap on x64
     }
@@ -122,6 +130,12 @@ import Testing
         #expect(h.mappedSystemVa == 0xABAB_ABAB)       // untouched
         #expect(k.inspect.pfn(mdl, 0) == 0xABAB_ABAB)  // PFN array not initialised
         #expect(try k.mm.getMdlVirtualAddress(mdl) == 0x1234_5678)
+        // Initialised again: 16 KiB at offset 0x10 spans 5 pages: 28 + 4*5 = 48.
+        try k.mm.initializeMdl(mdl, baseVa: 0x7001_0010, length: 0x4000)
+        let again = try Construction.header(k, mdl)
+        #expect(again.size == 48)
+        #expect(again.startVa == 0x7001_0000)
+        #expect(again.byteOffset == 0x10)
     }
 
     @Test func initializeMdlOnX64UsesTheWideLayout() throws {
@@ -155,15 +169,27 @@ import Testing
     @Test func initializeMdlTruncatesSizeToSixteenBits() throws {
         let k = try Construction.kernel(.x86)
         let mdl = try Construction.garbageBlock(k, bytes: 64)
-        // §1.4: 1 GiB aligned: 28 + 4*262144 = 1048604 = 0x10001C -> stored 28.
-        try k.mm.initializeMdl(mdl, baseVa: 0x8000_0000, length: 1 << 30)
+        // §1.4: 1 GiB aligned: 28 + 4*262144 = 1048604 = 0x10001C -> stored 28; the rest of the header
+        // is still MmInitializeMdl's (Process and MappedSystemVa untouched).
+        try k.mm.initializeMdl(mdl, baseVa: 0, length: 1 << 30)
         var h = try Construction.header(k, mdl)
+        #expect(h.size == 28)
+        #expect(h.byteCount == 0x4000_0000)
+        #expect(h.flags == [])
+        #expect(h.next == 0)
+        #expect(h.process == 0xABAB_ABAB)
+        #expect(h.mappedSystemVa == 0xABAB_ABAB)
+        try k.mm.initializeMdl(mdl, baseVa: 0x8000_0000, length: 1 << 30)
+        h = try Construction.header(k, mdl)
         #expect(h.size == 28)
         #expect(h.byteCount == 0x4000_0000)
         // 8185 pages: 28 + 32740 = 32768 = 0x8000 -> negative as a CSHORT.
         try k.mm.initializeMdl(mdl, baseVa: 0x8000_0000, length: 8185 * 0x1000)
         h = try Construction.header(k, mdl)
         #expect(h.size == -32768)
+        // 8192 pages: 28 + 4*8192 = 32796 = 0x801C -> -32740.
+        try k.mm.initializeMdl(mdl, baseVa: 0, length: 8192 * 0x1000)
+        #expect(try Construction.header(k, mdl).size == -32740)
         // 16377 pages: 28 + 65508 = 65536 -> 0.
         try k.mm.initializeMdl(mdl, baseVa: 0x8000_0000, length: 16377 * 0x1000)
         h = try Construction.header(k, mdl)
