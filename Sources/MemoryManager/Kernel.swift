@@ -13,7 +13,7 @@ public final class Kernel {
     public let constants: PlatformConstants
 
     let physical: PhysicalMemory
-    let pagefile = Pagefile()
+    let pagefile: Pagefile
     var systemPageTable: [UInt64: PageTableEntry] = [:] { didSet { systemPageTableWrites &+= 1 } }
     /// Writes to the system page table so far.
     private(set) var systemPageTableWrites: UInt64 = 0
@@ -76,6 +76,7 @@ public final class Kernel {
             throw ConfigurationError("ptes must be at most 65536 on a 32-bit machine")
         }
         physical = PhysicalMemory(constants: constants, ramBytes: configuration.ramBytes, devices: configuration.devices)
+        pagefile = Pagefile()
         let layout = SystemSpaceLayout(constants)
         nonpagedPool = PoolAllocator(type: .nonPagedPool, base: layout.nonpagedPool, size: configuration.nonpagedPoolBytes, constants: constants)
         pagedPool = PoolAllocator(type: .pagedPool, base: layout.pagedPool, size: configuration.pagedPoolBytes, constants: constants)
@@ -89,6 +90,40 @@ public final class Kernel {
         currentRoutine = ""
         // Boot's own allocations are not decisions a fault plan can target: the first call's are nth=1.
         faultOrdinals = [UInt64](repeating: 0, count: ResourceKind.allCases.count)
+    }
+
+    /// A machine in exactly this one's state that shares nothing mutable with it: booting a
+    /// configuration once and copying the booted machine for each program is cheaper than booting
+    /// again (arrays and tables are copied in bulk, not built entry by entry), with the same result.
+    /// The fault decider is not copied (a copy has none); deliberate slips (`mutations`) are.
+    public func copy() -> Kernel { Kernel(copying: self) }
+
+    private init(copying other: Kernel) {
+        configuration = other.configuration
+        constants = other.constants
+        physical = PhysicalMemory(copying: other.physical)
+        pagefile = Pagefile(copying: other.pagefile)
+        systemPageTable = other.systemPageTable
+        systemPageTableWrites = other.systemPageTableWrites
+        processes = other.processes.mapValues { Process(copying: $0) }
+        processByEprocess = other.processByEprocess
+        currentProcessId = other.currentProcessId
+        nextProcessId = other.nextProcessId
+        nonpagedPool = PoolAllocator(copying: other.nonpagedPool)
+        pagedPool = PoolAllocator(copying: other.pagedPool)
+        systemPtes = SystemPteAllocator(copying: other.systemPtes)
+        buses = other.buses
+        ioSpaceMappings = other.ioSpaceMappings
+        mdlSystemMappings = other.mdlSystemMappings
+        mdlLookaside = other.mdlLookaside
+        knownMdls = other.knownMdls
+        irps = other.irps
+        systemLockedPages = other.systemLockedPages
+        irql = other.irql
+        haltedBy = other.haltedBy
+        activeMutations = other.activeMutations
+        faultOrdinals = other.faultOrdinals
+        currentRoutine = other.currentRoutine
     }
 
     private func bootSystemSpace() {

@@ -1,3 +1,4 @@
+import Foundation
 import LockstepPrograms
 import MemoryManager
 
@@ -50,14 +51,13 @@ public struct Execution: Sendable {
         }
     }
 
-    /// The engine the program's machine line describes, freshly booted.
+    /// The engine the program's machine line describes, freshly booted: a copy of the machine booted
+    /// once for that line (`Kernel.copy()`, the same state as a fresh boot, shared with nothing).
     public static func boot(_ program: Program) throws(SetupError) -> Kernel {
-        do {
-            return try Kernel(MachineConfiguration(parsing: program.machine.description))
-        } catch {
-            throw SetupError(message: "machine line: \(error)")
-        }
+        try bootedMachines.kernel(for: program.machine.description)
     }
+
+    private static let bootedMachines = BootedMachines()
 
     /// A fresh reference model for the program's machine and fault plan.
     public static func referenceOracle(for program: Program) throws(SetupError) -> Oracle {
@@ -113,5 +113,37 @@ extension Execution {
               case .bugCheck(let code, let parameters) = last.outcome else { return nil }
         return "Driver Verifier stops this program at step \(last.index) (\(last.call.routine.rawValue)) with bug check \(hex(UInt64(code)))"
             + (code == 0xC4 ? "/\(hex(parameters.first ?? 0))" : "") + ": corruption the program causes on a \(mode) build, not an engine inconsistency"
+    }
+}
+
+/// Machines booted once per machine line, copied for each run: booting builds the PFN database and the
+/// system page table entry by entry (about 40 engine calls' worth per program), a copy takes them in
+/// bulk. Bounded (a text fuzzer makes many machine lines; large machines are not kept), and it never
+/// decides anything: a copy is field for field the machine a boot makes (KernelCopyTests).
+private final class BootedMachines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var machines: [String: Kernel] = [:]
+    /// Machine lines kept at once; past it the oldest set is dropped.
+    private let capacity = 16
+    /// Machines with more RAM than this boot every time (a copy would hold their whole PFN database).
+    private let largestKeptRam: UInt64 = 256 << 20
+
+    func kernel(for line: String) throws(Execution.SetupError) -> Kernel {
+        lock.lock()
+        let known = machines[line]
+        lock.unlock()
+        if let known { return known.copy() }
+        let booted: Kernel
+        do {
+            booted = try Kernel(MachineConfiguration(parsing: line))
+        } catch {
+            throw Execution.SetupError(message: "machine line: \(error)")
+        }
+        guard booted.configuration.ramBytes <= largestKeptRam else { return booted }
+        lock.lock()
+        if machines.count >= capacity { machines.removeAll() }
+        machines[line] = booted
+        lock.unlock()
+        return booted.copy()
     }
 }

@@ -32,6 +32,16 @@ final class Pagefile {
     private var freeSlots: [Int] = []
     private var nextSlot = 0
 
+    init() {}
+
+    /// The same pagefile, sharing nothing mutable.
+    init(copying other: Pagefile) {
+        slots = other.slots
+        freeSlots = other.freeSlots
+        nextSlot = other.nextSlot
+        stores = other.stores
+    }
+
     var slotsInUse: Int { slots.count }
     /// Pages stored so far: a slot's contents can change only when this does.
     private(set) var stores: UInt64 = 0
@@ -83,6 +93,17 @@ final class Process {
     init(id: UInt32, eprocess: VirtualAddress) {
         self.id = id
         self.eprocess = eprocess
+    }
+
+    /// The same process, sharing nothing mutable.
+    init(copying other: Process) {
+        id = other.id
+        eprocess = other.eprocess
+        pageTable = other.pageTable
+        pageTableWrites = other.pageTableWrites
+        vads = other.vads
+        lockedPages = other.lockedPages
+        terminated = other.terminated
     }
 
     func vad(containing va: VirtualAddress) -> Int? {

@@ -73,6 +73,27 @@ final class PhysicalMemory {
         frames[0].use = .reserved
     }
 
+    /// The same physical memory, sharing nothing mutable (every field is a value).
+    init(copying other: PhysicalMemory) {
+        pageSize = other.pageSize
+        pageShift = other.pageShift
+        ramFrameCount = other.ramFrameCount
+        frames = other.frames
+        recordChanges = other.recordChanges
+        pageSlot = other.pageSlot
+        pages = other.pages
+        spareSlots = other.spareSlots
+        deviceContents = other.deviceContents
+        contentChanges = other.contentChanges
+        contentStamps = other.contentStamps
+        deviceContentStamps = other.deviceContentStamps
+        freeList = other.freeList
+        holeFirst = other.holeFirst
+        holeEnd = other.holeEnd
+        deviceFrames = other.deviceFrames
+        lockedFrames = other.lockedFrames
+    }
+
     /// True when the frame is RAM with a PFN database entry. Everything else is I/O space.
     @inline(__always) func isInDatabase(_ pfn: PageFrameNumber) -> Bool {
         pfn < ramFrameCount && (pfn < holeFirst || pfn >= holeEnd)

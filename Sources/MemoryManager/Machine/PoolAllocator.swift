@@ -29,6 +29,20 @@ final class PoolAllocator {
         self.freeRanges = [(base, size)]
     }
 
+    /// The same pool, sharing nothing mutable (every field is a value).
+    init(copying other: PoolAllocator) {
+        type = other.type
+        base = other.base
+        size = other.size
+        granularity = other.granularity
+        pageSize = other.pageSize
+        freeRanges = other.freeRanges
+        blocks = other.blocks
+        sortedStarts = other.sortedStarts
+        bytesInUse = other.bytesInUse
+        changes = other.changes
+    }
+
     func contains(_ va: VirtualAddress) -> Bool { va >= base && va - base < size }
 
     /// Allocates `bytes` (0 is treated as the minimum block). Nil when no free range fits.

@@ -21,6 +21,17 @@ final class SystemPteAllocator {
         self.inUse = Array(repeating: false, count: count)
     }
 
+    /// The same PTE range, sharing nothing mutable (every field is a value).
+    init(copying other: SystemPteAllocator) {
+        base = other.base
+        count = other.count
+        pageSize = other.pageSize
+        inUse = other.inUse
+        reservations = other.reservations
+        inUseCount = other.inUseCount
+        corruptReleases = other.corruptReleases
+    }
+
     var freeCount: Int { count - inUseCount }
 
     func contains(_ va: VirtualAddress) -> Bool { va >= base && (va - base) / pageSize < UInt64(count) }
