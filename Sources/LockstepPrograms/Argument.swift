@@ -71,12 +71,12 @@ public enum Expression: Hashable, Sendable, CustomStringConvertible {
     /// Parses `0x1000`, `4096`, `none`, `b0`, `b0+0x10` or `v1-0x1` (no check that the name is bound).
     public init?(parsing text: String) {
         if text == "none" || text == "NULL" { self = .null; return }
-        if let number = parseNumber(Substring(text)) { self = .literal(number); return }
+        if let number = ProgramNumber.parse(text) { self = .literal(number); return }
         let operatorIndex = text.firstIndex { $0 == "+" || $0 == "-" }
         let name = String(text[..<(operatorIndex ?? text.endIndex)])
         guard name.first?.isLetter == true, name.allSatisfy({ $0.isLetter || $0.isNumber }) else { return nil }
         guard let operatorIndex else { self = .reference(name, offset: 0); return }
-        guard let magnitude = parseNumber(text[text.index(after: operatorIndex)...]), magnitude <= UInt64(Int64.max) else { return nil }
+        guard let magnitude = ProgramNumber.parse(text[text.index(after: operatorIndex)...]), magnitude <= UInt64(Int64.max) else { return nil }
         self = .reference(name, offset: text[operatorIndex] == "+" ? Int64(magnitude) : -Int64(magnitude))
     }
 
