@@ -18,15 +18,15 @@ extension ReferenceModel {
         if wanted == 0 || low > high { return .returns(.null) }
         // HighAddress names the last byte allowed: its page is the last page (not rounded up).
         let range = low / machine.pageSize ... high / machine.pageSize
-        let firstDecision = decisions["frame", default: 0]
+        let firstDecision = decisions[.frame, default: 0]
         let (least, most) = grantBounds(range, wanted: wanted, firstDecision: firstDecision)
         if most == 0 {
             // No frame to give (no RAM left in the range, or the first decision fails): one decision, NULL.
-            decisions["frame"] = firstDecision + 1
+            decisions[.frame] = firstDecision + 1
             return .returns(.null)
         }
         if least == most {
-            decisions["frame"] = firstDecision + most + (most < wanted ? 1 : 0)
+            decisions[.frame] = firstDecision + most + (most < wanted ? 1 : 0)
             return allocateMdlBlock(call, bytes: allocatedMdlBytes(most)) { _ in self.allocatedPagesRecord(range, most) }
         }
         return predictUncertainGrant(range, wanted: wanted, least: least, most: most, firstDecision: firstDecision)
@@ -37,10 +37,10 @@ extension ReferenceModel {
         let available = framesBootLeavesFree(range)
         var most = min(wanted, available)
         var least = available > framesTakenSinceBoot ? min(most, available - framesTakenSinceBoot) : 0
-        if faultRules.contains(where: { $0.kind == "frame" }) {
+        if faultPlan.rules.contains(where: { $0.kind == .frame }) {
             var ordinal: UInt64 = 1
             while ordinal <= most {
-                if failure("frame", ordinal: firstDecision + ordinal) != nil { most = ordinal - 1; break }
+                if failure(.frame, ordinal: firstDecision + ordinal) != nil { most = ordinal - 1; break }
                 ordinal += 1
             }
             least = min(least, most)
@@ -108,10 +108,10 @@ extension ReferenceModel {
     /// answers, the count it granted, read from the MDL's ByteCount.
     private func predictUncertainGrant(_ range: ClosedRange<UInt64>, wanted: UInt64, least: UInt64, most: UInt64,
                                        firstDecision: UInt64) -> Prediction {
-        let poolDecision = decisions["pool.nonpaged", default: 0] + 1
+        let poolDecision = decisions[.nonpagedPool, default: 0] + 1
         let smallest = machine.poolBlockSize(allocatedMdlBytes(max(least, 1)))
         let largest = machine.poolBlockSize(allocatedMdlBytes(most))
-        let blockFails = failure("pool.nonpaged", ordinal: poolDecision) != nil || nonpagedBlockFits(smallest) == false
+        let blockFails = failure(.nonpagedPool, ordinal: poolDecision) != nil || nonpagedBlockFits(smallest) == false
         let blockFits = !blockFails && nonpagedBlockFits(largest) == true
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else {
@@ -122,8 +122,8 @@ extension ReferenceModel {
                 _ = self.lose("how many pages MmAllocatePagesForMdl granted (the model reads it from the MDL's ByteCount)")
                 return
             }
-            self.decisions["frame"] = firstDecision + granted + (granted < wanted ? 1 : 0)
-            self.decisions["pool.nonpaged"] = poolDecision
+            self.decisions[.frame] = firstDecision + granted + (granted < wanted ? 1 : 0)
+            self.decisions[.nonpagedPool] = poolDecision
             self.addMdlBlock(at: address, bytes: self.machine.poolBlockSize(self.allocatedMdlBytes(granted)), self.allocatedPagesRecord(range, granted))
         }
         if blockFails { return .returns(.null) }
@@ -137,15 +137,15 @@ extension ReferenceModel {
     /// that still fails frames or pool.
     private func settleNullGrant(least: UInt64, firstDecision: UInt64, poolDecision: UInt64, blockFits: Bool) {
         if least == 0 && blockFits {
-            decisions["frame"] = firstDecision + 1
+            decisions[.frame] = firstDecision + 1
             return
         }
-        if faultRules.contains(where: { $0.kind == "frame" || $0.kind == "pool.nonpaged" }) {
+        if faultPlan.rules.contains(where: { $0.kind == .frame || $0.kind == .nonpagedPool }) {
             _ = lose("a NULL MmAllocatePagesForMdl: the model cannot tell whether frames or the MDL block ran out")
             return
         }
-        decisions["frame"] = firstDecision + 1
-        if least >= 1 { decisions["pool.nonpaged"] = poolDecision }
+        decisions[.frame] = firstDecision + 1
+        if least >= 1 { decisions[.nonpagedPool] = poolDecision }
     }
 
     /// The pages the MDL at `mdl` describes, from its ByteCount as a driver reads it (spec §1 offsets).

@@ -46,7 +46,7 @@ extension ReferenceModel {
         case .readMemory: return predictAccess(call, write: false)
         case .writeMemory: return predictAccess(call, write: true)
         case .createProcess:
-            if decide("pool.nonpaged") != nil { return .returns(.null) }
+            if decide(.nonpagedPool) != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
                     self.hiddenPoolAllocation()
@@ -66,7 +66,7 @@ extension ReferenceModel {
         case .keRaiseIrql, .keLowerIrql: return predictIrql(call)
         case .ioAllocateIrp:
             let bytes: UInt64 = machine.pointer64 ? 0xD0 : 0x70
-            if decide("pool.nonpaged") != nil { return .returns(.null) }
+            if decide(.nonpagedPool) != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let irp)) = observed, irp != 0 {
                     self.irps.insert(irp)
@@ -153,7 +153,7 @@ extension ReferenceModel {
             if paged && irql > 1 { return verifier(0x01, .exactly(irql), .exactly(1), .exactly(bytes)) }
             if !paged && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
         }
-        if decide(paged ? "pool.paged" : "pool.nonpaged") != nil { return .returns(.null) }
+        if decide(paged ? .pagedPool : .nonpagedPool) != nil { return .returns(.null) }
         let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
         let used = paged ? poolBytes.paged : poolBytes.nonpaged
         let rounded = machine.poolBlockSize(bytes)

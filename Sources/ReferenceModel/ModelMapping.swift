@@ -99,7 +99,7 @@ extension ReferenceModel {
             self.mdls[key] = updated
         }
         if call.arguments[0].referencedName == nil { return lose("mapping an MDL given as a raw address") }
-        if pages > 0 && decide("ptes") != nil {
+        if pages > 0 && decide(.systemPtes) != nil {
             pending = nil
             return failure
         }
@@ -116,7 +116,7 @@ extension ReferenceModel {
         let usable = Array(frames.prefix { $0 != nil })
         let bytes = UInt64(usable.count) * machine.pageSize
         if bytes == 0 { return .raises(status: Status.invalidParameter) }
-        if decide("pool.nonpaged") != nil { return .raises(status: 0xC000_009A) }
+        if decide(.nonpagedPool) != nil { return .raises(status: 0xC000_009A) }
         if requested != 0 {
             let end = requested &+ bytes
             if machine.byteOffset(requested) != 0 || end <= requested || end - 1 > machine.highestVad { return .raises(status: Status.invalidAddress) }
@@ -204,7 +204,7 @@ extension ReferenceModel {
         let pages = machine.span(physical & 0xFFFF_FFFF, bytes)
         if pages == 0 { return .returns(.null) }
         guard pages <= 4096 else {
-            _ = decide("ptes")  // taken, and the reservation fails anyway
+            _ = decide(.systemPtes)  // taken, and the reservation fails anyway
             return .returns(.null)
         }
         // Which pages are behind the physical range: device pages, or a RAM page the program named.
@@ -231,7 +231,7 @@ extension ReferenceModel {
                 }
             }
         }
-        if decide("ptes") != nil || pages > freePtes { return .returns(.null) }
+        if decide(.systemPtes) != nil || pages > freePtes { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)

@@ -72,7 +72,7 @@ extension ReferenceModel {
     /// the new MDL (IoAllocateMdl walking a NULL IRP chain).
     func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, afterAllocation: Prediction? = nil,
                           make: @escaping (UInt64) -> MdlRecord) -> Prediction {
-        if decide("pool.nonpaged") != nil { return .returns(.null) }
+        if decide(.nonpagedPool) != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
         let fits = nonpagedBlockFits(bytes)
         if fits == false { return .returns(.null) }

@@ -54,9 +54,9 @@ public final class ReferenceModel {
     /// `apply(_:observed:memory:)`, or when whoever runs the model cannot read memory).
     var driverMemory: ((UInt64, Int) -> [UInt8]?)?
 
-    /// The fault plan's rules and the decisions of each kind taken so far.
-    var faultRules: [ModelFaultRule] = []
-    var decisions: [String: UInt64] = [:]
+    /// The fault plan and the decisions of each kind taken so far.
+    let faultPlan: FaultPlan
+    var decisions: [FaultKind: UInt64] = [:]
     /// Pages that were resident and were trimmed or paged out (a touch needs a page-in).
     var pagedOut: Set<Frame> = []
     /// Pages that have left memory at least once: an unlocked MDL's stale PFN may name a frame such a
@@ -66,7 +66,7 @@ public final class ReferenceModel {
     /// Builds the model for a program's machine line and fault plan.
     public init(program: Program) throws(ModelError) {
         machine = try ModelMachine(program.machine)
-        faultRules = try program.faults.map { line throws(ModelError) in try ModelFaultRule(line) }
+        do { faultPlan = try FaultPlan(program.faults) } catch { throw ModelError(message: "fault plan: \(error)") }
         // Boot's two EPROCESS blocks (System, then process 8) open the nonpaged pool (conventions).
         let eprocess: UInt64 = machine.pointer64 ? 0x4D0 : 0x280
         for index: UInt64 in 0..<2 {
@@ -129,24 +129,15 @@ public final class ReferenceModel {
 
     /// Takes one resource decision of `kind` (conventions: where the engine takes them) and returns the
     /// failure status if the fault plan fails it. `page` is the faulting address for frame/pagein.
-    func decide(_ kind: String, page: UInt64 = 0) -> UInt32? {
+    func decide(_ kind: FaultKind, page: UInt64 = 0) -> UInt32? {
         let ordinal = decisions[kind, default: 0] + 1
         decisions[kind] = ordinal
         return failure(kind, ordinal: ordinal, page: page)
     }
 
     /// The status the fault plan fails decision number `ordinal` of `kind` with, or nil; takes nothing.
-    func failure(_ kind: String, ordinal: UInt64, page: UInt64 = 0) -> UInt32? {
-        for rule in faultRules where rule.kind == kind {
-            if let nth = rule.nth, ordinal != nth { continue }
-            if let after = rule.after, ordinal <= after { continue }
-            if let expression = rule.page {
-                let target = evaluate(expression)
-                if machine.pageAlign(target) != machine.pageAlign(page) { continue }
-            }
-            return rule.status
-        }
-        return nil
+    func failure(_ kind: FaultKind, ordinal: UInt64, page: UInt64 = 0) -> UInt32? {
+        faultPlan.failure(kind, ordinal: ordinal, address: page, pageMask: ~(machine.pageSize - 1) & machine.mask, evaluate: evaluate)
     }
 
     func evaluate(_ expression: Expression) -> UInt64 { expression.value(in: values, mask: machine.mask) }
@@ -155,11 +146,11 @@ public final class ReferenceModel {
     /// page-in. Returns the failure as an expectation, or nil when the page comes in.
     func faultIn(_ frame: Frame, at va: UInt64, probe: Bool) -> Prediction? {
         let user = machine.isUser(va)
-        if decide("frame", page: va) != nil {
+        if decide(.frame, page: va) != nil {
             if user || probe { return .raises(status: 0xC000_009A) }
             return bugCheck(0x7A, .exactly(0), .exactly(0xC000_009A), .any, .exactly(va))
         }
-        if pagedOut.contains(frame), let status = decide("pagein", page: va) {
+        if pagedOut.contains(frame), let status = decide(.pageIn, page: va) {
             if user || probe { return .raises(status: Status.inPageError) }
             return bugCheck(0x7A, .exactly(0), .exactly(UInt64(status)), .any, .exactly(va))
         }
