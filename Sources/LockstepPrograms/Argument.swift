@@ -41,6 +41,23 @@ public enum ArgumentKind: String, Sendable, CaseIterable {
         default: nil
         }
     }
+
+    /// The number each of ``symbols`` stands for (NT's values, in the same order); nil for
+    /// non-enumeration kinds. InterfaceTypeUndefined is -1 (all ones).
+    public var symbolValues: [UInt64]? {
+        switch self {
+        case .pagePriority: [0, 16, 32]
+        case .interfaceType: (0..<19).map { UInt64($0) &- 1 }
+        case .irql: [0, 1, 2, 31]
+        default: symbols.map { (0..<UInt64($0.count)).map { $0 } }
+        }
+    }
+
+    /// The number `symbol` stands for in this kind, if it is one of its symbols.
+    public func value(of symbol: String) -> UInt64? {
+        guard let index = symbols?.firstIndex(of: symbol) else { return nil }
+        return symbolValues?[index]
+    }
 }
 
 /// A numeric argument: a literal, NULL, or an earlier result plus an offset. Expressions keep programs
