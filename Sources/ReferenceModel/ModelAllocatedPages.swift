@@ -12,8 +12,8 @@ extension ReferenceModel {
     func predictAllocatePagesForMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
         if machine.checked && irql > 1 { return assertion(.exactly(0), .exactly(0)) }
-        let low = number(call, 0), high = number(call, 1)
-        let requested = min(number(call, 3) & machine.mask, 0x1_0000_0000 - machine.pageSize)
+        let low = number(call, "low"), high = number(call, "high")
+        let requested = min(number(call, "total") & machine.mask, 0x1_0000_0000 - machine.pageSize)
         let wanted = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
         if wanted == 0 || low > high { return .returns(.null) }
         // HighAddress names the last byte allowed: its page is the last page (not rounded up).
@@ -162,9 +162,9 @@ extension ReferenceModel {
 
     func predictFreePagesFromMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(parameter(call, 0), .exactly(0)) }
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        let key = mdlKey(number(call, 0))
+        if machine.checked && irql > 1 { return assertion(parameter(call, "mdl"), .exactly(0)) }
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        let key = mdlKey(number(call, "mdl"))
         guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }
         if machine.version >= 4 && record.flags & Flag.mapped != 0 { releaseMapping(key, record); record = mdls[key]! }
         let span = machine.span(record.va, record.byteCount)
@@ -177,8 +177,8 @@ extension ReferenceModel {
             if frame == nil && index >= record.emptiedSlots { return lose(unfilled) }
             guard let frame else { break }
             guard case .allocated = frame, (locks[frame] ?? 0) > 0 else {
-                let slot = (number(call, 0) &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
-                return bugCheck(0x1A, .exactly(0x1236), parameter(call, 0), .exactly(slot), .any)
+                let slot = (number(call, "mdl") &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
+                return bugCheck(0x1A, .exactly(0x1236), parameter(call, "mdl"), .exactly(slot), .any)
             }
             if locks[frame] == 1 { locks[frame] = nil } else { return lose("freeing allocated pages that are also probe-locked") }
             contents[frame] = nil

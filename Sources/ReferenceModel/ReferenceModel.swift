@@ -87,15 +87,7 @@ public final class ReferenceModel {
 
     /// Records what the engine did: the values results are bound to, and which branch of an open choice happened.
     public func apply(_ call: Call, observed: Outcome) {
-        if let name = call.result {
-            switch observed {
-            case .returned(.number(let n)): values[name] = n
-            case .returned(.boolean(let b)): values[name] = b ? 1 : 0
-            case .returned(.translated(let address, _)): values[name] = address
-            case .returned(.bytes(let data)): values[name] = UInt64(data.count)
-            default: values[name] = 0
-            }
-        }
+        if let name = call.result { values[name] = observed.boundValue }
         if case .bugCheck = observed { halted = true }
         pending?(observed)
         pending = nil
@@ -172,30 +164,18 @@ public final class ReferenceModel {
     /// The settle step registered so far for this call (to chain another after it).
     var pendingSettle: ((Outcome) -> Void)? { pending }
 
-    func number(_ call: Call, _ index: Int) -> UInt64 {
-        guard index < call.arguments.count else { return 0 }
-        switch call.arguments[index] {
-        case .expression(let expression): return evaluate(expression)
-        case .boolean(let b): return b ? 1 : 0
-        default: return 0
-        }
-    }
+    /// A call's arguments by parameter name, valued under the names the model has bound (the program
+    /// vocabulary's reading, shared with the engine adapter; what the routine does with them is the model's).
+    func arguments(_ call: Call) -> CallArguments { CallArguments(call, bindings: values, mask: machine.mask) }
+
+    func number(_ call: Call, _ name: String) -> UInt64 { arguments(call).number(name) }
 
     /// A KPROCESSOR_MODE argument: NT tests `AccessMode != KernelMode`, so any nonzero number is UserMode.
-    func isUserMode(_ call: Call, _ index: Int) -> Bool {
-        if let name = symbol(call, index) { return name == "UserMode" }
-        return number(call, index) != 0
-    }
+    func isUserMode(_ call: Call, _ name: String) -> Bool { arguments(call).processorMode(name) == .userMode }
 
-    func symbol(_ call: Call, _ index: Int) -> String? {
-        guard index < call.arguments.count, case .symbol(let s) = call.arguments[index] else { return nil }
-        return s
-    }
+    func symbol(_ call: Call, _ name: String) -> String? { arguments(call).symbol(name) }
 
-    func expression(_ call: Call, _ index: Int) -> Expression {
-        guard index < call.arguments.count, case .expression(let e) = call.arguments[index] else { return .null }
-        return e
-    }
+    func expression(_ call: Call, _ name: String) -> Expression { arguments(call).expression(name) }
 
     func bugCheck(_ code: UInt32, _ p: ParameterPrediction...) -> Prediction {
         .bugChecks(code: code, parameters: p + Array(repeating: .exactly(0), count: max(0, 4 - p.count)))
@@ -206,9 +186,9 @@ public final class ReferenceModel {
     }
 
     /// The argument written as a name (for bug-check parameters that must equal it), or its value.
-    func parameter(_ call: Call, _ index: Int) -> ParameterPrediction {
-        if case .reference(let name, let offset) = expression(call, index) { return .valueOf(name: name, offset: offset) }
-        return .exactly(number(call, index))
+    func parameter(_ call: Call, _ name: String) -> ParameterPrediction {
+        if case .reference(let result, let offset) = expression(call, name) { return .valueOf(name: result, offset: offset) }
+        return .exactly(number(call, name))
     }
 
     /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL or address,
@@ -299,12 +279,8 @@ public final class ReferenceModel {
     }
 
     /// The caching a MEMORY_CACHING_TYPE argument asks for (a name or a raw value).
-    func caching(_ call: Call, _ index: Int) -> ObservedCaching {
-        if let name = symbol(call, index), let value = ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached",
-                                                          "MmNonCachedUnordered", "MmUSWCCached"].firstIndex(of: name) {
-            return ObservedCaching(cachingType: UInt64(value))
-        }
-        return ObservedCaching(cachingType: number(call, index))
+    func caching(_ call: Call, _ name: String) -> ObservedCaching {
+        ObservedCaching(cachingType: UInt64(arguments(call).cachingType(name)))
     }
 
     /// Gives up on a call that touches freed pool a hidden allocation may have reused: the engine may
@@ -333,11 +309,11 @@ public final class ReferenceModel {
     /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5). An
     /// address the model never saw allocated may sit in a block it does not know (a created process's
     /// EPROCESS), whose end the MDL header would run past (0xD6).
-    func freedSpecialPool(_ call: Call, _ index: Int) -> Prediction? {
-        let va = number(call, index)
+    func freedSpecialPool(_ call: Call, _ name: String) -> Prediction? {
+        let va = number(call, name)
         guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
         if let unsure = maybeReused(va) { return unsure }
-        let freed = bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
+        let freed = bugCheck(0xD5, parameter(call, name), .exactly(0), .exactly(0), .exactly(0))
         return freedBlocks.contains(va) ? freed : .oneOf([freed, bugCheck(0xD6, .any, .any, .exactly(0), .exactly(0))])
     }
 
