@@ -173,8 +173,6 @@ public final class ReferenceModel {
     /// A KPROCESSOR_MODE argument: NT tests `AccessMode != KernelMode`, so any nonzero number is UserMode.
     func isUserMode(_ call: Call, _ name: String) -> Bool { arguments(call).processorMode(name) == .userMode }
 
-    func symbol(_ call: Call, _ name: String) -> String? { arguments(call).symbol(name) }
-
     func expression(_ call: Call, _ name: String) -> Expression { arguments(call).expression(name) }
 
     func bugCheck(_ code: UInt32, _ p: ParameterPrediction...) -> Prediction {
