@@ -14,31 +14,28 @@ final class DriverFaultGate {
     private(set) var counts = [UInt64](repeating: 0, count: ResourceKind.allCases.count)
     /// The names bound so far, for `page=` expressions.
     var bindings: [String: UInt64] = [:]
-    private let rules: [FaultPlan.Rule]
+    private let plan: FaultPlan
     private let pageMask: UInt64
     private let pointerMask: UInt64
 
     init(rules: [FaultPlan.Rule], constants: PlatformConstants) {
-        self.rules = rules
+        plan = FaultPlan(rules: rules)
         pageMask = ~(constants.pageSize - 1) & constants.pointerMask
         pointerMask = constants.pointerMask
     }
 
     /// Whether any rule needs the bindings (a `page=` expression).
-    var needsBindings: Bool { rules.contains { $0.page != nil } }
+    var needsBindings: Bool { plan.rules.contains { $0.page != nil } }
 
     func decide(_ site: FaultSite) -> FaultDecision {
         guard inDriver else { return .proceed }
         let index = ResourceKind.allCases.firstIndex(of: site.kind)!
         counts[index] += 1
-        let ordinal = counts[index]
-        for rule in rules where rule.kind == site.kind {
-            if let nth = rule.nth, ordinal != nth { continue }
-            if let after = rule.after, ordinal <= after { continue }
-            if let page = rule.page, page.value(in: bindings, mask: pointerMask) & pageMask != site.address & pageMask { continue }
-            return .fail(rule.status)
+        // The driver's own ordinal, not the engine's: only decisions the driver's code takes count.
+        let status = plan.failure(FaultKind(site.kind), ordinal: counts[index], address: site.address, pageMask: pageMask) {
+            $0.value(in: self.bindings, mask: self.pointerMask)
         }
-        return .proceed
+        return status.map { .fail(NTStatus(rawValue: $0)) } ?? .proceed
     }
 
     /// Decisions per kind, in kind order, kinds with none left out.

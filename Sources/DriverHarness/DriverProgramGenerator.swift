@@ -67,7 +67,7 @@ struct DriverProgramBuilder {
     init(options: DriverGenerationOptions, random: SeededRandom) {
         self.options = options
         self.random = random
-        pageSize = options.machine.architecture == "alpha" ? 0x2000 : 0x1000
+        pageSize = options.machine.pageSize
     }
 
     mutating func build() -> Program {

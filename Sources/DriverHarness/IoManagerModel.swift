@@ -10,21 +10,17 @@ extension DriverRun {
     /// `q0 = DriverRead(…)` and friends: a new request, prepared and dispatched.
     func issue(_ call: Call) {
         let deviceControl = call.routine == .driverDeviceControl
-        let first = deviceControl ? 1 : 0
-        func number(_ index: Int) -> UInt64 {
-            guard index < call.arguments.count, case .expression(let e) = call.arguments[index] else { return 0 }
-            return adapter.evaluate(e)
-        }
+        let arguments = CallArguments(call, bindings: adapter.bindings, mask: kernel.constants.pointerMask)
         let method: TransferMethod
-        switch call.arguments.count > first + 3 ? call.arguments[first + 3] : .symbol("Buffered") {
+        switch arguments["method"] ?? .symbol("Buffered") {
         case .symbol(let name): method = TransferMethod(rawValue: name) ?? .buffered
         case .expression(.literal(let n)) where n < 3: method = [TransferMethod.buffered, .direct, .neither][Int(n)]
         default: method = .buffered
         }
         let major: MajorFunction = call.routine == .driverRead ? .read : call.routine == .driverWrite ? .write : .deviceControl
         let request = Request(name: call.result ?? "q?\(states.count)", index: states.count, major: major,
-                              controlCode: deviceControl ? UInt32(truncatingIfNeeded: number(0)) : 0, method: method,
-                              userBuffer: number(first), length: number(first + 1), position: number(first + 2),
+                              controlCode: deviceControl ? UInt32(truncatingIfNeeded: arguments.number("code")) : 0, method: method,
+                              userBuffer: arguments.number("buffer"), length: arguments.number("length"), position: arguments.number("position"),
                               processId: kernel.currentProcessId)
         requestsByName[request.name] = request
         states.append(RequestState(request: request, issueStep: monitor.step))

@@ -8,7 +8,7 @@ package enum Benchmarks {
     /// mapping, MmUnmapLockedPages, MmUnlockPages, IoFreeMdl.
     package static func mixProgram(iterations: Int, architecture: String = "x86") -> Program {
         var calls: [Call] = [Call("b0", .allocateUserBuffer, [.expression(.literal(0x8000)), .symbol("ReadWrite")])]
-        let page: UInt64 = architecture == "alpha" ? 0x2000 : 0x1000
+        let page = MachineLine(architecture: architecture).pageSize
         for i in 0..<iterations {
             let offset = UInt64(i % 7) * 0x1F0
             let length = UInt64(1 + i % 4) * page - offset % page - 1

@@ -41,6 +41,23 @@ public enum ArgumentKind: String, Sendable, CaseIterable {
         default: nil
         }
     }
+
+    /// The number each of ``symbols`` stands for (NT's values, in the same order); nil for
+    /// non-enumeration kinds. InterfaceTypeUndefined is -1 (all ones).
+    public var symbolValues: [UInt64]? {
+        switch self {
+        case .pagePriority: [0, 16, 32]
+        case .interfaceType: (0..<19).map { UInt64($0) &- 1 }
+        case .irql: [0, 1, 2, 31]
+        default: symbols.map { (0..<UInt64($0.count)).map { $0 } }
+        }
+    }
+
+    /// The number `symbol` stands for in this kind, if it is one of its symbols.
+    public func value(of symbol: String) -> UInt64? {
+        guard let index = symbols?.firstIndex(of: symbol) else { return nil }
+        return symbolValues?[index]
+    }
 }
 
 /// A numeric argument: a literal, NULL, or an earlier result plus an offset. Expressions keep programs
@@ -71,12 +88,12 @@ public enum Expression: Hashable, Sendable, CustomStringConvertible {
     /// Parses `0x1000`, `4096`, `none`, `b0`, `b0+0x10` or `v1-0x1` (no check that the name is bound).
     public init?(parsing text: String) {
         if text == "none" || text == "NULL" { self = .null; return }
-        if let number = parseNumber(Substring(text)) { self = .literal(number); return }
+        if let number = ProgramNumber.parse(text) { self = .literal(number); return }
         let operatorIndex = text.firstIndex { $0 == "+" || $0 == "-" }
         let name = String(text[..<(operatorIndex ?? text.endIndex)])
         guard name.first?.isLetter == true, name.allSatisfy({ $0.isLetter || $0.isNumber }) else { return nil }
         guard let operatorIndex else { self = .reference(name, offset: 0); return }
-        guard let magnitude = parseNumber(text[text.index(after: operatorIndex)...]), magnitude <= UInt64(Int64.max) else { return nil }
+        guard let magnitude = ProgramNumber.parse(text[text.index(after: operatorIndex)...]), magnitude <= UInt64(Int64.max) else { return nil }
         self = .reference(name, offset: text[operatorIndex] == "+" ? Int64(magnitude) : -Int64(magnitude))
     }
 

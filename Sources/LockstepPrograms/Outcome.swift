@@ -19,6 +19,22 @@ public enum Outcome: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+extension Outcome {
+    /// What the call's result name holds afterwards, on either side (the engine adapter and the model
+    /// bind alike, each in its own store): the number returned, 1 or 0 for a BOOLEAN, the translated
+    /// address for HalTranslateBusAddress's TRUE, the count of the bytes ReadMemory returned; 0 for a
+    /// VOID return, a raise, a bug check or a refused call.
+    public var boundValue: UInt64 {
+        switch self {
+        case .returned(.number(let value)): value
+        case .returned(.boolean(let value)): value ? 1 : 0
+        case .returned(.translated(let address, _)): address
+        case .returned(.bytes(let bytes)): UInt64(bytes.count)
+        case .returned(.none), .raised, .bugCheck, .refused: 0
+        }
+    }
+}
+
 /// A returned value.
 public enum Value: Hashable, Sendable, CustomStringConvertible {
     case none

@@ -55,6 +55,12 @@ public struct MachineLine: Hashable, Sendable, CustomStringConvertible {
     /// The value of a key, if set.
     public subscript(key: String) -> String? { settings.last { $0.key == key }?.value }
 
+    /// The page size the architecture names (DESIGN.md, "The simulated machine"): 8 KiB on alpha (NT 4 on
+    /// Alpha), 4 KiB on x86 and x64, and on an architecture nothing boots, so arithmetic on it stays
+    /// defined. For the programs' writers (generators, mutators); the engine and the model each derive
+    /// their own machine from the line.
+    public var pageSize: UInt64 { architecture == "alpha" ? 0x2000 : 0x1000 }
+
     public var description: String {
         (["machine", architecture] + settings.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
     }

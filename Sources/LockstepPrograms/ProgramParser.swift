@@ -166,7 +166,7 @@ struct ProgramParser {
             return .expression(try parseExpression(value, column, parameter))
         default:
             if let symbols = parameter.kind.symbols, symbols.contains(value) { return .symbol(value) }
-            if let number = parseNumber(Substring(value)) { return .expression(.literal(number)) }
+            if let number = ProgramNumber.parse(value) { return .expression(.literal(number)) }
             let options = parameter.kind.symbols?.joined(separator: ", ") ?? ""
             throw error(column, "unknown \(parameter.label) '\(excerpt(value))'; expected one of \(options)")
         }
@@ -237,12 +237,6 @@ extension String {
         guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return "" }
         return String(self[first...last])
     }
-}
-
-func parseNumber(_ text: Substring) -> UInt64? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
-    guard text.first?.isNumber == true else { return nil }
-    return UInt64(text)
 }
 
 func parseHexBytes(_ text: String) -> [UInt8]? {

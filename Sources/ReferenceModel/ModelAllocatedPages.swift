@@ -12,21 +12,21 @@ extension ReferenceModel {
     func predictAllocatePagesForMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
         if machine.checked && irql > 1 { return assertion(.exactly(0), .exactly(0)) }
-        let low = number(call, 0), high = number(call, 1)
-        let requested = min(number(call, 3) & machine.mask, 0x1_0000_0000 - machine.pageSize)
+        let low = number(call, "low"), high = number(call, "high")
+        let requested = min(number(call, "total") & machine.mask, 0x1_0000_0000 - machine.pageSize)
         let wanted = requested / machine.pageSize + (requested % machine.pageSize != 0 ? 1 : 0)
         if wanted == 0 || low > high { return .returns(.null) }
         // HighAddress names the last byte allowed: its page is the last page (not rounded up).
         let range = low / machine.pageSize ... high / machine.pageSize
-        let firstDecision = decisions["frame", default: 0]
+        let firstDecision = decisions[.frame, default: 0]
         let (least, most) = grantBounds(range, wanted: wanted, firstDecision: firstDecision)
         if most == 0 {
             // No frame to give (no RAM left in the range, or the first decision fails): one decision, NULL.
-            decisions["frame"] = firstDecision + 1
+            decisions[.frame] = firstDecision + 1
             return .returns(.null)
         }
         if least == most {
-            decisions["frame"] = firstDecision + most + (most < wanted ? 1 : 0)
+            decisions[.frame] = firstDecision + most + (most < wanted ? 1 : 0)
             return allocateMdlBlock(call, bytes: allocatedMdlBytes(most)) { _ in self.allocatedPagesRecord(range, most) }
         }
         return predictUncertainGrant(range, wanted: wanted, least: least, most: most, firstDecision: firstDecision)
@@ -37,10 +37,10 @@ extension ReferenceModel {
         let available = framesBootLeavesFree(range)
         var most = min(wanted, available)
         var least = available > framesTakenSinceBoot ? min(most, available - framesTakenSinceBoot) : 0
-        if faultRules.contains(where: { $0.kind == "frame" }) {
+        if faultPlan.rules.contains(where: { $0.kind == .frame }) {
             var ordinal: UInt64 = 1
             while ordinal <= most {
-                if failure("frame", ordinal: firstDecision + ordinal) != nil { most = ordinal - 1; break }
+                if failure(.frame, ordinal: firstDecision + ordinal) != nil { most = ordinal - 1; break }
                 ordinal += 1
             }
             least = min(least, most)
@@ -108,10 +108,10 @@ extension ReferenceModel {
     /// answers, the count it granted, read from the MDL's ByteCount.
     private func predictUncertainGrant(_ range: ClosedRange<UInt64>, wanted: UInt64, least: UInt64, most: UInt64,
                                        firstDecision: UInt64) -> Prediction {
-        let poolDecision = decisions["pool.nonpaged", default: 0] + 1
+        let poolDecision = decisions[.nonpagedPool, default: 0] + 1
         let smallest = machine.poolBlockSize(allocatedMdlBytes(max(least, 1)))
         let largest = machine.poolBlockSize(allocatedMdlBytes(most))
-        let blockFails = failure("pool.nonpaged", ordinal: poolDecision) != nil || nonpagedBlockFits(smallest) == false
+        let blockFails = failure(.nonpagedPool, ordinal: poolDecision) != nil || nonpagedBlockFits(smallest) == false
         let blockFits = !blockFails && nonpagedBlockFits(largest) == true
         settle { observed in
             guard case .returned(.number(let address)) = observed, address != 0 else {
@@ -122,8 +122,8 @@ extension ReferenceModel {
                 _ = self.lose("how many pages MmAllocatePagesForMdl granted (the model reads it from the MDL's ByteCount)")
                 return
             }
-            self.decisions["frame"] = firstDecision + granted + (granted < wanted ? 1 : 0)
-            self.decisions["pool.nonpaged"] = poolDecision
+            self.decisions[.frame] = firstDecision + granted + (granted < wanted ? 1 : 0)
+            self.decisions[.nonpagedPool] = poolDecision
             self.addMdlBlock(at: address, bytes: self.machine.poolBlockSize(self.allocatedMdlBytes(granted)), self.allocatedPagesRecord(range, granted))
         }
         if blockFails { return .returns(.null) }
@@ -137,15 +137,15 @@ extension ReferenceModel {
     /// that still fails frames or pool.
     private func settleNullGrant(least: UInt64, firstDecision: UInt64, poolDecision: UInt64, blockFits: Bool) {
         if least == 0 && blockFits {
-            decisions["frame"] = firstDecision + 1
+            decisions[.frame] = firstDecision + 1
             return
         }
-        if faultRules.contains(where: { $0.kind == "frame" || $0.kind == "pool.nonpaged" }) {
+        if faultPlan.rules.contains(where: { $0.kind == .frame || $0.kind == .nonpagedPool }) {
             _ = lose("a NULL MmAllocatePagesForMdl: the model cannot tell whether frames or the MDL block ran out")
             return
         }
-        decisions["frame"] = firstDecision + 1
-        if least >= 1 { decisions["pool.nonpaged"] = poolDecision }
+        decisions[.frame] = firstDecision + 1
+        if least >= 1 { decisions[.nonpagedPool] = poolDecision }
     }
 
     /// The pages the MDL at `mdl` describes, from its ByteCount as a driver reads it (spec §1 offsets).
@@ -162,9 +162,9 @@ extension ReferenceModel {
 
     func predictFreePagesFromMdl(_ call: Call) -> Prediction {
         if machine.verifier && irql > 2 { return verifier(0x7E, .exactly(irql), .exactly(2), .exactly(0)) }
-        if machine.checked && irql > 1 { return assertion(parameter(call, 0), .exactly(0)) }
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        let key = mdlKey(number(call, 0))
+        if machine.checked && irql > 1 { return assertion(parameter(call, "mdl"), .exactly(0)) }
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        let key = mdlKey(number(call, "mdl"))
         guard var record = mdls[key] else { return lose("MmFreePagesFromMdl on an unknown MDL") }
         if machine.version >= 4 && record.flags & Flag.mapped != 0 { releaseMapping(key, record); record = mdls[key]! }
         let span = machine.span(record.va, record.byteCount)
@@ -177,8 +177,8 @@ extension ReferenceModel {
             if frame == nil && index >= record.emptiedSlots { return lose(unfilled) }
             guard let frame else { break }
             guard case .allocated = frame, (locks[frame] ?? 0) > 0 else {
-                let slot = (number(call, 0) &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
-                return bugCheck(0x1A, .exactly(0x1236), parameter(call, 0), .exactly(slot), .any)
+                let slot = (number(call, "mdl") &+ machine.headerSize &+ UInt64(index) * machine.pfnSize) & machine.mask
+                return bugCheck(0x1A, .exactly(0x1236), parameter(call, "mdl"), .exactly(slot), .any)
             }
             if locks[frame] == 1 { locks[frame] = nil } else { return lose("freeing allocated pages that are also probe-locked") }
             contents[frame] = nil

@@ -5,13 +5,13 @@ extension ReferenceModel {
     func predict(_ call: Call) -> Prediction {
         // A NULL MDL (say, from an allocation the fault plan failed) is dereferenced like any pointer:
         // kernel code reading address 0 without a handler (conventions: 0x1E).
-        let mdlArguments: [Int] = switch call.routine {
-        case .mmUnmapLockedPages: [1]
+        let opensMdl = switch call.routine {
+        case .mmUnmapLockedPages: true
         case .mmCreateMdl, .ioBuildPartialMdl, .ioAllocateMdl, .mmSizeOfMdl, .mmMapIoSpace, .mmUnmapIoSpace, .mmAllocatePagesForMdl, .mmGetPhysicalAddress,
-             .mmIsAddressValid, .halTranslateBusAddress: []
-        default: call.routine.isNtRoutine ? [0] : []
+             .mmIsAddressValid, .halTranslateBusAddress: false
+        default: call.routine.isNtRoutine
         }
-        if irql <= 2, mdlArguments.contains(where: { number(call, $0) == 0 }) {
+        if irql <= 2, opensMdl, number(call, "mdl") == 0 {
             return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .any, .any)
         }
         switch call.routine {
@@ -46,7 +46,7 @@ extension ReferenceModel {
         case .readMemory: return predictAccess(call, write: false)
         case .writeMemory: return predictAccess(call, write: true)
         case .createProcess:
-            if decide("pool.nonpaged") != nil { return .returns(.null) }
+            if decide(.nonpagedPool) != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let id)) = observed, id != 0 {
                     self.hiddenPoolAllocation()
@@ -58,7 +58,7 @@ extension ReferenceModel {
             }
             return .returns(.exactly(UInt64(nextProcess)))
         case .attachProcess:
-            let id = UInt32(truncatingIfNeeded: number(call, 0))
+            let id = UInt32(truncatingIfNeeded: number(call, "process"))
             guard let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
             currentProcess = id
             return .returns(.boolean(true))
@@ -66,7 +66,7 @@ extension ReferenceModel {
         case .keRaiseIrql, .keLowerIrql: return predictIrql(call)
         case .ioAllocateIrp:
             let bytes: UInt64 = machine.pointer64 ? 0xD0 : 0x70
-            if decide("pool.nonpaged") != nil { return .returns(.null) }
+            if decide(.nonpagedPool) != nil { return .returns(.null) }
             settle { observed in
                 if case .returned(.number(let irp)) = observed, irp != 0 {
                     self.irps.insert(irp)
@@ -78,23 +78,23 @@ extension ReferenceModel {
             }
             return poolBytes.nonpaged &+ 2 * machine.pageSize < machine.nonpagedBytes ? .returns(.fresh(.irp)) : .oneOf([.returns(.fresh(.irp)), .returns(.null)])
         case .ioFreeIrp:
-            let irp = number(call, 0)
+            let irp = number(call, "irp")
             guard irps.remove(irp) != nil, let block = removeBlock(irp) else {
-                return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
+                return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, "irp"))
             }
             poolBytes.nonpaged = poolBytes.nonpaged >= block.size ? poolBytes.nonpaged - block.size : 0
             return .returns(.none)
         case .trimWorkingSet: return predictTrim(call)
         case .pageOut: return predictPageOut(call)
         case .setMdlFlags, .clearMdlFlags:
-            guard var record = mdls[mdlKey(number(call, 0))] else { return lose("\(call.routine.name) on memory the model does not know as an MDL") }
-            let mask = UInt16(truncatingIfNeeded: number(call, 1))
+            guard var record = mdls[mdlKey(number(call, "mdl"))] else { return lose("\(call.routine.name) on memory the model does not know as an MDL") }
+            let mask = UInt16(truncatingIfNeeded: number(call, "flags"))
             // MDL_MAPPING_CAN_FAIL is the one flag a driver may set or clear itself (spec §1.3).
-            if number(call, 1) & ~UInt64(Flag.mappingCanFail) != 0 {
+            if number(call, "flags") & ~UInt64(Flag.mappingCanFail) != 0 {
                 return lose("\(call.routine.name) writes MdlFlags bits only the memory manager may set")
             }
             record.flags = call.routine == .setMdlFlags ? record.flags | mask : record.flags & ~mask
-            mdls[mdlKey(number(call, 0))] = record
+            mdls[mdlKey(number(call, "mdl"))] = record
             return .returns(.none)
         case .driverRead, .driverWrite, .driverDeviceControl, .driverCompleteDpc, .driverCancel, .driverUnload:
             // What a driver under test does is not in the spec: stop predicting, as for any call the model cannot follow.
@@ -106,9 +106,10 @@ extension ReferenceModel {
         // Spec §2.19: IRQL <= DISPATCH_LEVEL; a checked build ASSERTs it (the model does not name that ASSERT).
         if machine.checked && irql > 2 { return lose("checked-build IRQL ASSERT in HalTranslateBusAddress") }
         let names = ArgumentKind.interfaceType.symbols!
-        let raw = number(call, 0)
-        let type = symbol(call, 0) ?? (raw < UInt64(names.count - 1) ? names[Int(raw) + 1] : "?")
-        let bus = number(call, 1) & 0xFFFF_FFFF, address = number(call, 2), space = number(call, 3) & 0xFFFF_FFFF
+        // INTERFACE_TYPE counts from InterfaceTypeUndefined, -1.
+        let raw = Int(arguments(call).interfaceType("interface"))
+        let type = raw >= -1 && raw < names.count - 1 ? names[raw + 1] : "?"
+        let bus = number(call, "bus") & 0xFFFF_FFFF, address = number(call, "address"), space = number(call, "space") & 0xFFFF_FFFF
         let memoryTop: UInt64 = machine.pointer64 ? 0xFFFF_FFFF_FFFF : 0xFFFF_FFFF
         func lookup(_ type: String) -> Prediction? {
             let exists = ["Internal", "Eisa", "Isa"].contains(type) && bus == 0 || type == "PCIBus" && bus < machine.pciBuses
@@ -130,30 +131,30 @@ extension ReferenceModel {
     }
 
     func predictPhysical(_ call: Call) -> Prediction {
-        let va = number(call, 0)
+        let va = number(call, "va")
         if case .page(let frame, let protection, let residentNow) = place(va), residentNow, protection != "NoAccess" {
             if let name = call.result { physicalOf[name] = (frame, machine.byteOffset(va)) }
-            return .returns(.physicalAddressOf(expression(call, 0)))
+            return .returns(.physicalAddressOf(expression(call, "va")))
         }
         if let name = call.result { physicalOf[name] = (nil, 0) }
         return .returns(.exactly(0))
     }
 
     func predictIsValid(_ call: Call) -> Prediction {
-        if machine.checked && irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
-        if case .page(_, let protection, let residentNow) = place(number(call, 0)) { return .returns(.boolean(residentNow && protection != "NoAccess")) }
+        if machine.checked && irql > 2 { return assertion(parameter(call, "va"), .exactly(0)) }
+        if case .page(_, let protection, let residentNow) = place(number(call, "va")) { return .returns(.boolean(residentNow && protection != "NoAccess")) }
         return .returns(.boolean(false))
     }
 
     func predictAllocatePool(_ call: Call) -> Prediction {
-        let paged = symbol(call, 0) == "PagedPool" || (symbol(call, 0) == nil && number(call, 0) == 1)
-        let bytes = number(call, 1)
+        let paged = arguments(call).poolType("type") == .pagedPool
+        let bytes = number(call, "size")
         if machine.verifier {
             if bytes == 0 { return verifier(0x00, .exactly(irql), .exactly(paged ? 1 : 0), .exactly(0)) }
             if paged && irql > 1 { return verifier(0x01, .exactly(irql), .exactly(1), .exactly(bytes)) }
             if !paged && irql > 2 { return verifier(0x02, .exactly(irql), .exactly(0), .exactly(bytes)) }
         }
-        if decide(paged ? "pool.paged" : "pool.nonpaged") != nil { return .returns(.null) }
+        if decide(paged ? .pagedPool : .nonpagedPool) != nil { return .returns(.null) }
         let capacity = paged ? machine.pagedBytes : machine.nonpagedBytes
         let used = paged ? poolBytes.paged : poolBytes.nonpaged
         let rounded = machine.poolBlockSize(bytes)
@@ -169,14 +170,14 @@ extension ReferenceModel {
     }
 
     func predictFreePool(_ call: Call) -> Prediction {
-        let address = number(call, 0)
+        let address = number(call, "block")
         let paged = address >= machine.pagedBase && address - machine.pagedBase < machine.pagedBytes
-        if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, 0)) }
-        if machine.verifier && !paged && irql > 2 && inPoolRegion(address) { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
+        if machine.verifier && paged && irql > 1 { return verifier(0x11, .exactly(irql), .exactly(1), parameter(call, "block")) }
+        if machine.verifier && !paged && irql > 2 && inPoolRegion(address) { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, "block")) }
         if lookaside.contains(address) { return lose("ExFreePool of an MDL block on the lookaside list (freed twice)") }
         guard let block = pool[address] else {
             if let unsure = maybeReused(address) { return unsure }
-            return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, 0))
+            return bugCheck(0xC2, .exactly(7), .exactly(0), .exactly(0), parameter(call, "block"))
         }
         if mdls.contains(where: { $0.key.process == nil && $0.key.address >= address && $0.key.address - address < block.size && $0.value.flags & (Flag.locked | Flag.mapped) != 0 }) {
             return lose("ExFreePool of a block holding a locked or mapped MDL")
@@ -193,14 +194,14 @@ extension ReferenceModel {
     }
 
     func predictAllocateBuffer(_ call: Call) -> Prediction {
-        let size = number(call, 0)
+        let size = number(call, "size")
         if machine.checked && irql != 0 { return assertion(.exactly(0), .exactly(0)) }
         guard size > 0, size <= 2 * machine.ramBytes, currentProcess != 4 else { return .returns(.null) }
         let pages = (size + machine.pageSize - 1) / machine.pageSize
         // The commit limit (RAM + an equal pagefile) is system-wide: every live process's buffers count.
         let committed = buffers.values.lazy.filter(\.alive).reduce(0) { $0 + $1.pages }
         guard (committed + pages) * machine.pageSize <= 2 * machine.ramBytes else { return .returns(.null) }
-        let protection = symbol(call, 1) ?? "ReadWrite"
+        let protection = arguments(call).protection("protect").rawValue
         let id = nextBuffer
         nextBuffer += 1
         settle { observed in
@@ -212,7 +213,7 @@ extension ReferenceModel {
     }
 
     func predictFreeBuffer(_ call: Call) -> Prediction {
-        let base = number(call, 0)
+        let base = number(call, "buffer")
         guard let id = buffers.values.first(where: { $0.alive && $0.process == currentProcess && $0.base == base })?.id else {
             return .returns(.boolean(false))
         }
@@ -228,7 +229,7 @@ extension ReferenceModel {
     }
 
     func predictProtect(_ call: Call) -> Prediction {
-        let va = number(call, 0), size = number(call, 1)
+        let va = number(call, "va"), size = number(call, "size")
         let start = machine.pageAlign(va)
         // ROUND_TO_PAGES wraps in pointer width: a range that ends in the last page rounds to 0 (and is refused).
         let end = (va &+ size &+ (machine.pageSize - 1)) & ~(machine.pageSize - 1) & machine.mask
@@ -237,22 +238,22 @@ extension ReferenceModel {
               end <= buffer.base + buffer.pages * machine.pageSize else { return .returns(.boolean(false)) }
         let first = (start - buffer.base) / machine.pageSize
         let last = min((end - buffer.base) / machine.pageSize, buffer.pages)
-        for index in first..<max(first, last) { buffers[buffer.id]?.protection[Int(index)] = symbol(call, 2) ?? "ReadWrite" }
+        for index in first..<max(first, last) { buffers[buffer.id]?.protection[Int(index)] = arguments(call).protection("protect").rawValue }
         return .returns(.boolean(true))
     }
 
     /// ReadMemory / WriteMemory: driver code inside try/except (conventions: AV raises for user
     /// addresses, 0x50 for system ones, 0xD1 for a fault at DISPATCH_LEVEL).
     func predictAccess(_ call: Call, write: Bool) -> Prediction {
-        let va = number(call, 0)
+        let va = number(call, "va")
         let data: [UInt8]
         if write {
-            guard case .bytes(let bytes) = call.arguments[1] else { return lose("WriteMemory without bytes") }
+            guard let bytes = arguments(call).bytes("data") else { return lose("WriteMemory without bytes") }
             data = bytes
         } else {
             data = []
         }
-        let count = write ? data.count : Int(min(number(call, 1), 1 << 20))
+        let count = write ? data.count : Int(min(number(call, "length"), 1 << 20))
         var output: [UInt8] = []
         var done = 0
         while done < count {
@@ -310,7 +311,7 @@ extension ReferenceModel {
     }
 
     func predictTerminate(_ call: Call) -> Prediction {
-        let id = UInt32(truncatingIfNeeded: number(call, 0))
+        let id = UInt32(truncatingIfNeeded: number(call, "process"))
         guard id != 4, let process = processes[id], !process.terminated else { return .returns(.boolean(false)) }
         if process.lockedPages != 0 {
             let pages = UInt64(bitPattern: process.lockedPages)
@@ -330,8 +331,7 @@ extension ReferenceModel {
     }
 
     func predictIrql(_ call: Call) -> Prediction {
-        let names = ["PASSIVE_LEVEL": UInt64(0), "APC_LEVEL": 1, "DISPATCH_LEVEL": 2, "HIGH_LEVEL": 31]
-        let level = symbol(call, 0).flatMap { names[$0] } ?? min(number(call, 0) & 0xFF, 31)
+        let level = UInt64(arguments(call).irql("irql"))
         if call.routine == .keRaiseIrql && level < irql { return bugCheck(0x09, .exactly(irql), .exactly(level), .exactly(0), .exactly(0)) }
         if call.routine == .keLowerIrql && level > irql { return bugCheck(0x0A, .exactly(level), .exactly(irql), .exactly(0), .exactly(0)) }
         irql = level
@@ -339,7 +339,7 @@ extension ReferenceModel {
     }
 
     func predictTrim(_ call: Call) -> Prediction {
-        let id = UInt32(truncatingIfNeeded: number(call, 0))
+        let id = UInt32(truncatingIfNeeded: number(call, "process"))
         var trimmed = 0
         if id == 4 {
             for frame in resident.sorted() where isPagedPool(frame) && (locks[frame] ?? 0) == 0 {
@@ -366,7 +366,7 @@ extension ReferenceModel {
     }
 
     func predictPageOut(_ call: Call) -> Prediction {
-        guard case .page(let frame, _, let residentNow) = place(number(call, 0)), residentNow, pageable(frame), (locks[frame] ?? 0) == 0 else {
+        guard case .page(let frame, _, let residentNow) = place(number(call, "va")), residentNow, pageable(frame), (locks[frame] ?? 0) == 0 else {
             return .returns(.boolean(false))
         }
         resident.remove(frame)

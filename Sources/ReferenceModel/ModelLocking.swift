@@ -3,22 +3,22 @@ import LockstepPrograms
 /// MmProbeAndLockPages and MmUnlockPages (spec §2.7, §2.8, §4.2).
 extension ReferenceModel {
     func predictProbeAndLock(_ call: Call) -> Prediction {
-        let address = number(call, 0)
-        let userMode = isUserMode(call, 1)
+        let address = number(call, "mdl")
+        let userMode = isUserMode(call, "mode")
         // A LOCK_OPERATION number: IoReadAccess is 0, anything else writes (as the engine reads it).
-        let writeOperation = symbol(call, 2).map { $0 != "IoReadAccess" } ?? (number(call, 2) != 0)
-        if let freed = freedSpecialPool(call, 0) { return freed }
+        let writeOperation = arguments(call).lockOperation("operation") != .ioReadAccess
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
         let key = mdlKey(address)
         guard var record = mdls[key] else { return lose("MmProbeAndLockPages on an unknown MDL") }
         let forbidden = record.flags & (Flag.locked | Flag.mapped | Flag.nonpaged | Flag.partial | Flag.ioSpace)
         if machine.verifier {
-            if irql > 2 { return verifier(0x70, .exactly(irql), parameter(call, 0), .exactly(userMode ? 1 : 0)) }
-            if forbidden != 0 { return verifier(0xB0, parameter(call, 0), .exactly(UInt64(record.flags)), .exactly(UInt64(forbidden))) }
+            if irql > 2 { return verifier(0x70, .exactly(irql), parameter(call, "mdl"), .exactly(userMode ? 1 : 0)) }
+            if forbidden != 0 { return verifier(0xB0, parameter(call, "mdl"), .exactly(UInt64(record.flags)), .exactly(UInt64(forbidden))) }
         }
         if machine.checked {
             if irql > 2 { return lose("checked-build IRQL ASSERT in MmProbeAndLockPages") }
             // ReactOS' ASSERTs (spec §2.7): ByteCount != 0 and none of the forbidden flags.
-            if forbidden != 0 || record.byteCount == 0 { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+            if forbidden != 0 || record.byteCount == 0 { return assertion(parameter(call, "mdl"), .exactly(UInt64(record.flags))) }
         }
         if forbidden != 0 { return lose("re-locking an MDL on a free build") }
         let va = record.va & machine.mask
@@ -70,7 +70,7 @@ extension ReferenceModel {
         for frame in frames { resident.insert(frame) }
         if machine.verifier && machine.policyStops, let index = frames.firstIndex(where: { if case .device = $0 { return true } else { return false } }),
            case .device(let pfn) = frames[index] {
-            return verifier(0x6F, parameter(call, 0), .exactly(pfn), .exactly(machine.highestRamPfn))
+            return verifier(0x6F, parameter(call, "mdl"), .exactly(pfn), .exactly(machine.highestRamPfn))
         }
         record.flags = (writeOperation ? record.flags | Flag.write : record.flags & ~Flag.write) | Flag.locked
         if user {
@@ -100,20 +100,20 @@ extension ReferenceModel {
     }
 
     func predictUnlock(_ call: Call) -> Prediction {
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        let key = mdlKey(number(call, 0))
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        let key = mdlKey(number(call, "mdl"))
         guard var record = mdls[key] else { return lose("MmUnlockPages on an unknown MDL") }
         let flags = UInt64(record.flags)
         if machine.verifier {
-            if irql > 2 { return verifier(0x78, .exactly(irql), parameter(call, 0), .exactly(0)) }
-            if record.flags & Flag.partial != 0 { return verifier(0xB4, parameter(call, 0), .exactly(flags), .exactly(UInt64(Flag.partial))) }
-            if record.flags & Flag.nonpaged != 0 { return verifier(0x7D, parameter(call, 0), .exactly(flags), .exactly(0)) }
-            if record.flags & Flag.locked == 0 { return verifier(0x7C, parameter(call, 0), .exactly(flags), .exactly(0)) }
+            if irql > 2 { return verifier(0x78, .exactly(irql), parameter(call, "mdl"), .exactly(0)) }
+            if record.flags & Flag.partial != 0 { return verifier(0xB4, parameter(call, "mdl"), .exactly(flags), .exactly(UInt64(Flag.partial))) }
+            if record.flags & Flag.nonpaged != 0 { return verifier(0x7D, parameter(call, "mdl"), .exactly(flags), .exactly(0)) }
+            if record.flags & Flag.locked == 0 { return verifier(0x7C, parameter(call, "mdl"), .exactly(flags), .exactly(0)) }
         }
         if machine.checked {
-            if irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
-            if record.flags & Flag.locked == 0 { return assertion(parameter(call, 0), .exactly(flags)) }
-            if record.flags & (Flag.nonpaged | Flag.partial) != 0 { return assertion(parameter(call, 0), .exactly(flags)) }
+            if irql > 2 { return assertion(parameter(call, "mdl"), .exactly(0)) }
+            if record.flags & Flag.locked == 0 { return assertion(parameter(call, "mdl"), .exactly(flags)) }
+            if record.flags & (Flag.nonpaged | Flag.partial) != 0 { return assertion(parameter(call, "mdl"), .exactly(flags)) }
         }
         if record.flags & Flag.mapped != 0 { releaseMapping(key, record) }
         if let refreshed = mdls[key] { record = refreshed }
@@ -122,7 +122,7 @@ extension ReferenceModel {
         if let process = record.process {
             let locked = processes[process]?.lockedPages ?? 0
             if locked < Int64(pages) {
-                return bugCheck(0x76, .exactly(1), parameter(call, 0), .exactly(UInt64(max(0, locked))), .exactly(0))
+                return bugCheck(0x76, .exactly(1), parameter(call, "mdl"), .exactly(UInt64(max(0, locked))), .exactly(0))
             }
             processes[process]?.lockedPages -= Int64(pages)
         }

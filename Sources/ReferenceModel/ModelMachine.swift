@@ -61,13 +61,9 @@ struct ModelMachine {
         highestVad = highestUser - 16 * pageSize
         func size(_ key: String, _ fallback: UInt64) throws(ModelError) -> UInt64 {
             guard let text = line[key] else { return fallback }
-            let multiplier: UInt64 = text.hasSuffix("K") ? 1 << 10 : text.hasSuffix("M") ? 1 << 20 : text.hasSuffix("G") ? 1 << 30 : 1
-            let digits = multiplier == 1 ? Substring(text) : text.dropLast()
-            let value = digits.hasPrefix("0x") ? UInt64(digits.dropFirst(2), radix: 16) : UInt64(digits)
-            guard let value else { throw ModelError(message: "bad \(key)=\(excerpt(text))") }
-            let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-            guard !overflow, product <= 1 << 48 else { throw ModelError(message: "\(key)=\(excerpt(text)) is larger than the model follows") }
-            return product
+            guard let value = ProgramNumber.parseSize(text) else { throw ModelError(message: "bad \(key)=\(excerpt(text))") }
+            guard value <= 1 << 48 else { throw ModelError(message: "\(key)=\(excerpt(text)) is larger than the model follows") }
+            return value
         }
         ramBytes = try size("ram", 16 << 20)
         nonpagedBytes = try size("nonpaged", 256 << 10)
@@ -95,9 +91,14 @@ struct ModelMachine {
                     throw ModelError(message: "bad device \(excerpt(v))")
                 }
                 let bus = v[..<colon].split(separator: ".")
-                func hex(_ s: Substring) -> UInt64 { s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) ?? 0 : UInt64(s) ?? 0 }
-                devices.append((String(bus.first ?? ""), UInt64(bus.last ?? "0") ?? 0, hex(v[v.index(after: colon)..<plus]),
-                                hex(v[v.index(after: plus)..<at]), hex(v[v.index(after: at)...])))
+                // A number the model cannot read refuses the machine: read as 0, it would put the device
+                // somewhere the engine does not and make a false divergence.
+                func number(_ s: Substring) throws(ModelError) -> UInt64 {
+                    guard let value = ProgramNumber.parse(s) else { throw ModelError(message: "bad device \(excerpt(v))") }
+                    return value
+                }
+                devices.append((String(bus.first ?? ""), UInt64(bus.last ?? "0") ?? 0, try number(v[v.index(after: colon)..<plus]),
+                                try number(v[v.index(after: plus)..<at]), try number(v[v.index(after: at)...])))
             }
         }
         self.devices = devices.map { (type: $0.0, bus: $0.1, busAddress: $0.2, length: $0.3, physical: $0.4) }

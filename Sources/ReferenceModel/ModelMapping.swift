@@ -14,8 +14,8 @@ extension ReferenceModel {
     }
 
     func predictGetSystemAddress(_ call: Call, safe: Bool) -> Prediction {
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmGetSystemAddressForMdl on an unknown MDL") }
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        guard let record = mdls[mdlKey(number(call, "mdl"))] else { return lose("MmGetSystemAddressForMdl on an unknown MDL") }
         if record.flags & (Flag.mapped | Flag.nonpaged) != 0 {
             guard let va = record.mappedSystemVa else { return .returns(.any) }
             return .returns(.exactly(va))
@@ -24,22 +24,22 @@ extension ReferenceModel {
     }
 
     func predictMapLockedPages(_ call: Call, specify: Bool) -> Prediction {
-        let kernel = !isUserMode(call, 1)
+        let kernel = !isUserMode(call, "mode")
         if specify {
-            let cache = symbol(call, 2).map { _ in true } ?? (number(call, 2) < 6)
-            return predictMap(call, kernel: kernel, bugCheckOnFailure: number(call, 4) != 0, legacy: false,
-                              cacheValid: cache, requested: number(call, 3), caching: caching(call, 2))
+            let cache = arguments(call).cachingType("cache") < 6   // MmMaximumCacheType and above are invalid
+            return predictMap(call, kernel: kernel, bugCheckOnFailure: number(call, "bugcheck") != 0, legacy: false,
+                              cacheValid: cache, requested: number(call, "requested"), caching: caching(call, "cache"))
         }
         return predictMap(call, kernel: kernel, bugCheckOnFailure: true, legacy: true, cacheValid: true, requested: 0)
     }
 
     private func predictMap(_ call: Call, kernel: Bool, bugCheckOnFailure: Bool, legacy: Bool, cacheValid: Bool,
                             requested: UInt64, caching: ObservedCaching = .writeBack) -> Prediction {
-        let key = mdlKey(number(call, 0))
+        let key = mdlKey(number(call, "mdl"))
         guard let record = mdls[key] else { return lose("mapping an unknown MDL") }
         let flags = UInt64(record.flags)
         let pages = machine.span(record.va, record.byteCount)
-        let mdl = parameter(call, 0)
+        let mdl = parameter(call, "mdl")
         if kernel {
             if machine.verifier {
                 if irql > 2 { return verifier(legacy ? 0x74 : 0x76, .exactly(irql), mdl, .exactly(0)) }
@@ -85,7 +85,7 @@ extension ReferenceModel {
             ? .returns(.null)
             : bugCheck(0x3F, .exactly(0), .exactly(pages), .exactly(freePtes), .exactly(machine.ptes))
         let offset = machine.version == 0 ? 0 : record.byteOffset
-        let success: Prediction = .returns(.systemMapping(mdl: call.arguments[0].referencedName ?? "", byteOffset: offset))
+        let success: Prediction = .returns(.systemMapping(mdl: expression(call, "mdl").referencedName ?? "", byteOffset: offset))
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
@@ -98,8 +98,8 @@ extension ReferenceModel {
             if updated.flags & Flag.partial != 0 { updated.flags |= Flag.partialMapped }
             self.mdls[key] = updated
         }
-        if call.arguments[0].referencedName == nil { return lose("mapping an MDL given as a raw address") }
-        if pages > 0 && decide("ptes") != nil {
+        if expression(call, "mdl").referencedName == nil { return lose("mapping an MDL given as a raw address") }
+        if pages > 0 && decide(.systemPtes) != nil {
             pending = nil
             return failure
         }
@@ -116,13 +116,13 @@ extension ReferenceModel {
         let usable = Array(frames.prefix { $0 != nil })
         let bytes = UInt64(usable.count) * machine.pageSize
         if bytes == 0 { return .raises(status: Status.invalidParameter) }
-        if decide("pool.nonpaged") != nil { return .raises(status: 0xC000_009A) }
+        if decide(.nonpagedPool) != nil { return .raises(status: 0xC000_009A) }
         if requested != 0 {
             let end = requested &+ bytes
             if machine.byteOffset(requested) != 0 || end <= requested || end - 1 > machine.highestVad { return .raises(status: Status.invalidAddress) }
             if overlapsUserRange(requested, end) { return .raises(status: Status.conflictingAddresses) }
         }
-        guard let name = call.arguments[0].referencedName else { return lose("user mapping of a raw MDL address") }
+        guard let name = expression(call, "mdl").referencedName else { return lose("user mapping of a raw MDL address") }
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
@@ -157,15 +157,15 @@ extension ReferenceModel {
     }
 
     func predictUnmapLockedPages(_ call: Call) -> Prediction {
-        let base = number(call, 0)
-        if let freed = freedSpecialPool(call, 1) { return freed }
-        let key = mdlKey(number(call, 1))
+        let base = number(call, "base")
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        let key = mdlKey(number(call, "mdl"))
         guard let record = mdls[key] else { return lose("MmUnmapLockedPages with an unknown MDL") }
         let flags = UInt64(record.flags)
-        let mdl = parameter(call, 1)
+        let mdl = parameter(call, "mdl")
         if !machine.isUser(base) {
             if machine.verifier {
-                if irql > 2 { return verifier(0x79, .exactly(irql), parameter(call, 0), mdl) }
+                if irql > 2 { return verifier(0x79, .exactly(irql), parameter(call, "base"), mdl) }
                 if record.flags & Flag.partial != 0 && record.flags & Flag.partialMapped == 0 {
                     return verifier(0xB5, mdl, .exactly(flags), .exactly(UInt64(Flag.partial)))
                 }
@@ -180,12 +180,12 @@ extension ReferenceModel {
             releaseMapping(key, record)
             return .returns(.none)
         }
-        if machine.verifier && irql > 1 { return verifier(0x7A, .exactly(irql), parameter(call, 0), mdl) }
+        if machine.verifier && irql > 1 { return verifier(0x7A, .exactly(irql), parameter(call, "base"), mdl) }
         if machine.checked && irql > 1 { return assertion(mdl, .exactly(0)) }
         let page = machine.pageAlign(base)
         guard let views = userMappings[currentProcess],
               let mapping = views.values.first(where: { page >= $0.base && (page - $0.base) / machine.pageSize < UInt64($0.frames.count) }) else {
-            if machine.verifier { return verifier(0xB9, parameter(call, 0), mdl, .exactly(0)) }
+            if machine.verifier { return verifier(0xB9, parameter(call, "base"), mdl, .exactly(0)) }
             return .returns(.none)
         }
         userMappings[currentProcess]?[mapping.base] = nil
@@ -193,9 +193,9 @@ extension ReferenceModel {
     }
 
     func predictMapIoSpace(_ call: Call) -> Prediction {
-        let physical = number(call, 0)
-        let bytes = length(number(call, 1))
-        let cache = symbol(call, 2) != nil || (number(call, 2) & 0xFF) < 6
+        let physical = number(call, "pa")
+        let bytes = length(number(call, "length"))
+        let cache = arguments(call).cachingType("cache") & 0xFF < 6
         if machine.verifier && irql > 2 {
             return verifier(0x73, .exactly(irql), .exactly(machine.pointer64 ? physical : physical & 0xFFFF_FFFF), .exactly(bytes))
         }
@@ -204,7 +204,7 @@ extension ReferenceModel {
         let pages = machine.span(physical & 0xFFFF_FFFF, bytes)
         if pages == 0 { return .returns(.null) }
         guard pages <= 4096 else {
-            _ = decide("ptes")  // taken, and the reservation fails anyway
+            _ = decide(.systemPtes)  // taken, and the reservation fails anyway
             return .returns(.null)
         }
         // Which pages are behind the physical range: device pages, or a RAM page the program named.
@@ -231,12 +231,12 @@ extension ReferenceModel {
                 }
             }
         }
-        if decide("ptes") != nil || pages > freePtes { return .returns(.null) }
+        if decide(.systemPtes) != nil || pages > freePtes { return .returns(.null) }
         settle { observed in
             guard case .returned(.number(let value)) = observed, value != 0 else { return }
             let base = self.machine.pageAlign(value)
             self.mappings[base] = Mapping(base: base, frames: frames, process: nil, mdl: nil, io: true, ptes: pages,
-                                          cache: self.caching(call, 2))
+                                          cache: self.caching(call, "cache"))
             self.ptesInUse += pages
         }
         let success: Prediction = .returns(.ioSpaceMapping(physical: physical))
@@ -245,21 +245,21 @@ extension ReferenceModel {
 
     /// The frame a physical-address argument names, when it is a bound MmGetPhysicalAddress result.
     private func physicalNamed(_ call: Call) -> Frame? {
-        guard case .reference(let name, let offset) = expression(call, 0), let known = physicalOf[name], let frame = known.frame else { return nil }
+        guard case .reference(let name, let offset) = expression(call, "pa"), let known = physicalOf[name], let frame = known.frame else { return nil }
         let total = known.offset &+ UInt64(bitPattern: offset)
         return total < machine.pageSize ? frame : nil
     }
 
     func predictUnmapIoSpace(_ call: Call) -> Prediction {
-        let va = number(call, 0)
-        let bytes = length(number(call, 1))
-        if machine.verifier && irql > 1 { return verifier(0x7B, .exactly(irql), parameter(call, 0), .exactly(bytes)) }
+        let va = number(call, "va")
+        let bytes = length(number(call, "length"))
+        if machine.verifier && irql > 1 { return verifier(0x7B, .exactly(irql), parameter(call, "va"), .exactly(bytes)) }
         let page = machine.pageAlign(va)
         let pages = machine.span(va, bytes)
         guard let mapping = mappings[page], mapping.io else {
             if machine.verifier { return bugCheck(0xDA, .exactly(3), .exactly(0), .exactly(0), .exactly(page)) }
             let inPteRange = page >= machine.pteBase && (page - machine.pteBase) / machine.pageSize < machine.ptes
-            if machine.checked && !inPteRange { return assertion(site: 71, parameter(call, 0), .exactly(bytes)) }
+            if machine.checked && !inPteRange { return assertion(site: 71, parameter(call, "va"), .exactly(bytes)) }
             return lose("MmUnmapIoSpace of something that is not an I/O-space mapping")
         }
         if UInt64(mapping.frames.count) != pages {

@@ -12,13 +12,13 @@ extension ReferenceModel {
     func length(_ value: UInt64) -> UInt64 { machine.version <= 1 ? value & 0xFFFF_FFFF : value & machine.mask }
 
     func predictSizeOfMdl(_ call: Call) -> Prediction {
-        .returns(.exactly(machine.mdlBytes(number(call, 0), length(number(call, 1)))))
+        .returns(.exactly(machine.mdlBytes(number(call, "va"), length(number(call, "length")))))
     }
 
     func predictInitializeMdl(_ call: Call) -> Prediction {
-        let address = number(call, 0)
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        if machine.checked && irql > 2 { return assertion(parameter(call, 0), .exactly(0)) }
+        let address = number(call, "mdl")
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        if machine.checked && irql > 2 { return assertion(parameter(call, "mdl"), .exactly(0)) }
         let capacity: UInt64
         if let block = poolBlock(containing: address) {
             capacity = block.base + block.size - address
@@ -34,7 +34,7 @@ extension ReferenceModel {
             return lose("MmInitializeMdl on memory the model does not know")
         }
         let key = mdlKey(address)
-        var record = newRecord(number(call, 1), length(number(call, 2)), capacity: capacity)
+        var record = newRecord(number(call, "va"), length(number(call, "length")), capacity: capacity)
         if let old = mdls[key] {
             // Process, MappedSystemVa and the PFN array are left as they were.
             record.process = old.process
@@ -52,12 +52,11 @@ extension ReferenceModel {
     }
 
     func predictCreateMdl(_ call: Call) -> Prediction {
-        let given = number(call, 0)
-        let va = number(call, 1), len = length(number(call, 2))
+        let given = number(call, "mdl")
+        let va = number(call, "va"), len = length(number(call, "length"))
         if given != 0 {
-            var initialize = call
-            initialize.arguments = [call.arguments[0], call.arguments[1], call.arguments[2]]
-            let result = predictInitializeMdl(initialize)
+            // MmCreateMdl over given memory is MmInitializeMdl there (same parameters: mdl, va, length).
+            let result = predictInitializeMdl(Call(nil, .mmInitializeMdl, call.arguments))
             guard case .returns = result else { return result }
             return .returns(.exactly(given))
         }
@@ -72,7 +71,7 @@ extension ReferenceModel {
     /// the new MDL (IoAllocateMdl walking a NULL IRP chain).
     func allocateMdlBlock(_ call: Call, bytes: UInt64, fixedSize: Bool = false, afterAllocation: Prediction? = nil,
                           make: @escaping (UInt64) -> MdlRecord) -> Prediction {
-        if decide("pool.nonpaged") != nil { return .returns(.null) }
+        if decide(.nonpagedPool) != nil { return .returns(.null) }
         let bytes = machine.poolBlockSize(bytes)
         let fits = nonpagedBlockFits(bytes)
         if fits == false { return .returns(.null) }
@@ -106,8 +105,8 @@ extension ReferenceModel {
     }
 
     func predictIoAllocateMdl(_ call: Call) -> Prediction {
-        let va = number(call, 0), len = number(call, 1) & 0xFFFF_FFFF
-        let secondary = number(call, 2) != 0, irp = number(call, 4)
+        let va = number(call, "va"), len = number(call, "length") & 0xFFFF_FFFF
+        let secondary = number(call, "secondary") != 0, irp = number(call, "irp")
         if machine.checked && irql > 2 { return assertion(.exactly(va), .exactly(len)) }
         let pages = machine.span(va, len)
         let needed = machine.headerSize + pages * machine.pfnSize
@@ -178,10 +177,10 @@ extension ReferenceModel {
     }
 
     func predictMdlField(_ call: Call) -> Prediction {
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        guard let record = mdls[mdlKey(number(call, 0))] else {
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        guard let record = mdls[mdlKey(number(call, "mdl"))] else {
             // Reading paged pool may page a frame in (a frame decision the model does not track).
-            if poolBlock(containing: number(call, 0))?.paged == true { return lose("reading an MDL field in paged pool") }
+            if poolBlock(containing: number(call, "mdl"))?.paged == true { return lose("reading an MDL field in paged pool") }
             return .unpredictable(reason: "not an MDL the model knows")
         }
         switch call.routine {
@@ -192,15 +191,15 @@ extension ReferenceModel {
     }
 
     func predictBuildMdlForNonPagedPool(_ call: Call) -> Prediction {
-        let address = number(call, 0)
-        if let freed = freedSpecialPool(call, 0) { return freed }
+        let address = number(call, "mdl")
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
         let key = mdlKey(address)
         guard var record = mdls[key] else { return lose("MmBuildMdlForNonPagedPool on an unknown MDL") }
         if machine.checked {
             if irql > 2 { return lose("checked-build IRQL ASSERT in MmBuildMdlForNonPagedPool") }
             // ReactOS' ASSERTs (spec §2.6).
             if record.byteCount == 0 || record.flags & (Flag.locked | Flag.mapped | Flag.nonpaged | Flag.partial) != 0 {
-                return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
+                return assertion(parameter(call, "mdl"), .exactly(UInt64(record.flags)))
             }
         }
         // On other builds nothing stops it, and the MDL that described a mapping (MappedSystemVa, the
@@ -222,13 +221,13 @@ extension ReferenceModel {
             }
             if !usable && machine.version >= 5 {
                 // Not resident: Windows 8+ checked builds ASSERT, Windows 10 bug-checks (spec §2.6).
-                if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
-                if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, 0), .exactly(va), .exactly(0)) }
+                if machine.checked { return assertion(parameter(call, "mdl"), .exactly(UInt64(record.flags))) }
+                if machine.version >= 6 { return bugCheck(0x1A, .exactly(0x1240), parameter(call, "mdl"), .exactly(va), .exactly(0)) }
             }
             // Pageable where the MDL sees it: paged pool, or user memory at its user address. A user page
             // seen through a locked MDL's system mapping is not (that PTE is never paged).
             if machine.verifier, case .page(let f, _, _) = here, isPagedPool(f) || (machine.isUser(va) && pageable(f)) {
-                return verifier(0x7F, .exactly(irql), parameter(call, 0), .exactly(UInt64(record.flags)))
+                return verifier(0x7F, .exactly(irql), parameter(call, "mdl"), .exactly(UInt64(record.flags)))
             }
             // Up to Windows 7 nothing checks residency ([KT-MmMdl], Server 2003): the slot gets the
             // PTE's frame, and a PTE without one gives physical page 0.
@@ -246,34 +245,33 @@ extension ReferenceModel {
     }
 
     func predictPrepareMdlForReuse(_ call: Call) -> Prediction {
-        if let freed = freedSpecialPool(call, 0) { return freed }
-        guard let record = mdls[mdlKey(number(call, 0))] else { return lose("MmPrepareMdlForReuse on an unknown MDL") }
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
+        guard let record = mdls[mdlKey(number(call, "mdl"))] else { return lose("MmPrepareMdlForReuse on an unknown MDL") }
         if record.flags & Flag.partialMapped != 0 {
             guard let base = record.mappedSystemVa else { return lose("partial mapping without an address") }
-            var unmap = call
-            unmap.arguments = [.expression(.literal(base)), call.arguments[0]]
-            return predictUnmapLockedPages(unmap)
+            let mdl = call.argument(named: "mdl") ?? .expression(.null)
+            return predictUnmapLockedPages(Call(nil, .mmUnmapLockedPages, [.expression(.literal(base)), mdl]))
         }
         if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 && machine.checked {
-            return assertion(parameter(call, 0), .exactly(UInt64(record.flags)))
+            return assertion(parameter(call, "mdl"), .exactly(UInt64(record.flags)))
         }
         return .returns(.none)
     }
 
     func predictIoFreeMdl(_ call: Call) -> Prediction {
-        let address = number(call, 0)
-        if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, 0)) }
-        if let freed = freedSpecialPool(call, 0) { return freed }
+        let address = number(call, "mdl")
+        if machine.verifier && irql > 2 { return verifier(0x12, .exactly(irql), .exactly(0), parameter(call, "mdl")) }
+        if let freed = freedSpecialPool(call, "mdl") { return freed }
         // Freeing a fixed-size MDL a second time (it is parked on the lookaside) never returns on Windows
         // ([SERGE]: hangs everywhere, crashes on Vista): the conventions' hang bug check.
-        if lookaside.contains(address) { return bugCheck(0xE2, .exactly(0), .exactly(0), parameter(call, 0), .exactly(0)) }
+        if lookaside.contains(address) { return bugCheck(0xE2, .exactly(0), .exactly(0), parameter(call, "mdl"), .exactly(0)) }
         let key = mdlKey(address)
         guard let record = mdls[key] else { return lose("IoFreeMdl of something the model does not know as an MDL") }
         if record.flags & Flag.partialMapped != 0 {
             releaseMapping(key, record)
         } else if record.flags & Flag.partial == 0 && record.flags & Flag.mapped != 0 {
-            if machine.verifier { return verifier(0xB8, parameter(call, 0), .exactly(UInt64(record.flags)), .exactly(0)) }
-            if machine.checked { return assertion(parameter(call, 0), .exactly(UInt64(record.flags))) }
+            if machine.verifier { return verifier(0xB8, parameter(call, "mdl"), .exactly(UInt64(record.flags)), .exactly(0)) }
+            if machine.checked { return assertion(parameter(call, "mdl"), .exactly(UInt64(record.flags))) }
             return lose("IoFreeMdl of a mapped MDL leaks its PTEs")
         }
         // A locked MDL freed here leaks its locks: frame locks and the process count stay, as NT leaves them.
@@ -290,19 +288,19 @@ extension ReferenceModel {
     }
 
     func predictBuildPartialMdl(_ call: Call) -> Prediction {
-        if let freed = freedSpecialPool(call, 0) ?? freedSpecialPool(call, 1) { return freed }
+        if let freed = freedSpecialPool(call, "source") ?? freedSpecialPool(call, "target") { return freed }
         // Both MDLs are opened (special-pool checked) before either is read; a NULL one is read at 0.
-        if irql <= 2 && (number(call, 0) == 0 || number(call, 1) == 0) {
+        if irql <= 2 && (number(call, "source") == 0 || number(call, "target") == 0) {
             return bugCheck(0x1E, .exactly(UInt64(Status.accessViolation)), .exactly(0), .any, .any)
         }
-        let sourceKey = mdlKey(number(call, 0)), targetKey = mdlKey(number(call, 1))
+        let sourceKey = mdlKey(number(call, "source")), targetKey = mdlKey(number(call, "target"))
         guard let source = mdls[sourceKey], var target = mdls[targetKey] else { return lose("IoBuildPartialMdl with an unknown MDL") }
-        let va = number(call, 2)
+        let va = number(call, "va")
         let offset = (va &- source.startVa &- source.byteOffset) & 0xFFFF_FFFF
-        var len = number(call, 3) & 0xFFFF_FFFF
+        var len = number(call, "length") & 0xFFFF_FFFF
         if len == 0 { len = (source.byteCount &- offset) & 0xFFFF_FFFF }
         if machine.version >= 3 && (va < source.va || va &+ len > source.va &+ source.byteCount) {
-            return bugCheck(0x12E, parameter(call, 0), parameter(call, 1), parameter(call, 2), .exactly(len))
+            return bugCheck(0x12E, parameter(call, "source"), parameter(call, "target"), parameter(call, "va"), .exactly(len))
         }
         let pages = machine.span(va, len)
         let size = target.size

@@ -95,45 +95,6 @@ enum Flag {
     static let mustSucceed: UInt16 = 0x4000
 }
 
-/// One `fault` line as the model reads it.
-struct ModelFaultRule {
-    let kind: String
-    let nth: UInt64?
-    let after: UInt64?
-    let page: Expression?
-    let status: UInt32
-
-    init(_ line: FaultLine) throws(ModelError) {
-        guard ["pool.nonpaged", "pool.paged", "ptes", "frame", "pagein"].contains(line.kind) else {
-            throw ModelError(message: "unknown fault kind \(line.kind)")
-        }
-        kind = line.kind
-        func number(_ text: String) -> UInt64? { text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text) }
-        var nth: UInt64?, after: UInt64?, page: Expression?, status: UInt32 = 0xC000_009C
-        for setting in line.settings {
-            switch setting.key {
-            case "nth": nth = number(setting.value)
-            case "after": after = number(setting.value)
-            case "status":
-                let names: [String: UInt32] = ["STATUS_DEVICE_DATA_ERROR": 0xC000_009C, "STATUS_INSUFFICIENT_RESOURCES": 0xC000_009A,
-                                               "STATUS_IN_PAGE_ERROR": 0xC000_0006, "STATUS_NO_MEMORY": 0xC000_0017]
-                guard let value = names[setting.value] ?? number(setting.value).map({ UInt32(truncatingIfNeeded: $0) }) else {
-                    throw ModelError(message: "unknown status \(setting.value)")
-                }
-                status = value
-            case "page":
-                guard let expression = Expression(parsing: setting.value) else { throw ModelError(message: "bad page \(excerpt(setting.value))") }
-                page = expression
-            default: throw ModelError(message: "unknown fault key \(setting.key)")
-            }
-        }
-        self.nth = nth
-        self.after = after
-        self.page = page
-        self.status = status
-    }
-}
-
 /// The NTSTATUS values the model predicts.
 enum Status {
     static let accessViolation: UInt32 = 0xC000_0005

@@ -54,9 +54,9 @@ public final class ReferenceModel {
     /// `apply(_:observed:memory:)`, or when whoever runs the model cannot read memory).
     var driverMemory: ((UInt64, Int) -> [UInt8]?)?
 
-    /// The fault plan's rules and the decisions of each kind taken so far.
-    var faultRules: [ModelFaultRule] = []
-    var decisions: [String: UInt64] = [:]
+    /// The fault plan and the decisions of each kind taken so far.
+    let faultPlan: FaultPlan
+    var decisions: [FaultKind: UInt64] = [:]
     /// Pages that were resident and were trimmed or paged out (a touch needs a page-in).
     var pagedOut: Set<Frame> = []
     /// Pages that have left memory at least once: an unlocked MDL's stale PFN may name a frame such a
@@ -66,7 +66,7 @@ public final class ReferenceModel {
     /// Builds the model for a program's machine line and fault plan.
     public init(program: Program) throws(ModelError) {
         machine = try ModelMachine(program.machine)
-        faultRules = try program.faults.map { line throws(ModelError) in try ModelFaultRule(line) }
+        do { faultPlan = try FaultPlan(program.faults) } catch { throw ModelError(message: "fault plan: \(error)") }
         // Boot's two EPROCESS blocks (System, then process 8) open the nonpaged pool (conventions).
         let eprocess: UInt64 = machine.pointer64 ? 0x4D0 : 0x280
         for index: UInt64 in 0..<2 {
@@ -87,15 +87,7 @@ public final class ReferenceModel {
 
     /// Records what the engine did: the values results are bound to, and which branch of an open choice happened.
     public func apply(_ call: Call, observed: Outcome) {
-        if let name = call.result {
-            switch observed {
-            case .returned(.number(let n)): values[name] = n
-            case .returned(.boolean(let b)): values[name] = b ? 1 : 0
-            case .returned(.translated(let address, _)): values[name] = address
-            case .returned(.bytes(let data)): values[name] = UInt64(data.count)
-            default: values[name] = 0
-            }
-        }
+        if let name = call.result { values[name] = observed.boundValue }
         if case .bugCheck = observed { halted = true }
         pending?(observed)
         pending = nil
@@ -129,24 +121,15 @@ public final class ReferenceModel {
 
     /// Takes one resource decision of `kind` (conventions: where the engine takes them) and returns the
     /// failure status if the fault plan fails it. `page` is the faulting address for frame/pagein.
-    func decide(_ kind: String, page: UInt64 = 0) -> UInt32? {
+    func decide(_ kind: FaultKind, page: UInt64 = 0) -> UInt32? {
         let ordinal = decisions[kind, default: 0] + 1
         decisions[kind] = ordinal
         return failure(kind, ordinal: ordinal, page: page)
     }
 
     /// The status the fault plan fails decision number `ordinal` of `kind` with, or nil; takes nothing.
-    func failure(_ kind: String, ordinal: UInt64, page: UInt64 = 0) -> UInt32? {
-        for rule in faultRules where rule.kind == kind {
-            if let nth = rule.nth, ordinal != nth { continue }
-            if let after = rule.after, ordinal <= after { continue }
-            if let expression = rule.page {
-                let target = evaluate(expression)
-                if machine.pageAlign(target) != machine.pageAlign(page) { continue }
-            }
-            return rule.status
-        }
-        return nil
+    func failure(_ kind: FaultKind, ordinal: UInt64, page: UInt64 = 0) -> UInt32? {
+        faultPlan.failure(kind, ordinal: ordinal, address: page, pageMask: ~(machine.pageSize - 1) & machine.mask, evaluate: evaluate)
     }
 
     func evaluate(_ expression: Expression) -> UInt64 { expression.value(in: values, mask: machine.mask) }
@@ -155,11 +138,11 @@ public final class ReferenceModel {
     /// page-in. Returns the failure as an expectation, or nil when the page comes in.
     func faultIn(_ frame: Frame, at va: UInt64, probe: Bool) -> Prediction? {
         let user = machine.isUser(va)
-        if decide("frame", page: va) != nil {
+        if decide(.frame, page: va) != nil {
             if user || probe { return .raises(status: 0xC000_009A) }
             return bugCheck(0x7A, .exactly(0), .exactly(0xC000_009A), .any, .exactly(va))
         }
-        if pagedOut.contains(frame), let status = decide("pagein", page: va) {
+        if pagedOut.contains(frame), let status = decide(.pageIn, page: va) {
             if user || probe { return .raises(status: Status.inPageError) }
             return bugCheck(0x7A, .exactly(0), .exactly(UInt64(status)), .any, .exactly(va))
         }
@@ -181,30 +164,16 @@ public final class ReferenceModel {
     /// The settle step registered so far for this call (to chain another after it).
     var pendingSettle: ((Outcome) -> Void)? { pending }
 
-    func number(_ call: Call, _ index: Int) -> UInt64 {
-        guard index < call.arguments.count else { return 0 }
-        switch call.arguments[index] {
-        case .expression(let expression): return evaluate(expression)
-        case .boolean(let b): return b ? 1 : 0
-        default: return 0
-        }
-    }
+    /// A call's arguments by parameter name, valued under the names the model has bound (the program
+    /// vocabulary's reading, shared with the engine adapter; what the routine does with them is the model's).
+    func arguments(_ call: Call) -> CallArguments { CallArguments(call, bindings: values, mask: machine.mask) }
+
+    func number(_ call: Call, _ name: String) -> UInt64 { arguments(call).number(name) }
 
     /// A KPROCESSOR_MODE argument: NT tests `AccessMode != KernelMode`, so any nonzero number is UserMode.
-    func isUserMode(_ call: Call, _ index: Int) -> Bool {
-        if let name = symbol(call, index) { return name == "UserMode" }
-        return number(call, index) != 0
-    }
+    func isUserMode(_ call: Call, _ name: String) -> Bool { arguments(call).processorMode(name) == .userMode }
 
-    func symbol(_ call: Call, _ index: Int) -> String? {
-        guard index < call.arguments.count, case .symbol(let s) = call.arguments[index] else { return nil }
-        return s
-    }
-
-    func expression(_ call: Call, _ index: Int) -> Expression {
-        guard index < call.arguments.count, case .expression(let e) = call.arguments[index] else { return .null }
-        return e
-    }
+    func expression(_ call: Call, _ name: String) -> Expression { arguments(call).expression(name) }
 
     func bugCheck(_ code: UInt32, _ p: ParameterPrediction...) -> Prediction {
         .bugChecks(code: code, parameters: p + Array(repeating: .exactly(0), count: max(0, 4 - p.count)))
@@ -215,9 +184,9 @@ public final class ReferenceModel {
     }
 
     /// The argument written as a name (for bug-check parameters that must equal it), or its value.
-    func parameter(_ call: Call, _ index: Int) -> ParameterPrediction {
-        if case .reference(let name, let offset) = expression(call, index) { return .valueOf(name: name, offset: offset) }
-        return .exactly(number(call, index))
+    func parameter(_ call: Call, _ name: String) -> ParameterPrediction {
+        if case .reference(let result, let offset) = expression(call, name) { return .valueOf(name: result, offset: offset) }
+        return .exactly(number(call, name))
     }
 
     /// The checked build's failed ASSERT (conventions: 0x1E, STATUS_BREAKPOINT, site, MDL or address,
@@ -308,12 +277,8 @@ public final class ReferenceModel {
     }
 
     /// The caching a MEMORY_CACHING_TYPE argument asks for (a name or a raw value).
-    func caching(_ call: Call, _ index: Int) -> ObservedCaching {
-        if let name = symbol(call, index), let value = ["MmNonCached", "MmCached", "MmWriteCombined", "MmHardwareCoherentCached",
-                                                          "MmNonCachedUnordered", "MmUSWCCached"].firstIndex(of: name) {
-            return ObservedCaching(cachingType: UInt64(value))
-        }
-        return ObservedCaching(cachingType: number(call, index))
+    func caching(_ call: Call, _ name: String) -> ObservedCaching {
+        ObservedCaching(cachingType: UInt64(arguments(call).cachingType(name)))
     }
 
     /// Gives up on a call that touches freed pool a hidden allocation may have reused: the engine may
@@ -342,11 +307,11 @@ public final class ReferenceModel {
     /// Verifier special pool: an MDL argument in pool that no live block holds was freed (0xD5). An
     /// address the model never saw allocated may sit in a block it does not know (a created process's
     /// EPROCESS), whose end the MDL header would run past (0xD6).
-    func freedSpecialPool(_ call: Call, _ index: Int) -> Prediction? {
-        let va = number(call, index)
+    func freedSpecialPool(_ call: Call, _ name: String) -> Prediction? {
+        let va = number(call, name)
         guard machine.verifier, inPoolRegion(va), poolBlock(containing: va) == nil else { return nil }
         if let unsure = maybeReused(va) { return unsure }
-        let freed = bugCheck(0xD5, parameter(call, index), .exactly(0), .exactly(0), .exactly(0))
+        let freed = bugCheck(0xD5, parameter(call, name), .exactly(0), .exactly(0), .exactly(0))
         return freedBlocks.contains(va) ? freed : .oneOf([freed, bugCheck(0xD6, .any, .any, .exactly(0), .exactly(0))])
     }
 

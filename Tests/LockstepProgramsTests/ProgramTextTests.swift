@@ -28,6 +28,13 @@ import Testing
             .expression(.reference("m0", offset: 0)), .symbol("KernelMode"), .symbol("IoWriteAccess")]))
     }
 
+    @Test func theMachineLineNamesItsPageSize() throws {
+        #expect(MachineLine(architecture: "x86").pageSize == 0x1000)
+        #expect(MachineLine(architecture: "x64").pageSize == 0x1000)
+        #expect(MachineLine(architecture: "alpha").pageSize == 0x2000)
+        #expect(try ProgramText.parse("# lockstep 1\nmachine alpha mode=free\n").machine.pageSize == 0x2000)
+    }
+
     @Test func canonicalTextIsAFixedPoint() throws {
         let program = try ProgramText.parse(Self.designExample)
         #expect(ProgramText.encode(program) == Self.designExample)

@@ -60,6 +60,27 @@ import Testing
         #expect(report.steps[4].outcome == .bugCheck(code: 0x3F, parameters: [0, 1, 512, 512]))
     }
 
+    /// The shared plan names the engine's decision points and statuses as the engine does.
+    @Test func theSharedPlanSpeaksTheEnginesNames() {
+        #expect(FaultKind.allCases.map(\.rawValue) == ResourceKind.allCases.map(\.rawValue))
+        for kind in ResourceKind.allCases { #expect(FaultKind(kind).rawValue == kind.rawValue) }
+        for (name, value) in FaultPlan.statusNames { #expect(NTStatus(name: name)?.rawValue == value, "\(name)") }
+    }
+
+    /// The model reads fault lines through the same plan, so one it refuses is one the runner refuses,
+    /// with the same words (before this plan was shared the model took `nth=0`, `page=` on pool faults
+    /// and knew four status names).
+    @Test func theModelAndTheRunnerReadFaultLinesAlike() throws {
+        for line in ["fault disk nth=1", "fault ptes nth=0", "fault ptes colour=red", "fault pool.paged page=b0", "fault ptes nth=abc"] {
+            let program = try ProgramText.parse("# lockstep 1\nmachine x86\n\(line)\n")
+            guard case .unrunnable(let reason) = Execution().run(program).verdict else { Issue.record("\(line)"); continue }
+            #expect(reason.hasPrefix("fault plan: "), "\(line): \(reason)")
+            #expect(throws: Execution.SetupError.self) { try Execution.referenceOracle(for: program) }
+        }
+        let status = try ProgramText.parse("# lockstep 1\nmachine x86\nfault pagein status=STATUS_ACCESS_VIOLATION\nb0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)\n")
+        #expect(Execution().run(status).verdict == .pass)
+    }
+
     @Test func badFaultLinesAreSetupErrors() throws {
         for line in ["fault disk nth=1", "fault ptes nth=0", "fault ptes colour=red", "fault pool.paged page=b0"] {
             let program = try ProgramText.parse("# lockstep 1\nmachine x86\n\(line)\n")

@@ -136,7 +136,7 @@ struct ProgramBuilder {
     init(options: GenerationOptions, random: SeededRandom, edgeConstants: EdgeConstants? = nil) {
         self.options = options
         self.random = random
-        self.pageSize = options.machine.architecture == "alpha" ? 0x2000 : 0x1000
+        self.pageSize = options.machine.pageSize
         self.edgeConstants = edgeConstants ?? EdgeConstants(options.machine)
     }
 
@@ -199,11 +199,9 @@ struct ProgramBuilder {
 
     func ref(_ name: String, _ offset: UInt64 = 0) -> Argument { .expression(.reference(name, offset: Int64(offset))) }
 
-    /// MmSizeOfMdl of an MDL for `pages` pages: the header and one PFN per page.
-    func mdlSize(pages: UInt64) -> UInt64 {
-        let wide = options.machine.architecture == "x64"
-        return (wide ? 0x30 : 0x1C) + pages * (wide ? 8 : 4)
-    }
+    /// MmSizeOfMdl of an MDL for `pages` pages: the header and one PFN per page (the engine's layout for
+    /// the machine, as the parameter edges measure it).
+    func mdlSize(pages: UInt64) -> UInt64 { edgeConstants.headerSize + pages * edgeConstants.pfnSize }
 
     var liveBuffers: [Int] { buffers.indices.filter { buffers[$0].alive } }
     var liveMdls: [Int] { mdls.indices.filter { mdls[$0].alive } }

@@ -9,7 +9,7 @@ package struct ProgramMutator: Sendable {
 
     package func mutate(_ program: Program, random: inout SeededRandom) -> Program {
         var result = program
-        let pageSize: UInt64 = program.machine.architecture == "alpha" ? 0x2000 : 0x1000
+        let pageSize = program.machine.pageSize
         for _ in 0..<(1 + random.below(3)) {
             switch random.below(4) {
             case 0: mutateFaults(&result, &random)

@@ -126,14 +126,7 @@ package enum ParameterEdges {
     }()
 
     /// The numeric value of an enumeration symbol (NT's values; symbols are listed in value order).
-    static func enumValues(_ kind: ArgumentKind) -> [UInt64] {
-        switch kind {
-        case .pagePriority: [0, 16, 32]
-        case .interfaceType: (0..<19).map { UInt64($0) &- 1 }
-        case .irql: [0, 1, 2, 31]
-        default: (0..<UInt64(kind.symbols?.count ?? 0)).map { $0 }
-        }
-    }
+    static func enumValues(_ kind: ArgumentKind) -> [UInt64] { kind.symbolValues ?? [] }
 
     /// The first invalid numeric value of an enumeration (one past its maximum).
     package static func firstInvalid(_ kind: ArgumentKind) -> UInt64 { (enumValues(kind).last ?? 0) &+ 1 }

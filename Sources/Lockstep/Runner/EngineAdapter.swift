@@ -34,75 +34,10 @@ package struct EngineAdapter {
             }
         }
         if let name = call.result {
-            switch outcome {
-            case .returned(.number(let value)): bindings[name] = value
-            case .returned(.boolean(let value)): bindings[name] = value ? 1 : 0
-            case .returned(.translated(let address, _)): bindings[name] = address
-            case .returned(.bytes(let bytes)): bindings[name] = UInt64(bytes.count); data[name] = bytes
-            default: bindings[name] = 0
-            }
+            bindings[name] = outcome.boundValue
+            if case .returned(.bytes(let bytes)) = outcome { data[name] = bytes }
         }
         return outcome
-    }
-
-    // MARK: Argument decoding
-
-    private func number(_ call: Call, _ index: Int) -> UInt64 {
-        guard index < call.arguments.count else { return 0 }
-        switch call.arguments[index] {
-        case .expression(let e): return evaluate(e)
-        case .boolean(let b): return b ? 1 : 0
-        case .symbol, .bytes: return 0
-        }
-    }
-
-    private func flag(_ call: Call, _ index: Int) -> Bool { number(call, index) != 0 }
-
-    private func symbol(_ call: Call, _ index: Int) -> String? {
-        guard index < call.arguments.count, case .symbol(let s) = call.arguments[index] else { return nil }
-        return s
-    }
-
-    private func mode(_ call: Call, _ index: Int) -> ProcessorMode {
-        symbol(call, index) == "UserMode" || (symbol(call, index) == nil && number(call, index) != 0) ? .userMode : .kernelMode
-    }
-
-    private func operation(_ call: Call, _ index: Int) -> LockOperation {
-        switch symbol(call, index) {
-        case "IoReadAccess": return .ioReadAccess
-        case "IoWriteAccess": return .ioWriteAccess
-        case "IoModifyAccess": return .ioModifyAccess
-        // LOCK_OPERATION is an int: only 0 reads (0x100 is not IoReadAccess).
-        default: return number(call, index) <= 0xFF ? LockOperation(rawValue: UInt8(number(call, index))) ?? .ioModifyAccess : .ioModifyAccess
-        }
-    }
-
-    private func cache(_ call: Call, _ index: Int) -> MemoryCachingType {
-        if let name = symbol(call, index), let type = MemoryCachingType(name: name) { return type }
-        return MemoryCachingType(rawValue: UInt32(truncatingIfNeeded: number(call, index)))
-    }
-
-    private func priority(_ call: Call, _ index: Int) -> PagePriority {
-        switch symbol(call, index) {
-        case "LowPagePriority": .lowPagePriority
-        case "HighPagePriority": .highPagePriority
-        default: .normalPagePriority
-        }
-    }
-
-    private func irql(_ call: Call, _ index: Int) -> Irql {
-        if let name = symbol(call, index), let level = Irql(name: name) { return level }
-        // A KIRQL is a UCHAR: truncate first (0x100 is PASSIVE_LEVEL), as the model does.
-        return Irql(rawValue: min(UInt8(truncatingIfNeeded: number(call, index)), 31))
-    }
-
-    private func protection(_ call: Call, _ index: Int) -> PageProtection {
-        PageProtection(rawValue: symbol(call, index) ?? "") ?? .readWrite
-    }
-
-    private func bytes(_ call: Call, _ index: Int) -> [UInt8] {
-        guard index < call.arguments.count, case .bytes(let data) = call.arguments[index] else { return [] }
-        return data
     }
 
     private func pointer(_ value: UInt64?) -> Value { .number(value ?? 0) }
@@ -111,70 +46,94 @@ package struct EngineAdapter {
 
     private func invoke(_ call: Call) throws(KernelError) -> Value {
         let mm = kernel.mm, io = kernel.io, env = kernel.env
-        let n = { (i: Int) in number(call, i) }
+        // Arguments by parameter name, read as the vocabulary reads them; converted to engine types here.
+        let a = CallArguments(call, bindings: bindings, mask: kernel.constants.pointerMask)
+        let n = { (name: String) in a.number(name) }
+        let mode = { (name: String) -> ProcessorMode in a.processorMode(name) == .userMode ? .userMode : .kernelMode }
+        let cache = { (name: String) in MemoryCachingType(rawValue: a.cachingType(name)) }
+        let priority = { (name: String) -> PagePriority in
+            switch a.pagePriority(name) {
+            case .lowPagePriority: .lowPagePriority
+            case .normalPagePriority: .normalPagePriority
+            case .highPagePriority: .highPagePriority
+            }
+        }
+        let protection = { (name: String) -> PageProtection in
+            switch a.protection(name) {
+            case .readWrite: .readWrite
+            case .readOnly: .readOnly
+            case .noAccess: .noAccess
+            }
+        }
         switch call.routine {
         case .halTranslateBusAddress:
-            let type = symbol(call, 0).flatMap(InterfaceType.init(name:)) ?? InterfaceType(rawValue: Int32(truncatingIfNeeded: n(0)))
-            var space = UInt32(truncatingIfNeeded: n(3))
+            var space = UInt32(truncatingIfNeeded: n("space"))
             var translated: UInt64 = 0
-            let ok = try kernel.hal.translateBusAddress(type, busNumber: UInt32(truncatingIfNeeded: n(1)), busAddress: n(2),
+            let ok = try kernel.hal.translateBusAddress(InterfaceType(rawValue: a.interfaceType("interface")),
+                                                        busNumber: UInt32(truncatingIfNeeded: n("bus")), busAddress: n("address"),
                                                         addressSpace: &space, translatedAddress: &translated)
             return ok ? .translated(address: translated, space: space) : .boolean(false)
-        case .mmGetPhysicalAddress: return .number(try mm.getPhysicalAddress(n(0)))
-        case .mmGetMdlVirtualAddress: return .number(try mm.getMdlVirtualAddress(n(0)))
-        case .mmGetSystemAddressForMdl: return pointer(try mm.getSystemAddressForMdl(n(0)))
-        case .mmBuildMdlForNonPagedPool: try mm.buildMdlForNonPagedPool(n(0)); return .none
-        case .mmGetMdlByteCount: return .number(UInt64(try mm.getMdlByteCount(n(0))))
-        case .mmGetMdlByteOffset: return .number(UInt64(try mm.getMdlByteOffset(n(0))))
-        case .mmMapLockedPages: return pointer(try mm.mapLockedPages(n(0), accessMode: mode(call, 1)))
-        case .mmUnmapLockedPages: try mm.unmapLockedPages(n(0), n(1)); return .none
-        case .mmIsAddressValid: return .boolean(try mm.isAddressValid(n(0)))
-        case .mmSizeOfMdl: return .number(try mm.sizeOfMdl(base: n(0), length: n(1)))
-        case .mmCreateMdl: return pointer(try mm.createMdl(n(0) == 0 ? nil : n(0), base: n(1), length: n(2)))
-        case .mmPrepareMdlForReuse: try mm.prepareMdlForReuse(n(0)); return .none
-        case .mmInitializeMdl: try mm.initializeMdl(n(0), baseVa: n(1), length: n(2)); return .none
-        case .mmMapIoSpace: return pointer(try mm.mapIoSpace(n(0), numberOfBytes: n(1), cacheType: cache(call, 2)))
-        case .mmUnmapIoSpace: try mm.unmapIoSpace(n(0), numberOfBytes: n(1)); return .none
-        case .mmProbeAndLockPages: try mm.probeAndLockPages(n(0), accessMode: mode(call, 1), operation: operation(call, 2)); return .none
-        case .mmUnlockPages: try mm.unlockPages(n(0)); return .none
-        case .ioAllocateMdl:
-            return pointer(try io.allocateMdl(virtualAddress: n(0), length: UInt32(truncatingIfNeeded: n(1)), secondaryBuffer: flag(call, 2),
-                                              chargeQuota: flag(call, 3), irp: n(4)))
-        case .ioBuildPartialMdl:
-            try io.buildPartialMdl(source: n(0), target: n(1), virtualAddress: n(2), length: UInt32(truncatingIfNeeded: n(3)))
+        case .mmGetPhysicalAddress: return .number(try mm.getPhysicalAddress(n("va")))
+        case .mmGetMdlVirtualAddress: return .number(try mm.getMdlVirtualAddress(n("mdl")))
+        case .mmGetSystemAddressForMdl: return pointer(try mm.getSystemAddressForMdl(n("mdl")))
+        case .mmBuildMdlForNonPagedPool: try mm.buildMdlForNonPagedPool(n("mdl")); return .none
+        case .mmGetMdlByteCount: return .number(UInt64(try mm.getMdlByteCount(n("mdl"))))
+        case .mmGetMdlByteOffset: return .number(UInt64(try mm.getMdlByteOffset(n("mdl"))))
+        case .mmMapLockedPages: return pointer(try mm.mapLockedPages(n("mdl"), accessMode: mode("mode")))
+        case .mmUnmapLockedPages: try mm.unmapLockedPages(n("base"), n("mdl")); return .none
+        case .mmIsAddressValid: return .boolean(try mm.isAddressValid(n("va")))
+        case .mmSizeOfMdl: return .number(try mm.sizeOfMdl(base: n("va"), length: n("length")))
+        case .mmCreateMdl: return pointer(try mm.createMdl(n("mdl") == 0 ? nil : n("mdl"), base: n("va"), length: n("length")))
+        case .mmPrepareMdlForReuse: try mm.prepareMdlForReuse(n("mdl")); return .none
+        case .mmInitializeMdl: try mm.initializeMdl(n("mdl"), baseVa: n("va"), length: n("length")); return .none
+        case .mmMapIoSpace: return pointer(try mm.mapIoSpace(n("pa"), numberOfBytes: n("length"), cacheType: cache("cache")))
+        case .mmUnmapIoSpace: try mm.unmapIoSpace(n("va"), numberOfBytes: n("length")); return .none
+        case .mmProbeAndLockPages:
+            let operation: LockOperation = switch a.lockOperation("operation") {
+            case .ioReadAccess: .ioReadAccess
+            case .ioWriteAccess: .ioWriteAccess
+            case .ioModifyAccess: .ioModifyAccess
+            }
+            try mm.probeAndLockPages(n("mdl"), accessMode: mode("mode"), operation: operation)
             return .none
-        case .ioFreeMdl: try io.freeMdl(n(0)); return .none
-        case .mmGetSystemAddressForMdlSafe: return pointer(try mm.getSystemAddressForMdlSafe(n(0), priority: priority(call, 1)))
+        case .mmUnlockPages: try mm.unlockPages(n("mdl")); return .none
+        case .ioAllocateMdl:
+            return pointer(try io.allocateMdl(virtualAddress: n("va"), length: UInt32(truncatingIfNeeded: n("length")), secondaryBuffer: a.flag("secondary"),
+                                              chargeQuota: a.flag("quota"), irp: n("irp")))
+        case .ioBuildPartialMdl:
+            try io.buildPartialMdl(source: n("source"), target: n("target"), virtualAddress: n("va"), length: UInt32(truncatingIfNeeded: n("length")))
+            return .none
+        case .ioFreeMdl: try io.freeMdl(n("mdl")); return .none
+        case .mmGetSystemAddressForMdlSafe: return pointer(try mm.getSystemAddressForMdlSafe(n("mdl"), priority: priority("priority")))
         case .mmMapLockedPagesSpecifyCache:
-            return pointer(try mm.mapLockedPagesSpecifyCache(n(0), accessMode: mode(call, 1), cacheType: cache(call, 2), requestedAddress: n(3),
-                                                             bugCheckOnFailure: flag(call, 4), priority: priority(call, 5)))
+            return pointer(try mm.mapLockedPagesSpecifyCache(n("mdl"), accessMode: mode("mode"), cacheType: cache("cache"), requestedAddress: n("requested"),
+                                                             bugCheckOnFailure: a.flag("bugcheck"), priority: priority("priority")))
         case .mmAllocatePagesForMdl:
-            return pointer(try mm.allocatePagesForMdl(lowAddress: n(0), highAddress: n(1), skipBytes: n(2), totalBytes: n(3)))
-        case .mmFreePagesFromMdl: try mm.freePagesFromMdl(n(0)); return .none
+            return pointer(try mm.allocatePagesForMdl(lowAddress: n("low"), highAddress: n("high"), skipBytes: n("skip"), totalBytes: n("total")))
+        case .mmFreePagesFromMdl: try mm.freePagesFromMdl(n("mdl")); return .none
         case .exAllocatePoolWithTag:
-            let type: PoolType = symbol(call, 0) == "PagedPool" || (symbol(call, 0) == nil && n(0) == 1) ? .pagedPool : .nonPagedPool
-            return pointer(try env.allocatePool(type, bytes: n(1)))
-        case .exFreePool: try env.freePool(n(0)); return .none
-        case .allocateUserBuffer: return pointer(try env.allocateUserBuffer(size: n(0), protection: protection(call, 1)))
-        case .freeUserBuffer: return .boolean(try env.freeUserBuffer(n(0)))
-        case .protectUserBuffer: return .boolean(try env.protectUserBuffer(n(0), size: n(1), protection: protection(call, 2)))
-        case .readMemory: return .bytes(try env.readMemory(n(0), count: Int(min(n(1), 1 << 20))))
-        case .writeMemory: try env.writeMemory(n(0), bytes(call, 1)); return .none
+            return pointer(try env.allocatePool(a.poolType("type") == .pagedPool ? .pagedPool : .nonPagedPool, bytes: n("size")))
+        case .exFreePool: try env.freePool(n("block")); return .none
+        case .allocateUserBuffer: return pointer(try env.allocateUserBuffer(size: n("size"), protection: protection("protect")))
+        case .freeUserBuffer: return .boolean(try env.freeUserBuffer(n("buffer")))
+        case .protectUserBuffer: return .boolean(try env.protectUserBuffer(n("va"), size: n("size"), protection: protection("protect")))
+        case .readMemory: return .bytes(try env.readMemory(n("va"), count: Int(min(n("length"), 1 << 20))))
+        case .writeMemory: try env.writeMemory(n("va"), a.bytes("data") ?? []); return .none
         case .createProcess: return pointer(try env.createProcess().map(UInt64.init))
-        case .attachProcess: return .boolean(try env.attachProcess(UInt32(truncatingIfNeeded: n(0))))
-        case .terminateProcess: return .boolean(try env.terminateProcess(UInt32(truncatingIfNeeded: n(0))))
-        case .keRaiseIrql: try env.raiseIrql(irql(call, 0)); return .none
-        case .keLowerIrql: try env.lowerIrql(irql(call, 0)); return .none
+        case .attachProcess: return .boolean(try env.attachProcess(UInt32(truncatingIfNeeded: n("process"))))
+        case .terminateProcess: return .boolean(try env.terminateProcess(UInt32(truncatingIfNeeded: n("process"))))
+        case .keRaiseIrql: try env.raiseIrql(Irql(rawValue: a.irql("irql"))); return .none
+        case .keLowerIrql: try env.lowerIrql(Irql(rawValue: a.irql("irql"))); return .none
         case .ioAllocateIrp: return pointer(try env.allocateIrp())
-        case .ioFreeIrp: try env.freeIrp(n(0)); return .none
-        case .trimWorkingSet: return .number(UInt64(try env.trimWorkingSet(UInt32(truncatingIfNeeded: n(0)))))
-        case .pageOut: return .boolean(try env.pageOut(n(0)))
+        case .ioFreeIrp: try env.freeIrp(n("irp")); return .none
+        case .trimWorkingSet: return .number(UInt64(try env.trimWorkingSet(UInt32(truncatingIfNeeded: n("process")))))
+        case .pageOut: return .boolean(try env.pageOut(n("va")))
         case .setMdlFlags, .clearMdlFlags:
             // What the driver's C does: a read-modify-write of the 16-bit MdlFlags field.
-            let field = n(0) &+ UInt64(kernel.constants.mdlLayout.mdlFlags)
+            let field = n("mdl") &+ UInt64(kernel.constants.mdlLayout.mdlFlags)
             let old = try env.readMemory(field, count: 2)
             let flags = UInt16(old[0]) | UInt16(old[1]) << 8
-            let mask = UInt16(truncatingIfNeeded: n(1))
+            let mask = UInt16(truncatingIfNeeded: n("flags"))
             let new = call.routine == .setMdlFlags ? flags | mask : flags & ~mask
             try env.writeMemory(field, [UInt8(new & 0xFF), UInt8(new >> 8)])
             return .none

@@ -42,10 +42,12 @@ public struct Execution: Sendable {
             let engine: Kernel
             if let kernel { engine = kernel } else { engine = try Self.boot(program) }
             prepareKernel?(engine)
+            // Before the oracle: a bad fault line is "fault plan: …" whichever oracle would have refused it.
+            let plan = try Self.faultPlan(of: program)
             let checked: Oracle
             if let oracle { checked = oracle } else { checked = try Self.referenceOracle(for: program) }
-            return try LockstepRunner(checkEvery: checkEvery, recordFaultSites: recordFaultSites, stateComparison: stateComparison)
-                .run(program, oracle: checked, kernel: engine)
+            return LockstepRunner(checkEvery: checkEvery, recordFaultSites: recordFaultSites, stateComparison: stateComparison)
+                .run(program, plan: plan, oracle: checked, kernel: engine)
         } catch {
             return RunReport(steps: [], verdict: .unrunnable(reason: error.message))
         }
@@ -58,6 +60,11 @@ public struct Execution: Sendable {
     }
 
     private static let bootedMachines = BootedMachines()
+
+    /// The program's fault plan, read as every side reads it.
+    static func faultPlan(of program: Program) throws(SetupError) -> FaultPlan {
+        do { return try FaultPlan(program.faults) } catch { throw SetupError(message: "fault plan: \(error)") }
+    }
 
     /// A fresh reference model for the program's machine and fault plan.
     public static func referenceOracle(for program: Program) throws(SetupError) -> Oracle {

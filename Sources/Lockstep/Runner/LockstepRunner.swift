@@ -5,7 +5,6 @@ import LockstepPrograms
 /// each call it compares the engine's outcome with the oracle's expectation and checks the engine's
 /// invariants. The first failure ends the run. Only `Execution` builds one.
 struct LockstepRunner {
-    typealias SetupError = Execution.SetupError
     typealias StateComparisonMode = Execution.StateComparisonMode
 
     /// Check invariants after every `checkEvery` steps (1 = every step, the default) and always after the last.
@@ -20,15 +19,15 @@ struct LockstepRunner {
         self.stateComparison = stateComparison
     }
 
-    /// Runs `program` against `oracle` on `engine`, a machine booted for it.
-    func run(_ program: Program, oracle: Oracle, kernel engine: Kernel) throws(SetupError) -> RunReport {
+    /// Runs `program`, whose fault lines read as `plan`, against `oracle` on `engine`, a machine booted for it.
+    func run(_ program: Program, plan: FaultPlan, oracle: Oracle, kernel engine: Kernel) -> RunReport {
         let comparison = StateComparison(kernel: engine)
-        var report = try run(program, oracle: oracle, engine: engine, comparison: comparison)
+        var report = run(program, plan: plan, oracle: oracle, engine: engine, comparison: comparison)
         report.unknownObservations = comparison.unknownFields
         return report
     }
 
-    private func run(_ program: Program, oracle: Oracle, engine: Kernel, comparison: StateComparison) throws(SetupError) -> RunReport {
+    private func run(_ program: Program, plan: FaultPlan, oracle: Oracle, engine: Kernel, comparison: StateComparison) -> RunReport {
         var adapter = EngineAdapter(kernel: engine)
         let invariants = InvariantChecker()
         // The comparison reads MDL headers from the checker's decode of the step (set once, not per step).
@@ -36,8 +35,6 @@ struct LockstepRunner {
         let bindings = BindingsBox(mask: engine.constants.pointerMask)
         let sites = FaultSiteLog()
         if !program.faults.isEmpty {
-            let plan: FaultPlan
-            do { plan = try FaultPlan(program.faults) } catch { throw SetupError(message: "fault plan: \(error)") }
             let decide = plan.decider(pageMask: ~(engine.constants.pageSize - 1) & engine.constants.pointerMask,
                                       evaluate: { bindings.evaluate($0) })
             engine.faultDecider = recordFaultSites ? { site in
@@ -91,7 +88,7 @@ struct LockstepRunner {
                 let last = stepNumber == program.calls.count
                 let scope: ObservationScope = last || stateComparison == .everythingEveryStep ? .full : .objects(Self.objects(of: call, outcome, adapter))
                 if let expected = oracle.observableState(scope), let difference = comparison.firstDifference(expected) {
-                    if last && stateComparison == .perStep, let earlier = firstStepShowing(program, oracle: oracle, like: engine) {
+                    if last && stateComparison == .perStep, let earlier = firstStepShowing(program, plan: plan, oracle: oracle, like: engine) {
                         return RunReport(steps: Array(steps.prefix(earlier.step ?? steps.count)), faultSites: sites.entries, verdict: earlier)
                     }
                     return RunReport(steps: steps, faultSites: sites.entries, verdict: .state(step: stepNumber, call: call, difference: difference))
@@ -117,13 +114,14 @@ struct LockstepRunner {
     /// Re-runs `program` on a fresh engine (with the same deliberate slips as `kernel`) and a fresh
     /// oracle, comparing everything after every step: the state difference found at the end of a
     /// per-step run, reported at the first step that shows it. Nil if the oracle cannot restart.
-    private func firstStepShowing(_ program: Program, oracle: Oracle, like kernel: Kernel) -> Verdict? {
+    private func firstStepShowing(_ program: Program, plan: FaultPlan, oracle: Oracle, like kernel: Kernel) -> Verdict? {
         guard let fresh = oracle.restarted(for: program), let engine = try? Execution.boot(program) else { return nil }
         engine.mutations = kernel.mutations
         var strict = self
         strict.stateComparison = .everythingEveryStep
-        guard let report = try? strict.run(program, oracle: fresh, kernel: engine), case .state = report.verdict else { return nil }
-        return report.verdict
+        let verdict = strict.run(program, plan: plan, oracle: fresh, kernel: engine).verdict
+        guard case .state = verdict else { return nil }
+        return verdict
     }
 
     private static func predictsBugCheck(_ expectation: Prediction) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepPrograms
 
 /// Mutates program texts the way hostile users write them, not the way the generator does: numbers at
 /// the limits of their types and of the page arithmetic, tokens swapped between arguments and lines,
@@ -62,7 +63,8 @@ package struct ProgramTextMutator: Sendable {
             }
         case 0, 1, 2, 12, 13, 14:   // a number at a limit, or next to the number it replaces
             replaceToken(in: &lines, target, &random, numbersOnly: true) { old, random in
-                let value = parseNumberToken(old) ?? 0
+                // A token the program syntax does not read as a number (`0xZZ`) moves from 0.
+                let value = ProgramNumber.parse(old) ?? 0
                 let choice = random.below(4) == 0 ? random.pick([value &+ 1, value &- 1, value << 32, value | 0xFFFF_FFFF_0000_0000]) : random.pick(Self.limits)
                 return random.chance(80) ? "0x" + String(choice, radix: 16, uppercase: true) : String(choice)
             }
@@ -140,9 +142,4 @@ func tokenRanges(_ line: String) -> [(range: Range<String.Index>, text: Substrin
     }
     if let first = start { tokens.append((first..<line.endIndex, line[first...])) }
     return tokens
-}
-
-private func parseNumberToken(_ text: Substring) -> UInt64? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
-    return UInt64(text)
 }
