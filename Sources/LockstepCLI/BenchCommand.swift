@@ -16,6 +16,9 @@ struct BenchCommand: ParsableCommand {
               swift run -c release lockstep bench --iterations 20000
               swift run -c release lockstep bench --all     # every throughput figure, with ratios
               Benchmarks/throughput                         # --all plus the libFuzzer harness's execs/s
+
+            --json FILE writes the figures it prints as one JSON object (for scripts; its `mode` is mix,
+            all or shrink).
             """
     )
 
@@ -38,14 +41,20 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "With --all: the corpus whose replay rate is measured.") var corpus = "corpora/regressions"
 
+    @Option(help: "Write the figures it prints as JSON to this file, too.") var json: String?
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
         guard ["x86", "x64", "alpha"].contains(architecture) else { throw ValidationError("--architecture must be x86, x64 or alpha") }
     }
 
     func run() throws {
-        if shrink { return runShrinkBenchmark() }
-        if all { return try ThroughputReport(iterations: iterations, architecture: architecture, seconds: seconds, corpus: corpus).run() }
+        if shrink { return try runShrinkBenchmark() }
+        if all {
+            let figures = try ThroughputReport(iterations: iterations, architecture: architecture, seconds: seconds, corpus: corpus).run()
+            if let json { try BenchJSON.write(figures, to: json) }
+            return
+        }
         let program = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
         let clock = ContinuousClock()
         var bareCalls = 0
@@ -59,7 +68,15 @@ struct BenchCommand: ParsableCommand {
             verdict = report.verdict
         }
         print("lockstep:      \(checkedCalls) calls in \(format(checked)) s = \(rate(checkedCalls, checked)) checked calls/s (verdict \(verdict.signature))")
-        print("checked/bare:  \(String(format: "%.3f", seconds(bare) / seconds(checked) * Double(checkedCalls) / Double(max(1, bareCalls))))")
+        let checkedPerBare = seconds(bare) / seconds(checked) * Double(checkedCalls) / Double(max(1, bareCalls))
+        print("checked/bare:  \(String(format: "%.3f", checkedPerBare))")
+        if let json {
+            try BenchJSON.write(BenchJSON.Mix(architecture: architecture, iterations: iterations, invariantsOnly: invariantsOnly,
+                                              bareCalls: bareCalls, bareSeconds: seconds(bare), bareCallsPerSecond: rate(bareCalls, bare),
+                                              checkedCalls: checkedCalls, checkedSeconds: seconds(checked),
+                                              checkedCallsPerSecond: rate(checkedCalls, checked), verdict: verdict.signature,
+                                              checkedPerBare: checkedPerBare), to: json)
+        }
     }
 
     /// The deliberate engine slips whose findings the shrink benchmark shrinks (not the trap, which
@@ -70,7 +87,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    private func runShrinkBenchmark() {
+    private func runShrinkBenchmark() throws {
         let rows = ShrinkBenchmark.run(slips: Self.shrinkableSlips)
         print("slip | signature | calls before → after | faults before → after | candidate runs | ms | 1-minimal")
         for row in rows {
@@ -78,9 +95,22 @@ struct BenchCommand: ParsableCommand {
                   + "\(row.runs) | \(String(format: "%.1f", row.seconds * 1000)) | \(row.oneMinimal ? "yes" : "NO")")
         }
         let lengths = rows.map(\.callsAfter).sorted()
-        print("\(rows.count) findings; median shrink time \(String(format: "%.1f", ShrinkBenchmark.medianSeconds(rows) * 1000)) ms; "
-              + "median length \(lengths.isEmpty ? 0 : lengths[lengths.count / 2]) calls (from median \(rows.map(\.callsBefore).sorted()[safe: rows.count / 2] ?? 0)); "
-              + "1-minimal \(rows.filter(\.oneMinimal).count) of \(rows.count)")
+        let medianAfter = lengths.isEmpty ? 0 : lengths[lengths.count / 2]
+        let medianBefore = rows.map(\.callsBefore).sorted()[safe: rows.count / 2] ?? 0
+        let medianMs = ShrinkBenchmark.medianSeconds(rows) * 1000
+        let oneMinimal = rows.filter(\.oneMinimal).count
+        print("\(rows.count) findings; median shrink time \(String(format: "%.1f", medianMs)) ms; "
+              + "median length \(medianAfter) calls (from median \(medianBefore)); "
+              + "1-minimal \(oneMinimal) of \(rows.count)")
+        if let json {
+            let jsonRows = rows.map { row in
+                BenchJSON.Shrink.Row(slip: row.slip, signature: row.signature, callsBefore: row.callsBefore, callsAfter: row.callsAfter,
+                                     faultsBefore: row.faultsBefore, faultsAfter: row.faultsAfter, runs: row.runs, ms: row.seconds * 1000,
+                                     oneMinimal: row.oneMinimal)
+            }
+            try BenchJSON.write(BenchJSON.Shrink(rows: jsonRows, findings: rows.count, medianMs: medianMs, medianCallsAfter: medianAfter,
+                                                 medianCallsBefore: medianBefore, oneMinimal: oneMinimal), to: json)
+        }
     }
 
     private func seconds(_ d: Duration) -> Double { d.inSeconds }

@@ -6,6 +6,7 @@ import MemoryManager
 
 /// `lockstep bench --all`: every throughput figure of the table, measured in one run on one
 /// machine, with the ratios that matter more than the absolute figures (checked/bare, 2 jobs/1 job).
+/// `run` prints the table and returns the same figures for `--json`.
 struct ThroughputReport {
     let iterations: Int
     let architecture: String
@@ -14,8 +15,9 @@ struct ThroughputReport {
 
     private let clock = ContinuousClock()
 
-    func run() throws {
-        print("lockstep bench --all: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(architecture), campaigns of \(Int(seconds)) s")
+    func run() throws -> BenchJSON.All {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        print("lockstep bench --all: \(cores) cores, \(architecture), campaigns of \(Int(seconds)) s")
         // The 7-call mix: the same calls bare and checked.
         let mix = Benchmarks.mixProgram(iterations: iterations, architecture: architecture)
         var bareCalls = 0
@@ -34,9 +36,12 @@ struct ThroughputReport {
         row("campaign, 2 jobs", "\(Int(two.callRate)) checked calls/s, \(Int(two.programRate)) programs/s")
 
         let shrinks = ShrinkBenchmark.run(slips: BenchCommand.shrinkableSlips)
+        let shrink = BenchJSON.ShrinkSummary(findings: shrinks.count, medianMs: ShrinkBenchmark.medianSeconds(shrinks) * 1000,
+                                             oneMinimal: shrinks.filter(\.oneMinimal).count)
         row("shrink (seeded-slip findings)", String(format: "median %.1f ms over %d findings, %d of them 1-minimal",
-                                                  ShrinkBenchmark.medianSeconds(shrinks) * 1000, shrinks.count, shrinks.filter(\.oneMinimal).count))
-        if let replay = replayRate() {
+                                                  shrink.medianMs, shrink.findings, shrink.oneMinimal))
+        let replay = replayRate()
+        if let replay {
             row("corpus replay", "\(Int(replay.rate)) entries/s (\(corpus), \(replay.entries) entries: read, gunzip, run in lockstep)")
         } else {
             row("corpus replay", "no readable engine entries in \(corpus)")
@@ -46,6 +51,15 @@ struct ThroughputReport {
         row("checked/bare (same mix)", String(format: "%.3f", checkedRate / bareRate))
         row("campaign 1 job/bare", String(format: "%.3f", one.callRate / bareRate))
         row("2 jobs/1 job (campaign)", String(format: "%.2f", two.callRate / one.callRate))
+
+        return BenchJSON.All(
+            cores: cores, architecture: architecture, iterations: iterations, campaignSeconds: seconds,
+            bareCallsPerSecond: Int(bareRate), checkedCallsPerSecond: Int(checkedRate),
+            campaignOneJob: BenchJSON.Campaign(checkedCallsPerSecond: Int(one.callRate), programsPerSecond: Int(one.programRate)),
+            campaignTwoJobs: BenchJSON.Campaign(checkedCallsPerSecond: Int(two.callRate), programsPerSecond: Int(two.programRate)),
+            shrink: shrink,
+            corpusReplay: BenchJSON.Nullable(replay.map { BenchJSON.Replay(corpus: corpus, entries: $0.entries, entriesPerSecond: Int($0.rate)) }),
+            checkedPerBare: checkedRate / bareRate, campaignOneJobPerBare: one.callRate / bareRate, twoJobsPerOneJob: two.callRate / one.callRate)
     }
 
     private func row(_ label: String, _ value: String) {
