@@ -74,7 +74,7 @@ struct BenchCommand: ParsableCommand {
             try BenchJSON.write(BenchJSON.Mix(architecture: architecture, iterations: iterations, invariantsOnly: invariantsOnly,
                                               bareCalls: bareCalls, bareSeconds: seconds(bare), bareCallsPerSecond: rate(bareCalls, bare),
                                               checkedCalls: checkedCalls, checkedSeconds: seconds(checked),
-                                              checkedCallsPerSecond: rate(checkedCalls, checked), verdict: verdict.signature,
+                                              checkedCallsPerSecond: rate(checkedCalls, checked), verdict: verdict.signature.description,
                                               checkedPerBare: checkedPerBare), to: json)
         }
     }
