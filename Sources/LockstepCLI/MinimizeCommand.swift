@@ -39,9 +39,7 @@ struct MinimizeCommand: ParsableCommand {
 
     /// The entry text: the program with the signature and shrink statistics in its header.
     private func text(_ program: Program, signature: FailureSignature, stats: String) -> String {
-        let lines = ProgramText.encode(program).split(separator: "\n", omittingEmptySubsequences: false)
-        let header = CorpusHeader(verdict: signature, notes: [stats]).lines.map { "# " + $0 + "\n" }.joined()
-        return lines[0] + "\n" + header + lines.dropFirst().joined(separator: "\n")
+        CorpusHeader(verdict: signature, notes: [stats]).annotating(program)
     }
 
     func run() throws {

@@ -75,7 +75,7 @@ import Testing
             let program = try ProgramText.parse("# lockstep 1\nmachine x86\n\(line)\n")
             guard case .unrunnable(let reason) = Execution().run(program).verdict else { Issue.record("\(line)"); continue }
             #expect(reason.hasPrefix("fault plan: "), "\(line): \(reason)")
-            #expect(throws: Execution.SetupError.self) { try Execution.referenceOracle(for: program) }
+            #expect(throws: Execution.SetupError.self) { try ReferenceOracle.make(for: program) }
         }
         let status = try ProgramText.parse("# lockstep 1\nmachine x86\nfault pagein status=STATUS_ACCESS_VIOLATION\nb0 = AllocateUserBuffer(size=0x1000, protect=ReadWrite)\n")
         #expect(Execution().run(status).verdict == .pass)

@@ -55,10 +55,7 @@ public enum Corpus {
     @discardableResult
     public static func write(_ program: Program, header: CorpusHeader, to directory: String,
                              replacingSameProgram: Bool = false) throws(EntryError) -> String {
-        let canonical = ProgramText.encode(program)
-        var lines = canonical.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines.insert(contentsOf: header.lines.map { "# " + $0 }, at: 1)
-        let bytes = Gzip.compress(Array(lines.joined(separator: "\n").utf8))
+        let bytes = Gzip.compress(Array(header.annotating(program).utf8))
         let path = "\(directory)/\(name(of: program)).gz"
         do {
             try WritableDirectory.makeDirectories(directory, role: "corpus directory")

@@ -1,4 +1,5 @@
 import Foundation
+import LockstepPrograms
 
 /// The `#` lines a corpus entry carries after `# lockstep 1`: the verdict it recorded, how the campaign
 /// judged it, the driver it runs against, and notes for people. One canonical text form (`lines`),
@@ -36,6 +37,13 @@ public struct CorpusHeader: Sendable, Equatable {
             + (qualifier.map { ["\(Key.qualifier.rawValue): \($0.rawValue)"] } ?? [])
             + (driver.map { ["\(Key.driver.rawValue): \($0)"] } ?? [])
             + notes
+    }
+
+    /// An entry's text: the program's canonical text with these lines (`# ` first) after its
+    /// `# lockstep 1` line.
+    public func annotating(_ program: Program) -> String {
+        let lines = ProgramText.encode(program).split(separator: "\n", omittingEmptySubsequences: false)
+        return ([String(lines[0])] + self.lines.map { "# " + $0 } + lines.dropFirst().map(String.init)).joined(separator: "\n")
     }
 
     /// The keys of the header's facts (the notes' keys are free).

@@ -45,7 +45,7 @@ public struct Execution: Sendable {
             // Before the oracle: a bad fault line is "fault plan: …" whichever oracle would have refused it.
             let plan = try Self.faultPlan(of: program)
             let checked: Oracle
-            if let oracle { checked = oracle } else { checked = try Self.referenceOracle(for: program) }
+            if let oracle { checked = oracle } else { checked = try ReferenceOracle.make(for: program) }
             return LockstepRunner(checkEvery: checkEvery, recordFaultSites: recordFaultSites, stateComparison: stateComparison)
                 .run(program, plan: plan, oracle: checked, kernel: engine)
         } catch {
@@ -56,7 +56,7 @@ public struct Execution: Sendable {
     /// The engine the program's machine line describes, freshly booted: a copy of the machine booted
     /// once for that line (`Kernel.copy()`, the same state as a fresh boot, shared with nothing).
     public static func boot(_ program: Program) throws(SetupError) -> Kernel {
-        try bootedMachines.kernel(for: program.machine.description)
+        try bootedMachines.kernel(for: program.machine)
     }
 
     private static let bootedMachines = BootedMachines()
@@ -64,11 +64,6 @@ public struct Execution: Sendable {
     /// The program's fault plan, read as every side reads it.
     static func faultPlan(of program: Program) throws(SetupError) -> FaultPlan {
         do { return try FaultPlan(program.faults) } catch { throw SetupError(message: "fault plan: \(error)") }
-    }
-
-    /// A fresh reference model for the program's machine and fault plan.
-    public static func referenceOracle(for program: Program) throws(SetupError) -> Oracle {
-        try ReferenceOracle.make(for: program)
     }
 
     /// Why a program could not be run at all (its machine line describes no machine, its fault plan
@@ -129,20 +124,21 @@ extension Execution {
 /// decides anything: a copy is field for field the machine a boot makes (KernelCopyTests).
 private final class BootedMachines: @unchecked Sendable {
     private let lock = NSLock()
-    private var machines: [String: Kernel] = [:]
+    private var machines: [MachineLine: Kernel] = [:]
     /// Machine lines kept at once; past it the oldest set is dropped.
     private let capacity = 16
     /// Machines with more RAM than this boot every time (a copy would hold their whole PFN database).
     private let largestKeptRam: UInt64 = 256 << 20
 
-    func kernel(for line: String) throws(Execution.SetupError) -> Kernel {
+    /// Keyed by the parsed machine line: no text is built per run, only when a line is first booted.
+    func kernel(for line: MachineLine) throws(Execution.SetupError) -> Kernel {
         lock.lock()
         let known = machines[line]
         lock.unlock()
         if let known { return known.copy() }
         let booted: Kernel
         do {
-            booted = try Kernel(MachineConfiguration(parsing: line))
+            booted = try Kernel(MachineConfiguration(parsing: line.description))
         } catch {
             throw Execution.SetupError(message: "machine line: \(error)")
         }

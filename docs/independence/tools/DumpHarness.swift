@@ -36,7 +36,7 @@ private final class PassThrough: Oracle {
             var text = ""
             do {
                 let program = try ProgramFiles.load(dir + "/" + file)
-                let oracle = PassThrough(try Execution.referenceOracle(for: program))
+                let oracle = PassThrough(try ReferenceOracle.make(for: program))
                 let report = Execution().run(program, oracle: oracle)
                 for (i, step) in report.steps.enumerated() {
                     text += "\(step.index)\t\(ProgramText.encode(step.call))\t\(step.outcome)\t\(oracle.predictions[i])\t\(oracle.views[i])\n"
